@@ -1,0 +1,429 @@
+"""Load and validate the rules file; every problem carries file:line:col.
+
+One path: YAML with marks → `${VAR}` resolved on the parsed values → a private
+cattrs converter into frozen classes → semantic checks (kinds, notifiers,
+conditions, templates). `load` raises ConfigError listing every problem found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path as FsPath
+from typing import Any, Final, NewType
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+
+from rulesd.delivery.templates import template_problems
+from rulesd.durations import parse_duration
+from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS
+from rulesd.rules.conditions import Predicate, compile_where
+from rulesd.sources.dexscreener_streams import STREAMS as DEX_STREAMS
+from rulesd.suggest import did_you_mean
+from rulesd.yaml_loader import ConfigError, Document, Path, Problem, load as load_yaml
+
+Duration = NewType("Duration", float)
+
+CONSOLE_URL: Final = "stdout"
+_ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@attrs.frozen
+class StateConfig:
+    path: str = "rulesd-state.db"
+
+
+@attrs.frozen
+class DexScreenerConfig:
+    streams: tuple[str, ...] = tuple(DEX_STREAMS)
+    url: str = "wss://api.dexscreener.com"
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    # Reconnect a stream that carried no data for this long, to re-snapshot.
+    refresh: Duration = Duration(300.0)
+    connect_timeout: Duration = Duration(10.0)
+    ping_interval: Duration = Duration(20.0)
+    max_message_size: int = 4 * 1024 * 1024
+
+
+@attrs.frozen
+class SourcesConfig:
+    dexscreener: DexScreenerConfig | None = None
+
+
+@attrs.frozen
+class NotifierConfig:
+    urls: tuple[str, ...]
+
+
+@attrs.frozen
+class Defaults:
+    notify: tuple[str, ...] = ()
+    cooldown: Duration = Duration(0.0)
+
+
+@attrs.frozen
+class RuleConfig:
+    name: str
+    on: tuple[str, ...]
+    where: Mapping[str, Any] | None = None
+    notify: tuple[str, ...] | None = None
+    title: str | None = None
+    message: str | None = None
+    cooldown: Duration | None = None
+    enabled: bool = True
+
+
+@attrs.frozen
+class Rule:
+    """A validated rule with its defaults applied and its condition compiled."""
+
+    name: str
+    kinds: tuple[str, ...]
+    condition: Predicate
+    notify: tuple[str, ...]
+    title: str | None
+    message: str | None
+    cooldown: float
+
+
+@attrs.frozen
+class Config:
+    version: int
+    sources: SourcesConfig
+    rules: tuple[RuleConfig, ...]
+    state: StateConfig = StateConfig()
+    notifiers: Mapping[str, NotifierConfig] = attrs.field(factory=dict)
+    defaults: Defaults = Defaults()
+
+
+@attrs.frozen
+class LoadedConfig:
+    """What the daemon runs: the config, its enabled rules, and its secrets."""
+
+    file: str
+    config: Config
+    rules: tuple[Rule, ...]
+    secrets: frozenset[str]
+    warnings: tuple[Problem, ...] = ()
+
+    def summary(self) -> str:
+        sources = self.config.sources
+        parts = []
+        if sources.dexscreener:
+            parts.append(f"dexscreener ({len(sources.dexscreener.streams)} streams)")
+        return (
+            f"{self.file}: OK: {len(self.rules)} rules enabled, "
+            f"sources: {', '.join(parts) or 'none'}, "
+            f"notifiers: {', '.join(sorted(self.config.notifiers)) or 'none'}"
+        )
+
+
+def _strict(kind: type, *accept: type) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise ValueError(f"expected {kind.__name__}, got a boolean")
+        if not isinstance(value, accept):
+            raise ValueError(f"expected {_NAMES[kind]}, got {_describe(value)}")
+        return kind(value)
+
+    return structure
+
+
+_NAMES: Final = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _one_or_many(value: Any, _: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"expected a name or a list of names, got {_describe(item)}")
+    return tuple(items)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(str, _strict(str, str))
+    conv.register_structure_hook(int, _strict(int, int))
+    conv.register_structure_hook(float, _strict(float, int, float))
+    conv.register_structure_hook(bool, _strict(bool, bool))
+    conv.register_structure_hook(Duration, lambda v, _: Duration(parse_duration(v)))
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _one_or_many)
+
+    def mapping(value: Any, _: Any) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a mapping, got {_describe(value)}")
+        return value
+
+    conv.register_structure_hook_func(lambda t: t == Mapping[str, Any], mapping)
+
+    def notifier(value: Any, _: Any) -> NotifierConfig:
+        if isinstance(value, str | list):
+            return NotifierConfig(urls=_one_or_many(value, None))
+        if isinstance(value, dict):
+            unknown = set(value) - {"urls"}
+            if unknown:
+                name = sorted(unknown)[0]
+                raise ForbiddenExtraKeysError(None, NotifierConfig, {name})
+            if "urls" not in value:
+                raise ValueError("a notifier needs `urls`")
+            return NotifierConfig(urls=_one_or_many(value["urls"], None))
+        raise ValueError(f"expected an Apprise URL, a list of them or {{urls: [...]}}, "
+                         f"got {_describe(value)}")
+
+    conv.register_structure_hook(NotifierConfig, notifier)
+    return conv
+
+
+_CONVERTER: Final = _make_converter()
+attrs.resolve_types(Config)
+
+
+# --- environment references -------------------------------------------------
+
+def _resolve_env(
+    data: Any, doc: Document, env: Mapping[str, str], path: Path, found: set[str],
+    problems: list[Problem],
+) -> Any:
+    """`data` with every `${VAR}` in strings replaced; the values go to `found`."""
+    if isinstance(data, dict):
+        return {k: _resolve_env(v, doc, env, (*path, k), found, problems) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_resolve_env(v, doc, env, (*path, i), found, problems) for i, v in enumerate(data)]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            problems.append(doc.problem(path, f"environment variable {name} is not set"))
+            return ""
+        if env[name]:
+            found.add(env[name])
+        return env[name]
+
+    return _ENV_REF.sub(substitute, data)
+
+
+# --- cattrs errors → located problems ----------------------------------------
+
+_FIELD_NAMES: Final = {cls: [a.name for a in attrs.fields(cls)] for cls in (
+    Config, StateConfig, SourcesConfig, DexScreenerConfig, NotifierConfig, Defaults, RuleConfig,
+)}
+
+
+def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        out: list[Problem] = []
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            step = note.name if hasattr(note, "name") else note.index
+            out.extend(_located(sub, (*path, step), doc))
+        for sub in without:
+            out.extend(_located(sub, path, doc))
+        return out
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = _FIELD_NAMES.get(exc.cl, [])
+        return [
+            doc.problem((*path, key), f"unknown key {key!r}{did_you_mean(key, known)}",
+                        at_key=True)
+            for key in sorted(exc.extra_fields)
+        ]
+    if isinstance(exc, KeyError):
+        return [doc.problem(path[:-1], f"missing required key {path[-1]!r}")]
+    return [doc.problem(path, str(exc))]
+
+
+# --- semantic checks ----------------------------------------------------------
+
+def _check_rules(
+    config: Config, doc: Document, problems: list[Problem], indexes: list[int]
+) -> list[Rule]:
+    rules: list[Rule] = []
+    seen_names: dict[str, int] = {}
+    notifiers = set(config.notifiers)
+    for i, rc in zip(indexes, config.rules, strict=True):
+        here: Path = ("rules", i)
+        if rc.name in seen_names:
+            problems.append(doc.problem((*here, "name"), f"duplicate rule name {rc.name!r} "
+                                        f"(also rule #{seen_names[rc.name] + 1})"))
+        seen_names.setdefault(rc.name, i)
+        kinds_ok = True
+        for j, kind in enumerate(rc.on):
+            if kind not in KINDS:
+                kinds_ok = False
+                at = (*here, "on", j) if len(rc.on) > 1 or (*here, "on", 0) in doc.value_marks \
+                    else (*here, "on")
+                problems.append(doc.problem(at, f"unknown kind {kind!r}"
+                                            f"{did_you_mean(kind, KINDS)}"))
+        fields = (
+            frozenset().union(*(KIND_FIELDS[k] for k in rc.on)) if kinds_ok and rc.on else None
+        )
+
+        def report(path: Path, message: str, _here: Path = here) -> None:
+            problems.append(doc.problem((*_here, "where", *path), message))
+
+        condition = compile_where(rc.where, fields=fields, report=report)
+        notify = rc.notify if rc.notify is not None else config.defaults.notify
+        if not notify:
+            problems.append(doc.problem(here, f"rule {rc.name!r} has no notifier: add "
+                                        "`notify:` to it or `defaults.notify`"))
+        for j, name in enumerate(notify):
+            if name not in notifiers:
+                at = (*here, "notify", j) if rc.notify is not None else ("defaults", "notify", j)
+                problems.append(doc.problem(at, f"unknown notifier {name!r}"
+                                            f"{did_you_mean(name, notifiers)}"))
+        names = (fields or frozenset()) | CONTEXT_FIELDS
+        for key in ("title", "message"):
+            source = getattr(rc, key)
+            if source is not None:
+                for message in template_problems(source, names if fields else ()):
+                    if fields or "syntax" in message:
+                        problems.append(doc.problem((*here, key), message))
+        cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
+        if rc.enabled:
+            rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
+                              float(cooldown)))
+    return rules
+
+
+def _check_sources(config: Config, doc: Document, problems: list[Problem]) -> None:
+    dex = config.sources.dexscreener
+    if dex is None:
+        return
+    for i, stream in enumerate(dex.streams):
+        if stream.removesuffix("/v1") not in DEX_STREAMS:
+            problems.append(doc.problem(("sources", "dexscreener", "streams", i),
+                                        f"unknown DEX Screener stream {stream!r}"
+                                        f"{did_you_mean(stream, DEX_STREAMS)}"))
+    if not dex.url.startswith(("ws://", "wss://")):
+        problems.append(doc.problem(("sources", "dexscreener", "url"),
+                                    "the url must start with ws:// or wss://"))
+
+
+def _warnings(config: Config, rules: list[Rule], doc: Document) -> list[Problem]:
+    """Rules that can never fire because no configured source produces their kind."""
+    produced = {"source_up", "source_down"}
+    if config.sources.dexscreener:
+        produced |= {DEX_STREAMS[s.removesuffix("/v1")] for s in config.sources.dexscreener.streams
+                     if s.removesuffix("/v1") in DEX_STREAMS}
+    out = []
+    for i, rule in enumerate(config.rules):
+        missing = [k for k in rule.on if k in KINDS and k not in produced]
+        if missing and rule.enabled:
+            out.append(doc.problem(("rules", i, "on"), f"warning: no configured source produces "
+                                   f"{', '.join(missing)} events, so rule {rule.name!r} "
+                                   "will not fire on them"))
+    return out
+
+
+def _structure(
+    data: dict[str, Any], doc: Document, problems: list[Problem], indexes: list[int]
+) -> Config | None:
+    """Structure the file; each rule on its own so one bad rule hides no other problem."""
+    raw_rules = data.get("rules")
+    if "rules" not in data:
+        problems.append(doc.problem((), "missing required key 'rules'"))
+    elif not isinstance(raw_rules, list):
+        problems.append(doc.problem(("rules",), f"`rules` must be a list of rules, got "
+                                    f"{_describe(raw_rules)}"))
+    rules: list[RuleConfig] = []
+    for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+        try:
+            rules.append(_CONVERTER.structure(raw, RuleConfig))
+            indexes.append(i)
+        except (ClassValidationError, IterableValidationError) as exc:
+            problems.extend(_located(exc, ("rules", i), doc))
+        except Exception as exc:
+            problems.append(doc.problem(("rules", i), f"a rule must be a mapping with `name` "
+                                        f"and `on`, got {_describe(raw)}"))
+            del exc
+    values: dict[str, Any] = {"rules": tuple(rules)}
+    fields = attrs.fields_dict(Config)
+    for key in data:
+        if key not in fields:
+            problems.append(doc.problem((key,), f"unknown key {key!r}"
+                                        f"{did_you_mean(key, fields)}", at_key=True))
+    ok = True
+    for name, field in fields.items():
+        if name == "rules":
+            continue
+        if name not in data:
+            if field.default is attrs.NOTHING:
+                problems.append(doc.problem((), f"missing required key {name!r}"))
+                ok = False
+            continue
+        try:
+            values[name] = _CONVERTER.structure(data[name], field.type)
+        except (ClassValidationError, IterableValidationError) as exc:
+            problems.extend(_located(exc, (name,), doc))
+            ok = False
+        except Exception as exc:
+            problems.extend(_located(exc, (name,), doc))
+            ok = False
+    if not ok:
+        # Check the rules against whatever did structure, to report their problems too.
+        values = {k: v for k, v in values.items() if k in ("rules", "notifiers", "defaults")}
+        values.setdefault("version", 1)
+        values.setdefault("sources", SourcesConfig())
+        partial = Config(**values)
+        _check_rules(partial, doc, problems, indexes)
+        return None
+    return Config(**values)
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.mark.line, p.mark.col) if p.mark else (0, 0))
+
+
+def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read and validate a rules file; raise ConfigError listing every problem."""
+    file = os.fspath(path)
+    try:
+        text = FsPath(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, None, f"cannot read the rules file: {exc}")]) from exc
+    return loads(text, file, os.environ if env is None else env)
+
+
+def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
+    doc = load_yaml(text, file)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.problem((), "the rules file must be a mapping with `version`, "
+                                       "`sources` and `rules`")])
+    problems: list[Problem] = []
+    secrets: set[str] = set()
+    data = _resolve_env(doc.data, doc, env, (), secrets, problems)
+    indexes: list[int] = []
+    config = _structure(data, doc, problems, indexes)
+    if config is None:
+        raise ConfigError(_ordered(problems))
+    if config.version != 1:
+        problems.append(doc.problem(("version",), f"unsupported version {config.version}; "
+                                    "this rulesd reads version 1"))
+    for name, notifier in config.notifiers.items():
+        secrets.update(u for u in notifier.urls if u != CONSOLE_URL)
+        if not notifier.urls:
+            problems.append(doc.problem(("notifiers", name), "a notifier needs at least one URL"))
+    _check_sources(config, doc, problems)
+    rules = _check_rules(config, doc, problems, indexes)
+    if problems:
+        raise ConfigError(_ordered(problems))
+    return LoadedConfig(file, config, tuple(rules), frozenset(secrets),
+                        tuple(_warnings(config, rules, doc)))

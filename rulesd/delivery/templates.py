@@ -1,0 +1,125 @@
+"""Alert titles and messages: sandboxed Jinja2 with vendor values escaped.
+
+Every `{{ expression }}` passes through the target format's escaping, so a
+value that came from a vendor can never become markup; the literal text of a
+user's template is theirs and is sent as written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from rulesd.delivery.escaping import Format, neutralize
+
+log = logging.getLogger(__name__)
+
+KIND_LABELS: Final = {
+    "boost": "Boost",
+    "top_boost": "Top boosts",
+    "takeover": "Community takeover",
+    "profile": "New profile",
+    "profile_update": "Profile update",
+    "ad": "Ad",
+    "source_up": "Source up",
+    "source_down": "Source down",
+}
+
+DEFAULT_TITLE: Final = (
+    "{{ kind_label }}: {{ token.symbol or token.address if token else source }}"
+    "{% if token and token.chain %} on {{ token.chain }}{% endif %}"
+)
+_DEFAULT_BODIES: Final = {
+    "boost": "+{{ amount }} boost (total {{ total_amount }})",
+    "top_boost": "entered the top boosts (total {{ total_amount }})",
+    "takeover": "community takeover claimed {{ claim_date }}",
+    "profile": "{{ description or 'new token profile' }}",
+    "profile_update": "{{ description or 'token profile updated' }}",
+    "ad": "{{ type }} ad from {{ date }}",
+    "source_up": "{{ stream }} connected",
+    "source_down": "{{ stream }} is down: {{ reason }}",
+}
+_DEFAULT_FOOTER: Final = (
+    "{% if token and token.address %}\n{{ token.chain }} {{ token.address }}{% endif %}"
+    "{% if url %}\n{{ url }}{% endif %}"
+    "\n[{{ rule }} · {{ source }}]"
+)
+
+# Names a template may use besides the fields of its rule's kinds.
+TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label"})
+
+
+def _finalizer(fmt: Format) -> Any:
+    def finalize(value: Any) -> Any:
+        if value is None or isinstance(value, jinja2.Undefined):
+            return ""
+        if isinstance(value, bool | int | float):
+            return value
+        return neutralize(str(value), fmt)
+
+    return finalize
+
+
+def _environment(fmt: Format) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        autoescape=False,
+        finalize=_finalizer(fmt),
+        undefined=jinja2.ChainableUndefined,
+        keep_trailing_newline=False,
+    )
+
+
+_ENVIRONMENTS: Final[dict[str, SandboxedEnvironment]] = {
+    fmt: _environment(fmt) for fmt in ("text", "markdown")
+}
+
+
+def template_problems(source: str, names: Iterable[str]) -> list[str]:
+    """Why `source` would not render: syntax errors and unknown variables."""
+    env = _ENVIRONMENTS["text"]
+    try:
+        ast = env.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return [f"template syntax error (template line {exc.lineno}): {exc.message}"]
+    known = set(names) | TEMPLATE_NAMES
+    return [
+        f"template uses unknown variable {name!r}"
+        for name in sorted(jinja2.meta.find_undeclared_variables(ast) - known)
+    ]
+
+
+@attrs.frozen
+class Rendered:
+    title: str
+    body: str
+
+
+@attrs.frozen
+class RuleTemplates:
+    """The title and message templates of one rule, compiled for each format."""
+
+    title: str | None
+    message: str | None
+
+    def render(self, kind: str, values: Mapping[str, Any], fmt: Format) -> Rendered:
+        """Render for `fmt`; a template that fails falls back to the default text."""
+        env = _ENVIRONMENTS[fmt]
+        scope = {"kind_label": KIND_LABELS.get(kind, kind), **values}
+        title_src = self.title or DEFAULT_TITLE
+        body_src = self.message or (_DEFAULT_BODIES.get(kind, "{{ kind }}") + _DEFAULT_FOOTER)
+        try:
+            return Rendered(
+                env.from_string(title_src).render(scope).strip(),
+                env.from_string(body_src).render(scope).strip(),
+            )
+        except Exception as exc:  # a user's template must never drop an alert
+            log.error("rule %s: template failed (%s); sending the default message",
+                      values.get("rule"), exc)
+            default = RuleTemplates(None, None).render(kind, values, fmt)
+            return Rendered(default.title, f"{default.body}\n(template error: {exc})")

@@ -1,0 +1,37 @@
+"""Durations as users write them: `30s`, `10m`, `1h30m`, `2d`, or plain seconds."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in `value`; raise ValueError with a readable reason."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 30s, 10m or 1h, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _UNIT_S[u] for n, u in parts)
+    raise ValueError(f"expected a duration like 30s, 10m or 1h, got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: 90 → `1m30s`."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    out, rest = [], int(round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(out) or "0s"

@@ -1,0 +1,106 @@
+"""Normalized events, token identity and the kinds a rule may listen to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from rulesd.tokens import canonical_address, canonical_chain, token_key
+
+
+@attrs.frozen
+class TokenRef:
+    """One token as vendors name it; `key` joins vendors."""
+
+    key: str
+    chain: str | None = None
+    address: str | None = None
+    symbol: str | None = None
+    name: str | None = None
+    cmc_id: int | None = None
+    slug: str | None = None
+
+    @classmethod
+    def on_chain(cls, chain: str, address: str, **extra: Any) -> TokenRef:
+        return cls(
+            key=token_key(chain, address),
+            chain=canonical_chain(chain),
+            address=canonical_address(address),
+            **extra,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Occurrence:
+    """What makes an occurrence "not seen before", decided against a seen-set.
+
+    `scope` names the seen-set (one per source stream), `id` the item in it,
+    `version` what must change for the item to count as new again (None: never;
+    a number: when it grows; a string: when it differs). Items sharing a `batch`
+    arrived in one snapshot: the first batch into an empty seen-set is a baseline.
+    `members` is set on a full snapshot of a membership list (top boosts): ids
+    absent from it have left the list and may enter it again.
+    """
+
+    scope: str
+    id: str
+    version: float | str | None = None
+    batch: str | None = None
+    members: frozenset[str] | None = None
+
+
+@attrs.frozen
+class Event:
+    """One normalized observation from a source (or from the daemon itself)."""
+
+    kind: str
+    source: str
+    stream: str
+    token: TokenRef | None
+    ts: float
+    received: float
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+    occurrence: Occurrence | None = None
+
+    def context(self) -> dict[str, Any]:
+        """The values rules and templates see: fields plus event metadata."""
+        ctx: dict[str, Any] = dict(self.fields)
+        ctx.update(
+            kind=self.kind,
+            source=self.source,
+            stream=self.stream,
+            ts=self.ts,
+            token=self.token.as_dict() if self.token else None,
+        )
+        return ctx
+
+
+# The fields each kind carries (besides kind/source/stream/ts/token). Used by
+# `rulesd check` to catch misspelled field names in conditions and templates.
+_DEX_COMMON: Final = frozenset(
+    {"chain", "address", "url", "icon", "header", "description", "links"}
+)
+KIND_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "boost": _DEX_COMMON | {"amount", "total_amount"},
+    "top_boost": _DEX_COMMON | {"amount", "total_amount"},
+    "takeover": _DEX_COMMON | {"claim_date"},
+    "profile": _DEX_COMMON,
+    "profile_update": _DEX_COMMON,
+    "ad": frozenset({"chain", "address", "url", "date", "type", "duration_hours", "impressions"}),
+    "source_up": frozenset({"reason"}),
+    "source_down": frozenset({"reason"}),
+}
+KINDS: Final[frozenset[str]] = frozenset(KIND_FIELDS)
+CONTEXT_FIELDS: Final = frozenset({"kind", "source", "stream", "ts", "token"})
+TOKEN_FIELDS: Final = frozenset(attrs.fields_dict(TokenRef))
+
+# Occurrence kinds fire once per matching event (DESIGN §4).
+OCCURRENCE_KINDS: Final = frozenset(
+    {"boost", "top_boost", "takeover", "profile", "profile_update", "ad", "source_down",
+     "source_up"}
+)

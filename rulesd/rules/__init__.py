@@ -1,0 +1,1 @@
+"""Rule conditions and the rule engine."""

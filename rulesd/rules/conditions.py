@@ -1,0 +1,226 @@
+"""Compile a rule's `where:` mapping into a predicate over an event's values.
+
+Semantics users rely on (documented in the README): a bare value is equality;
+a missing or null field fails every operator except `exists: false`; numeric
+operators never match booleans, strings or NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from rulesd.events import CONTEXT_FIELDS, TOKEN_FIELDS
+from rulesd.suggest import did_you_mean
+
+Values = Mapping[str, Any]
+Predicate = Callable[[Values], bool]
+Report = Callable[[tuple[str | int, ...], str], None]
+
+OPERATORS: Final = frozenset(
+    {"eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "between", "contains", "matches",
+     "exists"}
+)
+COMBINATORS: Final = frozenset({"all", "any", "not"})
+# Keys of `where` that are conditions on state rather than fields.
+STATEFUL: Final = frozenset({"change", "crosses", "count", "seen", "first_seen", "absent"})
+
+_MISSING: Final = object()
+
+
+def lookup(values: Values, path: str) -> Any:
+    """The value at a dotted path, or None when any step is missing."""
+    current: Any = values
+    for part in path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return type(a) is type(b) and a == b
+
+
+def _op(name: str, arg: Any) -> Callable[[Any], bool]:
+    """The test of one operator against a (present, non-null) field value."""
+    if name == "eq":
+        return lambda v: _equal(v, arg)
+    if name == "ne":
+        return lambda v: not _equal(v, arg)
+    if name in ("gt", "gte", "lt", "lte"):
+        compare = {
+            "gt": lambda v: v > arg,
+            "gte": lambda v: v >= arg,
+            "lt": lambda v: v < arg,
+            "lte": lambda v: v <= arg,
+        }[name]
+        return lambda v: _is_number(v) and compare(v)
+    if name == "in":
+        return lambda v: any(_equal(v, a) for a in arg)
+    if name == "not_in":
+        return lambda v: not any(_equal(v, a) for a in arg)
+    if name == "between":
+        low, high = arg
+        return lambda v: _is_number(v) and low <= v <= high
+    if name == "contains":
+        def contains(v: Any) -> bool:
+            if isinstance(v, str):
+                return isinstance(arg, str) and arg in v
+            if isinstance(v, list | tuple):
+                return any(_equal(item, arg) for item in v)
+            return False
+        return contains
+    if name == "matches":
+        pattern = re.compile(arg)
+        return lambda v: isinstance(v, str) and pattern.search(v) is not None
+    raise AssertionError(name)
+
+
+def _argument_problem(name: str, arg: Any) -> str | None:
+    """Why `arg` is not a valid argument for operator `name`, if it is not."""
+    if name in ("gt", "gte", "lt", "lte") and not _is_number(arg):
+        return f"`{name}` needs a number, got {arg!r}"
+    if name in ("in", "not_in") and not isinstance(arg, list):
+        return f"`{name}` needs a list, got {arg!r}"
+    if name == "between" and not (
+        isinstance(arg, list) and len(arg) == 2 and all(_is_number(a) for a in arg)
+        and arg[0] <= arg[1]
+    ):
+        return f"`between` needs two numbers [low, high] with low <= high, got {arg!r}"
+    if name in ("eq", "ne", "contains") and isinstance(arg, dict | list):
+        return f"`{name}` needs a single value, got {arg!r}"
+    if name == "matches":
+        if not isinstance(arg, str):
+            return f"`matches` needs a regular expression string, got {arg!r}"
+        try:
+            re.compile(arg)
+        except re.error as exc:
+            return f"`matches`: invalid regular expression {arg!r}: {exc}"
+    if name == "exists" and not isinstance(arg, bool):
+        return f"`exists` needs true or false, got {arg!r}"
+    return None
+
+
+class _Compiler:
+    def __init__(self, fields: frozenset[str] | None, report: Report) -> None:
+        self.fields = fields
+        self.report = report
+
+    def where(self, spec: Any, path: tuple[str | int, ...]) -> Predicate:
+        if not isinstance(spec, Mapping):
+            self.report(path, f"a condition must be a mapping of fields, got {spec!r}")
+            return _never
+        parts = [self.entry(str(key), value, (*path, key)) for key, value in spec.items()]
+        return _all(parts)
+
+    def entry(self, key: str, value: Any, path: tuple[str | int, ...]) -> Predicate:
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                self.report(path, f"`{key}` needs a non-empty list of conditions")
+                return _never
+            parts = [self.where(item, (*path, i)) for i, item in enumerate(value)]
+            return _all(parts) if key == "all" else _any(parts)
+        if key == "not":
+            inner = self.where(value, path)
+            return lambda values: not inner(values)
+        if key in STATEFUL:
+            self.report(path, f"`{key}` is a stateful condition that this version of rulesd "
+                              "does not support yet")
+            return _never
+        self.check_field(key, path)
+        return self.field(key, value, path)
+
+    def check_field(self, name: str, path: tuple[str | int, ...]) -> None:
+        if self.fields is None:
+            return
+        head, _, rest = name.partition(".")
+        known = self.fields | CONTEXT_FIELDS
+        if head not in known:
+            self.report(path, f"unknown field {head!r} for this rule's kinds"
+                              f"{did_you_mean(head, known | COMBINATORS)}")
+        elif head == "token" and rest and rest.split(".")[0] not in TOKEN_FIELDS:
+            sub = rest.split(".")[0]
+            self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKEN_FIELDS)}")
+
+    def field(self, name: str, spec: Any, path: tuple[str | int, ...]) -> Predicate:
+        if isinstance(spec, list):
+            self.report(path, f"a list needs an operator: write `{name}: {{in: [...]}}`")
+            return _never
+        if not isinstance(spec, Mapping):
+            spec = {"eq": spec}
+        if not spec:
+            self.report(path, f"`{name}` needs at least one operator")
+            return _never
+        tests: list[Callable[[Any], bool]] = []
+        exists: bool | None = None
+        for op, arg in spec.items():
+            op_path = (*path, op)
+            if op not in OPERATORS:
+                self.report(op_path, f"unknown operator {op!r}{did_you_mean(str(op), OPERATORS)}")
+                continue
+            problem = _argument_problem(op, arg)
+            if problem:
+                self.report(op_path, problem)
+                continue
+            if op == "exists":
+                exists = arg
+            else:
+                tests.append(_op(op, arg))
+        return _field_predicate(name, tests, exists)
+
+
+def _field_predicate(
+    name: str, tests: list[Callable[[Any], bool]], exists: bool | None
+) -> Predicate:
+    def predicate(values: Values) -> bool:
+        value = lookup(values, name)
+        if value is None:
+            return exists is False and not tests
+        if exists is False:
+            return False
+        return all(test(value) for test in tests)
+
+    return predicate
+
+
+def _all(parts: Iterable[Predicate]) -> Predicate:
+    items = tuple(parts)
+    return lambda values: all(p(values) for p in items)
+
+
+def _any(parts: Iterable[Predicate]) -> Predicate:
+    items = tuple(parts)
+    return lambda values: any(p(values) for p in items)
+
+
+def _never(values: Values) -> bool:
+    return False
+
+
+def compile_where(
+    spec: Any,
+    *,
+    fields: frozenset[str] | None = None,
+    report: Report,
+    path: tuple[str | int, ...] = (),
+) -> Predicate:
+    """Compile `where:`; every problem goes to `report(path, message)`.
+
+    `fields` are the field names the rule's kinds carry (None: do not check).
+    """
+    if spec is None:
+        return lambda values: True
+    return _Compiler(fields, report).where(spec, path)

@@ -1,0 +1,1 @@
+"""Vendor stream adapters and the connection supervisor they share."""

@@ -1,0 +1,198 @@
+"""A strict YAML reader: YAML 1.2 scalars, no duplicate keys, a mark for every node.
+
+PyYAML follows YAML 1.1, where `on:` is the boolean True, `yes`/`no`/`off` are
+booleans and `0123` is octal. Here only `true`/`false` are booleans, integers
+are decimal (or 0x/0o prefixed), and duplicate keys are errors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Final
+
+import attrs
+import yaml
+
+Path = tuple[str | int, ...]
+
+
+@attrs.frozen
+class Mark:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a rules file, located for `file:line:col` output."""
+
+    file: str
+    mark: Mark | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.mark is None:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.mark.line}:{self.mark.col}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in a rules file."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@attrs.frozen
+class Document:
+    """Plain data loaded from YAML, with marks of values and keys by path."""
+
+    data: Any
+    file: str
+    value_marks: dict[Path, Mark]
+    key_marks: dict[Path, Mark]
+
+    def mark(self, path: Path) -> Mark | None:
+        """The mark of the value at `path`, else of the nearest enclosing node."""
+        while True:
+            if path in self.key_marks:
+                return self.value_marks.get(path, self.key_marks[path])
+            if path in self.value_marks:
+                return self.value_marks[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def key_mark(self, path: Path) -> Mark | None:
+        return self.key_marks.get(path) or self.mark(path)
+
+    def problem(self, path: Path, message: str, *, at_key: bool = False) -> Problem:
+        mark = self.key_mark(path) if at_key else self.mark(path)
+        return Problem(self.file, mark, message)
+
+
+_BOOL: Final = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT: Final = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT: Final = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_NULL: Final = re.compile(r"^(?:~|null|Null|NULL|)$")
+
+_TAG_BOOL: Final = "tag:yaml.org,2002:bool"
+_TAG_INT: Final = "tag:yaml.org,2002:int"
+_TAG_FLOAT: Final = "tag:yaml.org,2002:float"
+_TAG_NULL: Final = "tag:yaml.org,2002:null"
+_TAG_STR: Final = "tag:yaml.org,2002:str"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose implicit resolvers follow the YAML 1.2 core schema."""
+
+
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _regexp, _first in (
+    (_TAG_BOOL, _BOOL, "tTfF"),
+    (_TAG_INT, _INT, "-+0123456789"),
+    (_TAG_FLOAT, _FLOAT, "-+0123456789."),
+    (_TAG_NULL, _NULL, ["~", "n", "N", ""]),
+):
+    _Loader.add_implicit_resolver(_tag, _regexp, list(_first))
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.value_marks: dict[Path, Mark] = {}
+        self.key_marks: dict[Path, Mark] = {}
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.value_marks[path] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(
+                    Problem(self.file, _mark(key_node), "merge keys (<<) are not supported")
+                )
+                continue
+            key = self.build(key_node, (*path, "<key>"))
+            if not isinstance(key, str | int):
+                self.problems.append(
+                    Problem(self.file, _mark(key_node), "a mapping key must be a plain string")
+                )
+                continue
+            key = str(key)
+            if key in out:
+                first = self.key_marks[(*path, key)]
+                self.problems.append(
+                    Problem(
+                        self.file,
+                        _mark(key_node),
+                        f"duplicate key {key!r} (first defined at line {first.line})",
+                    )
+                )
+                continue
+            self.key_marks[(*path, key)] = _mark(key_node)
+            out[key] = self.build(value_node, (*path, key))
+        self.value_marks.pop((*path, "<key>"), None)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        value: str = node.value
+        tag = node.tag
+        if tag == _TAG_BOOL:
+            return value.lower() == "true"
+        if tag == _TAG_INT:
+            if not _INT.match(value):
+                return self._bad(node, f"{value!r} is not an integer")
+            return int(value, 0) if value[:2] in ("0o", "0x") else int(value, 10)
+        if tag == _TAG_FLOAT:
+            if value.lower().lstrip("+-") == ".inf":
+                return -math.inf if value.startswith("-") else math.inf
+            if value.lower() == ".nan":
+                return math.nan
+            try:
+                return float(value)
+            except ValueError:
+                return self._bad(node, f"{value!r} is not a number")
+        if tag == _TAG_NULL:
+            return None
+        if tag == _TAG_STR or node.style is not None or not tag.startswith("tag:yaml.org"):
+            return value
+        return self._bad(node, f"unsupported YAML tag {tag}")
+
+    def _bad(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.file, _mark(node), message))
+        return None
+
+
+def load(text: str, file: str) -> Document:
+    """Parse YAML text into plain data with marks; raise ConfigError on any fault."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Mark(mark.line + 1, mark.column + 1) if mark else None
+        reason = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError([Problem(file, where, f"YAML syntax error: {reason}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(file, None, f"YAML error: {exc}")]) from exc
+    builder = _Builder(file)
+    data = builder.build(root, ()) if root is not None else None
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    return Document(data, file, builder.value_marks, builder.key_marks)
