@@ -21,6 +21,7 @@ from cattrs.errors import (
     IterableValidationError,
 )
 
+from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
 from rulesd.delivery.templates import template_problems
 from rulesd.durations import parse_duration
 from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS
@@ -31,7 +32,6 @@ from rulesd.yaml_loader import ConfigError, Document, Path, Problem, load as loa
 
 Duration = NewType("Duration", float)
 
-CONSOLE_URL: Final = "stdout"
 _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -421,6 +421,14 @@ def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
         secrets.update(u for u in notifier.urls if u != CONSOLE_URL)
         if not notifier.urls:
             problems.append(doc.problem(("notifiers", name), "a notifier needs at least one URL"))
+        already = {p.mark for p in problems}
+        for j, url in enumerate(notifier.urls):
+            problem = url_problem(url)
+            if problem:
+                at = ("notifiers", name, j) if ("notifiers", name, j) in doc.value_marks else (
+                    "notifiers", name, "urls", j)
+                if doc.mark(at) not in already:  # not when a ${VAR} in it is missing
+                    problems.append(doc.problem(at, f"notifier {name!r}: {problem}"))
     _check_sources(config, doc, problems)
     rules = _check_rules(config, doc, problems, indexes)
     if problems:

@@ -1,0 +1,113 @@
+"""The command line: `rulesd run`, `rulesd check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from rulesd import __version__, config as config_mod, logs
+from rulesd.clock import SystemClock
+from rulesd.config import LoadedConfig
+from rulesd.daemon import Daemon
+from rulesd.delivery.notifiers import ConsoleNotifier, Notifier
+from rulesd.statedb import StateDBError
+from rulesd.yaml_loader import ConfigError
+
+log = logging.getLogger("rulesd")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rulesd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"rulesd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the daemon on a rules file")
+    run.add_argument("config", help="the rules file (YAML)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="connect live but print alerts instead of sending them, and keep "
+                          "no state")
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    check = commands.add_parser("check", help="validate a rules file")
+    check.add_argument("config", help="the rules file (YAML)")
+    return parser
+
+
+def _load(path: str) -> LoadedConfig | None:
+    try:
+        loaded = config_mod.load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(exc.problems)} problem(s) found", file=sys.stderr)
+        return None
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    return loaded
+
+
+def _check(path: str) -> int:
+    loaded = _load(path)
+    if loaded is None:
+        return 1
+    print(loaded.summary())
+    return 0
+
+
+async def _serve(daemon: Daemon, path: str) -> None:
+    """Run the daemon; SIGTERM/SIGINT stop it, SIGHUP reloads the rules."""
+    shutdown = trio.Event()
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(daemon.run, shutdown)
+            log.info("running: %s", daemon.loaded.summary())
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    _reload(daemon, path)
+                    continue
+                log.info("received %s", signal.Signals(signum).name)
+                shutdown.set()
+                break
+
+
+def _reload(daemon: Daemon, path: str) -> None:
+    try:
+        loaded = config_mod.load(path)
+    except ConfigError as exc:
+        log.error("reload refused, the old rules keep running:\n%s", exc)
+        return
+    daemon.reload(loaded)
+
+
+def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
+    loaded = _load(path)
+    if loaded is None:
+        return 1
+    logs.setup(loaded.secrets, json=log_format == "json", verbose=verbose)
+    notifiers: dict[str, Notifier] | None = None
+    state_path = None
+    if dry_run:
+        notifiers = {name: ConsoleNotifier(f"dry-run → {name}")
+                     for name in loaded.config.notifiers}
+        state_path = ":memory:"
+    try:
+        daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path)
+    except (StateDBError, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
+    trio.run(_serve, daemon, path)
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args.config)
+    if args.command == "run":
+        return _run(args.config, args.dry_run, args.log_format, args.verbose)
+    raise AssertionError(args.command)

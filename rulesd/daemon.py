@@ -1,0 +1,130 @@
+"""The daemon: sources → engine → dispatcher in one nursery, stopped gracefully."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Final
+
+import attrs
+import trio
+
+from rulesd.clock import Clock
+from rulesd.config import LoadedConfig
+from rulesd.delivery.dispatcher import DeliveryStats, dispatch
+from rulesd.delivery.notifiers import Notifier, build_notifiers
+from rulesd.events import Event
+from rulesd.rules.engine import Alert, RuleSet
+from rulesd.sources import dexscreener
+from rulesd.sources.health import SourceHealth
+from rulesd.state import StateStore
+from rulesd.statedb import StateDB
+
+log = logging.getLogger(__name__)
+
+# A vendor snapshot is at most ~100 items; this absorbs snapshots from every
+# stream at once while the engine writes state, before sources wait.
+EVENTS_QUEUE_SIZE: Final = 1024
+ALERTS_QUEUE_SIZE: Final = 256
+# After SIGTERM: how long queued alerts may take to go out before we give up.
+SHUTDOWN_GRACE_S: Final = 5.0
+PRUNE_INTERVAL_S: Final = 3600.0
+
+
+@attrs.define
+class Daemon:
+    loaded: LoadedConfig
+    clock: Clock
+    notifiers: Mapping[str, Notifier]
+    db: StateDB
+    ruleset: RuleSet
+    store: StateStore
+    healths: dict[str, SourceHealth] = attrs.field(factory=dict)
+    delivery: DeliveryStats = attrs.field(factory=DeliveryStats)
+    alerts_fired: int = 0
+
+    @classmethod
+    def create(cls, loaded: LoadedConfig, clock: Clock,
+               notifiers: Mapping[str, Notifier] | None = None,
+               state_path: str | None = None) -> Daemon:
+        config = loaded.config
+        if notifiers is None:
+            notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
+        db = StateDB(state_path or config.state.path)
+        return cls(loaded, clock, notifiers, db, RuleSet(loaded.rules), db.load())
+
+    def reload(self, loaded: LoadedConfig) -> bool:
+        """Swap in new rules; whether it was applied (sources and notifiers need a restart)."""
+        old, new = self.loaded.config, loaded.config
+        if (old.sources, old.notifiers, old.state) != (new.sources, new.notifiers, new.state):
+            log.warning("reload: sources, notifiers or state changed; those need a restart. "
+                        "The old configuration keeps running")
+            return False
+        self.loaded = loaded
+        self.ruleset = RuleSet(loaded.rules)
+        log.info("reload: %d rules active", len(loaded.rules))
+        return True
+
+    def process(self, event: Event) -> list[Alert]:
+        """Apply one event to the state and evaluate the rules on it."""
+        now = self.clock.now()
+        store = self.store
+        if not store.apply(event, now):
+            return []
+        alerts = self.ruleset.evaluate(event, store, now)
+        self.alerts_fired += len(alerts)
+        return alerts
+
+    async def run(self, shutdown: trio.Event, *,
+                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until `shutdown` is set, then drain queued alerts and return."""
+        events_tx, events_rx = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
+        alerts_tx, alerts_rx = trio.open_memory_channel[Alert](ALERTS_QUEUE_SIZE)
+        sources_scope = trio.CancelScope()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(dispatch, alerts_rx, self.notifiers, self.delivery)
+                nursery.start_soon(self._engine, events_rx, alerts_tx)
+                with events_tx:
+                    await nursery.start(self._sources, events_tx.clone(), sources_scope)
+                task_status.started()
+                await shutdown.wait()
+                log.info("stopping: closing streams, sending queued alerts")
+                sources_scope.cancel()
+                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
+        finally:
+            self.db.close()
+
+    async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
+                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Every configured source, each with its own clone of `send`."""
+        sources = self.loaded.config.sources
+        async with send:
+            with scope:
+                async with trio.open_nursery() as nursery:
+                    if sources.dexscreener is not None:
+                        await nursery.start(self._dexscreener, send.clone())
+                    task_status.started()
+
+    async def _dexscreener(self, send: trio.MemorySendChannel[Event], *,
+                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        assert self.loaded.config.sources.dexscreener is not None
+        async with send:
+            await dexscreener.run(self.loaded.config.sources.dexscreener, send.send, self.clock,
+                                  self.healths, task_status=task_status)
+
+    async def _engine(self, events: trio.MemoryReceiveChannel[Event],
+                      alerts: trio.MemorySendChannel[Alert]) -> None:
+        next_prune = self.clock.now() + PRUNE_INTERVAL_S
+        async with events, alerts:
+            async for event in events:
+                for alert in self.process(event):
+                    await alerts.send(alert)
+                if events.statistics().current_buffer_used == 0:
+                    # Persist once the queue is drained: one transaction per snapshot.
+                    now = self.clock.now()
+                    if now >= next_prune:
+                        self.store.prune(now)
+                        next_prune = now + PRUNE_INTERVAL_S
+                    self.db.save(self.store.take_changes())
+            self.db.save(self.store.take_changes())

@@ -1,0 +1,125 @@
+"""Notifiers: Apprise (in worker threads, with a timeout) and the console."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Final, Protocol, TextIO
+from urllib.parse import urlsplit
+
+import apprise
+import trio
+
+from rulesd.delivery.escaping import Format
+from rulesd.delivery.templates import Rendered
+
+log = logging.getLogger(__name__)
+
+CONSOLE_URL: Final = "stdout"
+SEND_TIMEOUT_S: Final = 30.0
+# Apprise blocks a thread per send; this many sends may run at once overall.
+SEND_THREADS: Final = 8
+# Schemes whose targets render markdown: vendor text is backslash-escaped there.
+_MARKDOWN_SCHEMES: Final = frozenset({"discord"})
+
+
+class DeliveryError(Exception):
+    """A notifier did not take the message."""
+
+
+class Notifier(Protocol):
+    name: str
+    format: Format
+
+    def describe(self) -> str:
+        """Where it sends, safe to print (no tokens)."""
+        ...
+
+    async def send(self, message: Rendered) -> None:
+        """Deliver or raise DeliveryError."""
+        ...
+
+
+class ConsoleNotifier:
+    """Prints the rendered alert: the built-in `stdout` notifier."""
+
+    format: Format = "text"
+
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        self.name = name
+        self._stream = stream
+
+    def describe(self) -> str:
+        return CONSOLE_URL
+
+    async def send(self, message: Rendered) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(f"── {message.title}\n{message.body}\n\n")
+        stream.flush()
+
+
+def privacy_url(url: str) -> str:
+    """Apprise's privacy form of a URL (tokens masked), or just its scheme."""
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
+        return f"{urlsplit(url).scheme or '?'}://…"
+    return str(plugin.url(privacy=True)).split("?", 1)[0]
+
+
+def url_problem(url: str) -> str | None:
+    """Why Apprise cannot use `url` (without repeating the URL), if it cannot."""
+    if url == CONSOLE_URL:
+        return None
+    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+        scheme = urlsplit(url).scheme
+        return (f"Apprise cannot use this {scheme + '://' if scheme else ''}URL "
+                "(unknown scheme or missing parts)")
+    return None
+
+
+class AppriseNotifier:
+    """One notifier name: its Apprise URLs, sent to from worker threads."""
+
+    def __init__(self, name: str, urls: tuple[str, ...], limiter: trio.CapacityLimiter,
+                 timeout_s: float = SEND_TIMEOUT_S) -> None:
+        self.name = name
+        self._apprise = apprise.Apprise()
+        for url in urls:
+            if not self._apprise.add(url):
+                raise ValueError(f"notifier {name}: {url_problem(url)}")
+        self._limiter = limiter
+        self._timeout_s = timeout_s
+        self._shown = ", ".join(privacy_url(u) for u in urls)
+        schemes = {urlsplit(u).scheme for u in urls}
+        self.format: Format = "markdown" if schemes <= _MARKDOWN_SCHEMES else "text"
+
+    def describe(self) -> str:
+        return self._shown
+
+    async def send(self, message: Rendered) -> None:
+        body_format = (apprise.NotifyFormat.MARKDOWN if self.format == "markdown"
+                       else apprise.NotifyFormat.TEXT)
+        notify = functools.partial(self._apprise.notify, title=message.title,
+                                   body=message.body, body_format=body_format)
+        with trio.move_on_after(self._timeout_s) as scope:
+            ok = await trio.to_thread.run_sync(notify, limiter=self._limiter,
+                                               abandon_on_cancel=True)
+        if scope.cancelled_caught:
+            raise DeliveryError(f"{self.name}: no answer within {self._timeout_s:g}s")
+        if not ok:
+            raise DeliveryError(f"{self.name}: {self._shown} did not accept the message")
+
+
+def build_notifiers(urls_by_name: Mapping[str, tuple[str, ...]],
+                    console: TextIO | None = None) -> dict[str, Notifier]:
+    limiter = trio.CapacityLimiter(SEND_THREADS)
+    out: dict[str, Notifier] = {}
+    for name, urls in urls_by_name.items():
+        if urls == (CONSOLE_URL,):
+            out[name] = ConsoleNotifier(name, console)
+        else:
+            out[name] = AppriseNotifier(name, tuple(u for u in urls if u != CONSOLE_URL),
+                                        limiter)
+    return out

@@ -1,0 +1,35 @@
+"""Per-connection health and counters, logged once per kind of fault."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import attrs
+
+log = logging.getLogger("rulesd.sources")
+
+
+@attrs.define
+class SourceHealth:
+    """What one supervised connection has been doing; read by tests and /healthz."""
+
+    name: str
+    state: str = "starting"  # starting | up | down | fatal
+    connects: int = 0
+    failures: int = 0
+    frames: int = 0
+    events: int = 0
+    last_error: str | None = None
+    faults: Counter[str] = attrs.field(factory=Counter)
+
+    def fault(self, kind: str, detail: str) -> None:
+        """Count a malformed frame; log the first of each kind (the stream goes on)."""
+        self.faults[kind] += 1
+        if self.faults[kind] == 1:
+            log.warning("%s: skipped a malformed frame (%s): %s; further %s faults are "
+                        "counted, not logged", self.name, kind, detail, kind)
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "up"

@@ -1,0 +1,168 @@
+"""The one reconnect loop every source runs under.
+
+A session connects, subscribes, calls `connected()` and reads until it fails
+(raise) or asks for a fresh connection (return). The supervisor reconnects
+with exponential back-off and full jitter, capped, reset after a stable
+period; fatal errors (a refused key) get one clear log line and a long
+back-off. It never lets an expected connection error crash the daemon, and
+never hides a bug: anything it does not expect propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import attrs
+import trio
+import trio_websocket
+
+from rulesd.durations import format_duration
+from rulesd.sources.health import SourceHealth
+
+log = logging.getLogger("rulesd.sources")
+
+RECONNECT_BASE_DELAY_S: Final = 1.0
+RECONNECT_MAX_DELAY_S: Final = 60.0
+STABLE_AFTER_S: Final = 60.0
+FATAL_RETRY_DELAY_S: Final = 900.0
+
+
+class FatalSourceError(Exception):
+    """Retrying soon cannot help (bad key, plan limit): back off for long."""
+
+
+class DeadConnection(Exception):
+    """The peer stopped answering keepalives."""
+
+
+EXPECTED_ERRORS: Final = (
+    OSError,
+    trio.TooSlowError,
+    trio.BrokenResourceError,
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionClosed,
+    DeadConnection,
+)
+
+
+@attrs.frozen
+class Backoff:
+    base_s: float = RECONNECT_BASE_DELAY_S
+    max_s: float = RECONNECT_MAX_DELAY_S
+    stable_s: float = STABLE_AFTER_S
+    fatal_s: float = FATAL_RETRY_DELAY_S
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform over [0, min(max, base * 2^attempt)]."""
+        return rng.uniform(0.0, min(self.max_s, self.base_s * 2.0**attempt))
+
+
+Session = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
+StatusSink = Callable[[str, str], Awaitable[None]]  # (kind, reason)
+
+
+def describe(exc: BaseException) -> str:
+    """A short reason for a log line or a source_down event (never a URL or key)."""
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        return f"handshake refused with HTTP {exc.status_code}"
+    if isinstance(exc, trio_websocket.ConnectionClosed):
+        reason = exc.reason
+        if reason is None:
+            return "connection closed"
+        return f"connection closed (code {reason.code}{': ' + reason.reason if reason.reason else ''})"
+    if isinstance(exc, trio_websocket.ConnectionTimeout | trio.TooSlowError):
+        return "connect timed out"
+    if isinstance(exc, OSError):
+        return f"network error: {exc.strerror or type(exc).__name__}"
+    return str(exc) or type(exc).__name__
+
+
+def _expected(exc: BaseException) -> BaseException | None:
+    """The expected connection error inside `exc`, else None (a bug: re-raise)."""
+    if isinstance(exc, (*EXPECTED_ERRORS, FatalSourceError)):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split((*EXPECTED_ERRORS, FatalSourceError))
+        if rest is None and matched is not None:
+            leaves: list[BaseException] = []
+            stack: list[BaseException] = [matched]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, BaseExceptionGroup):
+                    stack.extend(item.exceptions)
+                else:
+                    leaves.append(item)
+            fatal = [e for e in leaves if isinstance(e, FatalSourceError)]
+            return fatal[0] if fatal else leaves[0]
+    return None
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """A refused key or plan: retrying in a second would only hammer the vendor."""
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        return exc.status_code in (401, 403)
+    return isinstance(exc, FatalSourceError)
+
+
+async def supervise(
+    session: Session,
+    health: SourceHealth,
+    status: StatusSink,
+    *,
+    backoff: Backoff = Backoff(),
+    rng: random.Random | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run `session` forever. Started once it connected or failed the first time."""
+    rng = rng or random.Random()
+    attempt = 0
+    started = False
+    down_reported = False
+
+    async def connected() -> None:
+        nonlocal started, down_reported
+        health.state = "up"
+        health.connects += 1
+        if down_reported or health.connects == 1:
+            await status("source_up", "connected")
+        down_reported = False
+        if not started:
+            started = True
+            task_status.started()
+
+    while True:
+        began = trio.current_time()
+        try:
+            await session(connected)
+            error: BaseException | None = None
+        except BaseException as exc:
+            error = _expected(exc)
+            if error is None:
+                raise
+        if trio.current_time() - began >= backoff.stable_s:
+            attempt = 0
+        if error is None:  # the session asked for a fresh connection
+            continue
+        reason = describe(error)
+        health.failures += 1
+        health.last_error = reason
+        if is_fatal(error):
+            health.state = "fatal"
+            delay = backoff.fatal_s
+            log.error("%s: %s; this will not fix itself, retrying in %s", health.name,
+                      reason, format_duration(delay))
+        else:
+            health.state = "down"
+            delay = backoff.delay(attempt, rng)
+            attempt += 1
+            log.warning("%s: %s; reconnecting in %.1fs", health.name, reason, delay)
+        if not down_reported:
+            down_reported = True
+            await status("source_down", reason)
+        if not started:
+            started = True
+            task_status.started()
+        await trio.sleep(delay)

@@ -1,0 +1,123 @@
+"""Real servers on 127.0.0.1 for tests: a fake DEX Screener and an HTTP sink."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections import Counter, defaultdict
+from typing import Any
+
+import trio
+import trio_websocket
+
+
+class FakeDexScreener:
+    """Speaks DEX Screener's documented stream protocol at `/<stream>/v1`.
+
+    `snapshots[path]` is sent to every new connection; `push` sends to the
+    connections open now; `drop` closes them (the client must reconnect).
+    """
+
+    def __init__(self) -> None:
+        self.snapshots: dict[str, list[str | bytes]] = defaultdict(list)
+        self.connections: Counter[str] = Counter()
+        self.headers: list[dict[str, str]] = []
+        self.reject_status: int | None = None
+        self.port = 0
+        self._clients: dict[str, list[trio_websocket.WebSocketConnection]] = defaultdict(list)
+        self._changed = trio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
+        self.headers.append({k.decode().lower(): v.decode() for k, v in request.headers})
+        if self.reject_status is not None:
+            await request.reject(self.reject_status)
+            return
+        ws = await request.accept()
+        path = request.path
+        self.connections[path] += 1
+        for frame in self.snapshots[path]:
+            await ws.send_message(frame)
+        self._clients[path].append(ws)
+        self._notify()
+        try:
+            while True:
+                await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
+        finally:
+            self._clients[path].remove(ws)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_connections(self, path: str, count: int) -> None:
+        while self.connections[path] < count:
+            await self._changed.wait()
+
+    async def push(self, path: str, frame: str | bytes) -> None:
+        for ws in list(self._clients[path]):
+            await ws.send_message(frame)
+
+    async def drop(self, path: str) -> None:
+        for ws in list(self._clients[path]):
+            await ws.aclose()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                trio_websocket.serve_websocket, self.handler, "127.0.0.1", 0, None
+            )
+            self.port = server.port
+            task_status.started()
+
+
+class HttpSink:
+    """A local HTTP server Apprise's json:// posts to; records every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.status = 200
+        self._token = trio.lowlevel.current_trio_token()
+        self._changed = trio.Event()
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                self.send_response(sink.status)
+                self.end_headers()
+                if sink.status < 300:
+                    sink._token.run_sync_soon(sink._record, body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "alerts") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def _record(self, body: dict[str, Any]) -> None:
+        self.messages.append(body)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_for(self, count: int) -> list[dict[str, Any]]:
+        while len(self.messages) < count:
+            await self._changed.wait()
+        return self.messages
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
