@@ -276,8 +276,8 @@ def _check_rules(
             frozenset().union(*(KIND_FIELDS[k] for k in rc.on)) if kinds_ok and rc.on else None
         )
 
-        def report(path: Path, message: str, _here: Path = here) -> None:
-            problems.append(doc.problem((*_here, "where", *path), message))
+        def report(path: Path, message: str, at_key: bool = False, _here: Path = here) -> None:
+            problems.append(doc.problem((*_here, "where", *path), message, at_key=at_key))
 
         condition = compile_where(rc.where, fields=fields, report=report)
         notify = rc.notify if rc.notify is not None else config.defaults.notify

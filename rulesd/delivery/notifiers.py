@@ -74,7 +74,7 @@ def url_problem(url: str) -> str | None:
         return None
     if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
         scheme = urlsplit(url).scheme
-        return (f"Apprise cannot use this {scheme + '://' if scheme else ''}URL "
+        return (f"Apprise cannot use this {scheme + ':// ' if scheme else ''}URL "
                 "(unknown scheme or missing parts)")
     return None
 

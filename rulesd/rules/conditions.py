@@ -10,14 +10,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from rulesd.events import CONTEXT_FIELDS, TOKEN_FIELDS
 from rulesd.suggest import did_you_mean
 
 Values = Mapping[str, Any]
 Predicate = Callable[[Values], bool]
-Report = Callable[[tuple[str | int, ...], str], None]
+
+
+class Report(Protocol):
+    def __call__(self, path: tuple[str | int, ...], message: str, at_key: bool = False) -> None:
+        """Record a problem; `at_key` points it at the key rather than its value."""
 
 OPERATORS: Final = frozenset(
     {"eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "between", "contains", "matches",
@@ -138,7 +142,7 @@ class _Compiler:
             return lambda values: not inner(values)
         if key in STATEFUL:
             self.report(path, f"`{key}` is a stateful condition that this version of rulesd "
-                              "does not support yet")
+                              "does not support yet", True)
             return _never
         self.check_field(key, path)
         return self.field(key, value, path)
@@ -150,10 +154,11 @@ class _Compiler:
         known = self.fields | CONTEXT_FIELDS
         if head not in known:
             self.report(path, f"unknown field {head!r} for this rule's kinds"
-                              f"{did_you_mean(head, known | COMBINATORS)}")
+                              f"{did_you_mean(head, known | COMBINATORS)}", True)
         elif head == "token" and rest and rest.split(".")[0] not in TOKEN_FIELDS:
             sub = rest.split(".")[0]
-            self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKEN_FIELDS)}")
+            self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKEN_FIELDS)}",
+                        True)
 
     def field(self, name: str, spec: Any, path: tuple[str | int, ...]) -> Predicate:
         if isinstance(spec, list):
@@ -169,7 +174,8 @@ class _Compiler:
         for op, arg in spec.items():
             op_path = (*path, op)
             if op not in OPERATORS:
-                self.report(op_path, f"unknown operator {op!r}{did_you_mean(str(op), OPERATORS)}")
+                self.report(op_path, f"unknown operator {op!r}{did_you_mean(str(op), OPERATORS)}",
+                            True)
                 continue
             problem = _argument_problem(op, arg)
             if problem:

@@ -1,0 +1,179 @@
+"""`rulesd check`'s view of rules files: every problem located at file:line:col."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rulesd import config
+from rulesd.cli import main
+from rulesd.yaml_loader import ConfigError
+
+VALID = """\
+version: 1
+sources:
+  dexscreener:
+    streams: [token-boosts/latest, community-takeovers/latest]
+notifiers:
+  console: stdout
+  hook: json://127.0.0.1:9/x
+defaults:
+  notify: [console]
+rules:
+  - name: solana-boost
+    on: boost
+    where:
+      chain: solana
+      amount: {gte: 100}
+    title: "Boost {{ token.symbol or token.address }}"
+  - name: claims
+    on: [takeover]
+    notify: [hook]
+"""
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    try:
+        config.loads(textwrap.dedent(text), "rules.yaml", env or {})
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+def test_the_valid_file_loads() -> None:
+    loaded = config.loads(VALID, "rules.yaml", {})
+    assert [r.name for r in loaded.rules] == ["solana-boost", "claims"]
+    assert loaded.rules[0].notify == ("console",)
+    assert loaded.rules[1].kinds == ("takeover",)
+
+
+def test_the_example_rules_file_is_valid() -> None:
+    example = Path(__file__).parent.parent / "rules.example.yaml"
+    loaded = config.load(example, env={})
+    assert loaded.rules and loaded.config.sources.dexscreener is not None
+    assert not loaded.warnings
+
+
+# (change to VALID, expected "line:col: message fragment")
+BROKEN = [
+    pytest.param(("  - name: claims", "  - name: claims\n    oon: takeover"),
+                 "18:5: unknown key 'oon' (did you mean 'on'?)", id="unknown-rule-key"),
+    pytest.param(("version: 1", "version: 1\nsourcse: {}"),
+                 "2:1: unknown key 'sourcse' (did you mean 'sources'?)", id="unknown-top-key"),
+    pytest.param(("    on: boost", "    on: boots"),
+                 "12:9: unknown kind 'boots' (did you mean 'boost'?)", id="unknown-kind"),
+    pytest.param(("notify: [hook]", "notify: [hoook]"),
+                 "19:14: unknown notifier 'hoook' (did you mean 'hook'?)", id="unknown-notifier"),
+    pytest.param(("  - name: claims", "  - name: solana-boost"),
+                 "17:11: duplicate rule name 'solana-boost'", id="duplicate-rule"),
+    pytest.param(("      chain: solana", "      chain: solana\n      chain: base"),
+                 "15:7: duplicate key 'chain' (first defined at line 14)", id="duplicate-key"),
+    pytest.param(("{gte: 100}", "{gte: lots}"),
+                 "15:21: `gte` needs a number, got 'lots'", id="wrong-operator-type"),
+    pytest.param(("{gte: 100}", "{gtee: 100}"),
+                 "15:16: unknown operator 'gtee' (did you mean 'gte'?)", id="unknown-operator"),
+    pytest.param(("      amount:", "      amout:"),
+                 "15:7: unknown field 'amout' for this rule's kinds (did you mean 'amount'?)",
+                 id="unknown-field"),
+    pytest.param(("{{ token.symbol or token.address }}", "{{ token.symbol or }}"),
+                 "16:12: template syntax error", id="template-syntax"),
+    pytest.param(("{{ token.symbol or token.address }}", "{{ amout }}"),
+                 "16:12: template uses unknown variable 'amout'", id="template-variable"),
+    pytest.param(("hook: json://127.0.0.1:9/x", "hook: json://${HOOK_HOST}/x"),
+                 "7:9: environment variable HOOK_HOST is not set", id="missing-env"),
+    pytest.param(("version: 1", "version: yes"),
+                 "1:10: expected an integer, got 'yes'", id="yaml11-boolean"),
+    pytest.param(("    on: [takeover]", "    on: [takeover]\n    enabled: off"),
+                 "19:14: expected true or false, got 'off'", id="off-is-not-false"),
+    pytest.param(("notify: [hook]", "notify: [hook]\n    cooldown: 10 minutes"),
+                 "20:15: expected a duration like 30s, 10m or 1h", id="bad-duration"),
+    pytest.param(("streams: [token-boosts/latest,", "streams: [token-boosts/latset,"),
+                 "4:15: unknown DEX Screener stream 'token-boosts/latset' "
+                 "(did you mean 'token-boosts/latest'?)", id="unknown-stream"),
+    pytest.param(("hook: json://127.0.0.1:9/x", "hook: nope://x"),
+                 "7:9: notifier 'hook': Apprise cannot use this nope:// URL", id="bad-url"),
+    pytest.param(("  - name: claims", "  - name: [claims]"),
+                 "17:11: expected a string, got a list", id="wrong-type"),
+    pytest.param(("    on: [takeover]\n", "    on: [takeover]\n    where: {change: {}}\n"),
+                 "19:13: `change` is a stateful condition", id="not-yet-stateful"),
+    pytest.param(("      chain: solana", "      chain: [solana, base]"),
+                 "14:14: a list needs an operator: write `chain: {in: [...]}`", id="bare-list"),
+    pytest.param(("{gte: 100}", "{matches: '(unclosed'}"),
+                 "15:25: `matches`: invalid regular expression", id="bad-regex"),
+    pytest.param(("version: 1", "version: 2"),
+                 "1:10: unsupported version 2", id="version"),
+    pytest.param(("  dexscreener:\n", "  dexscreener:\n    url: https://x\n"),
+                 "4:10: the url must start with ws:// or wss://", id="ws-url"),
+    pytest.param(("  - name: claims", "  - name: claims\n    notify: []\n  - name: x"),
+                 "17:5: missing required key 'on'", id="missing-on"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), BROKEN)
+def test_broken_files_are_reported_at_the_right_place(
+    change: tuple[str, str], expected: str
+) -> None:
+    old, new = change
+    assert old in VALID
+    found = problems(VALID.replace(old, new, 1))
+    assert any(p.startswith(f"rules.yaml:{expected}") for p in found), found
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = (VALID.replace("on: boost", "on: boots")
+            .replace("notify: [hook]", "notify: [hoook]")
+            .replace("{gte: 100}", "{gte: lots}")
+            .replace("version: 1", "version: 1\nsourcse: {}"))
+    found = problems(text)
+    assert len(found) == 4, found
+    assert found == sorted(found, key=lambda p: int(p.split(":")[1]))
+
+
+def test_yaml_syntax_error_is_located() -> None:
+    found = problems("version: 1\nrules: [\n  {name: a\n")
+    assert len(found) == 1 and found[0].startswith("rules.yaml:4:1: YAML syntax error")
+
+
+def test_on_is_a_key_not_a_boolean() -> None:
+    loaded = config.loads(VALID, "rules.yaml", {})
+    assert loaded.config.rules[0].on == ("boost",)
+
+
+def test_leading_zero_is_decimal_not_octal() -> None:
+    text = VALID.replace("amount: {gte: 100}", "amount: {gte: 0123}")
+    loaded = config.loads(text, "rules.yaml", {})
+    assert loaded.rules[0].condition({"chain": "solana", "amount": 123})
+    assert not loaded.rules[0].condition({"chain": "solana", "amount": 83})
+
+
+def test_env_values_are_secrets_and_never_in_messages() -> None:
+    text = VALID.replace("hook: json://127.0.0.1:9/x", "hook: nope://${TOKEN}/x")
+    found = problems(text, {"TOKEN": "s3cr3t-token"})
+    assert found and not any("s3cr3t" in p for p in found)
+    ok = config.loads(VALID.replace("json://127.0.0.1:9/x", "json://${TOKEN}@127.0.0.1:9/x"),
+                      "rules.yaml", {"TOKEN": "s3cr3t-token"})
+    assert "s3cr3t-token" in ok.secrets
+
+
+def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID)
+    assert main(["check", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "OK" in out and "2 rules" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("on: boost", "on: boots"))
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:12:9: unknown kind 'boots'" in err
+    assert main(["check", str(tmp_path / "missing.yaml")]) == 1
+    assert "cannot read the rules file" in capsys.readouterr().err
+
+
+def test_rule_for_a_kind_no_source_produces_is_a_warning() -> None:
+    loaded = config.loads(VALID.replace("on: [takeover]", "on: [ad]"), "rules.yaml", {})
+    assert [str(w) for w in loaded.warnings] == [
+        "rules.yaml:18:9: warning: no configured source produces ad events, so rule 'claims' "
+        "will not fire on them"]

@@ -1,0 +1,125 @@
+"""The reconnect loop: back-off, its cap and reset, fatal errors, status events."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+import trio_websocket
+
+from rulesd.sources.health import SourceHealth
+from rulesd.sources.supervisor import Backoff, supervise
+
+
+class Highest(random.Random):
+    """Full jitter's worst case: always the top of the range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+Connected = Callable[[], Awaitable[None]]
+
+
+class Script:
+    """A session that follows a script of outcomes and records when each began."""
+
+    def __init__(self, outcomes: list[BaseException | float]) -> None:
+        self.outcomes = outcomes
+        self.starts: list[float] = []
+        self.status: list[tuple[str, str]] = []
+        self.done = trio.Event()
+
+    async def session(self, connected: Connected) -> None:
+        self.starts.append(trio.current_time())
+        if not self.outcomes:
+            self.done.set()
+            await trio.sleep_forever()
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        await connected()
+        await trio.sleep(outcome)
+        raise trio_websocket.ConnectionClosed(None)
+
+    async def record(self, kind: str, reason: str) -> None:
+        self.status.append((kind, reason))
+
+
+async def run_script(script: Script, health: SourceHealth) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: supervise(
+            script.session, health, script.record, backoff=Backoff(), rng=Highest(),
+            task_status=task_status))
+        await script.done.wait()
+        nursery.cancel_scope.cancel()
+
+
+def gaps(starts: list[float]) -> list[float]:
+    return [round(b - a, 6) for a, b in zip(starts, starts[1:], strict=False)]
+
+
+async def test_backoff_doubles_up_to_the_cap(autojump_clock: trio.testing.MockClock) -> None:
+    script = Script([OSError(111, "refused")] * 9)
+    health = SourceHealth("test")
+    await run_script(script, health)
+    assert gaps(script.starts) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert health.failures == 9
+    assert health.state == "down"
+    # One source_down for the whole outage, not one per attempt.
+    assert script.status == [("source_down", "network error: refused")]
+
+
+async def test_backoff_resets_after_a_stable_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    refused = OSError(111, "refused")
+    # Fail 3 times (1, 2, 4), hold a connection 120 s, then fail again.
+    script = Script([refused, refused, refused, 120.0, refused, refused])
+    await run_script(script, SourceHealth("test"))
+    assert gaps(script.starts) == [1, 2, 4, 120 + 1, 2, 4]
+    assert [kind for kind, _ in script.status] == [
+        "source_down", "source_up", "source_down"]
+
+
+async def test_short_lived_connections_keep_backing_off(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A server that accepts and drops at once must not get a tight reconnect loop.
+    script = Script([0.5] * 5)
+    await run_script(script, SourceHealth("test"))
+    assert gaps(script.starts) == [0.5 + 1, 0.5 + 2, 0.5 + 4, 0.5 + 8, 0.5 + 16]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_handshake_is_fatal_with_a_long_backoff(
+    status: int, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    rejected = trio_websocket.ConnectionRejected(status, (), b"bad key")
+    script = Script([rejected, rejected, rejected])
+    health = SourceHealth("vendor stream")
+    await run_script(script, health)
+    assert gaps(script.starts) == [900, 900, 900]
+    assert health.state == "fatal"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert f"handshake refused with HTTP {status}" in errors[0].getMessage()
+    assert "will not fix itself" in errors[0].getMessage()
+
+
+async def test_started_once_connected_or_failed(autojump_clock: trio.testing.MockClock) -> None:
+    script = Script([OSError(111, "refused")] * 3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: supervise(
+            script.session, SourceHealth("t"), script.record, rng=Highest(),
+            task_status=task_status))
+        # A vendor that is down at start-up must not hold the daemon's start.
+        assert trio.current_time() == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_bug_is_not_swallowed(autojump_clock: trio.testing.MockClock) -> None:
+    script = Script([KeyError("a bug in a parser")])
+    with pytest.RaisesGroup(KeyError, flatten_subgroups=True):
+        await run_script(script, SourceHealth("t"))
