@@ -1,0 +1,134 @@
+"""DEX Screener frames → events: framings, field normalization, faults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, strategies as st
+
+from rulesd.sources.dexscreener import Malformed, StreamReader, item_event, parse_frame
+from rulesd.sources.health import SourceHealth
+
+DATA = Path(__file__).parent / "data" / "dexscreener"
+
+
+def recorded(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+@pytest.mark.parametrize(("stream", "file", "kind"), [
+    ("token-boosts/latest", "boosts_latest.json", "boost"),
+    ("token-boosts/top", "boosts_top.json", "top_boost"),
+    ("community-takeovers/latest", "takeovers_latest.json", "takeover"),
+    ("token-profiles/latest", "profiles_latest.json", "profile"),
+    ("token-profiles/recent-updates", "profiles_updates.json", "profile_update"),
+    ("ads/latest", "ads_latest.json", "ad"),
+])
+def test_recorded_snapshots_parse(stream: str, file: str, kind: str) -> None:
+    health = SourceHealth("t")
+    events, data = StreamReader(stream, health).events(recorded(file), 1000.0)
+    assert data and events and not health.faults
+    assert {e.kind for e in events} == {kind}
+    assert all(e.token and e.token.key == f"{e.fields['chain']}:{e.fields['address']}"
+               for e in events)
+
+
+def test_boost_fields_are_snake_case_and_versioned_by_total() -> None:
+    item = json.loads(recorded("boosts_latest.json"))["data"][0]
+    event = item_event("token-boosts/latest", item, 1000.0, "b")
+    assert event.fields["total_amount"] == item["totalAmount"]
+    assert event.fields["amount"] == item["amount"]
+    assert event.occurrence and event.occurrence.version == float(item["totalAmount"])
+
+
+def test_solana_addresses_keep_their_case_and_evm_ones_are_lowered() -> None:
+    sol = item_event("token-profiles/latest",
+                     {"chainId": "solana", "tokenAddress": "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"},
+                     0, None)
+    evm = item_event("token-profiles/latest",
+                     {"chainId": "base", "tokenAddress": "0xAbCdEf0123456789abcdef0123456789ABCDEF01"},
+                     0, None)
+    assert sol.token and sol.token.key == "solana:7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
+    assert evm.token and evm.token.key == "base:0xabcdef0123456789abcdef0123456789abcdef01"
+
+
+def test_takeover_time_is_the_claim_date() -> None:
+    event = item_event("community-takeovers/latest",
+                       {"chainId": "solana", "tokenAddress": "X", "claimDate": "2026-11-20T10:00:00Z"},
+                       5.0, None)
+    assert event.ts == 1795168800.0  # 2026-11-20T10:00:00Z
+    assert event.occurrence and event.occurrence.version == "2026-11-20T10:00:00Z"
+
+
+def test_ads_are_identified_by_date_and_type() -> None:
+    base = {"chainId": "solana", "tokenAddress": "X", "date": "2026-11-20T10:00:00Z"}
+    a = item_event("ads/latest", {**base, "type": "banner"}, 0, None)
+    b = item_event("ads/latest", {**base, "type": "tokenAd"}, 0, None)
+    assert a.occurrence and b.occurrence and a.occurrence.id != b.occurrence.id
+
+
+def test_profile_updates_are_news_when_content_changes() -> None:
+    base = {"chainId": "solana", "tokenAddress": "X", "description": "v1"}
+    one = item_event("token-profiles/recent-updates", base, 0, None)
+    same = item_event("token-profiles/recent-updates", dict(base), 0, None)
+    two = item_event("token-profiles/recent-updates", {**base, "description": "v2"}, 0, None)
+    assert one.occurrence and same.occurrence and two.occurrence
+    assert one.occurrence.version == same.occurrence.version != two.occurrence.version
+
+
+@pytest.mark.parametrize(("frame", "framing"), [
+    ('{"limit": 30, "data": []}', "snapshot"),
+    ('[{"chainId": "solana", "tokenAddress": "X"}]', "snapshot"),
+    ('{"chainId": "solana", "tokenAddress": "X"}', "single"),
+    ('{"type": "heartbeat"}', "heartbeat"),
+])
+def test_three_framings(frame: str, framing: str) -> None:
+    parsed = parse_frame(frame)
+    assert ("heartbeat" if parsed.heartbeat else "snapshot" if parsed.snapshot
+            else "single") == framing
+
+
+def test_top_boost_snapshots_carry_the_membership() -> None:
+    reader = StreamReader("token-boosts/top", SourceHealth("t"))
+    events, _ = reader.events(recorded("boosts_top.json"), 0)
+    members = {e.token.key for e in events if e.token}
+    assert all(e.occurrence and e.occurrence.members == members for e in events)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.text(max_size=10)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(
+                                ["chainId", "tokenAddress", "totalAmount", "amount", "data",
+                                 "type", "links", "url", "claimDate", "date", "x"]),
+                                inner, max_size=6)),
+    max_leaves=12)
+
+
+@pytest.mark.parametrize("stream", ["token-boosts/latest", "token-boosts/top",
+                                    "community-takeovers/latest", "ads/latest",
+                                    "token-profiles/recent-updates"])
+@given(payload=json_values)
+def test_any_json_is_events_or_counted_faults(stream: str, payload: Any) -> None:
+    health = SourceHealth("t")
+    events, _ = StreamReader(stream, health).events(json.dumps(payload), 0.0)
+    for event in events:
+        assert event.token is not None and isinstance(event.token.address, str)
+        assert all(not isinstance(v, float) or v == v for v in event.fields.values())
+
+
+@given(st.binary(max_size=64) | st.text(max_size=64))
+def test_garbage_never_raises_past_the_reader(message: bytes | str) -> None:
+    health = SourceHealth("t")
+    StreamReader("token-boosts/latest", health).events(message, 0.0)
+    assert health.frames == 1
+
+
+def test_malformed_reports_a_kind() -> None:
+    with pytest.raises(Malformed) as info:
+        parse_frame('{"data": {}}')
+    assert info.value.kind == "data_not_list"

@@ -1,0 +1,84 @@
+"""Seen-sets: baseline, news, growth, membership, retention, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rulesd.events import Event, Occurrence
+from rulesd.state import SEEN_RETENTION_S, StateStore
+from rulesd.statedb import StateDB
+
+
+def event(item: str, version: float | str | None = None, batch: str | None = "c1#1",
+          scope: str = "dex:boosts", members: frozenset[str] | None = None) -> Event:
+    return Event("boost", "dex", "boosts", None, 0.0, 0.0, {},
+                 Occurrence(scope, item, version, batch, members))
+
+
+def test_first_batch_into_an_empty_set_is_a_baseline() -> None:
+    store = StateStore()
+    assert [store.apply(event(i, 1.0), 0) for i in "abc"] == [False, False, False]
+    # The next snapshot repeats them and brings d.
+    assert [store.apply(event(i, 1.0, "c1#2"), 1) for i in "dabc"] == [
+        True, False, False, False]
+
+
+def test_numeric_versions_are_news_only_when_they_grow() -> None:
+    store = StateStore()
+    store.apply(event("a", 100.0), 0)
+    assert store.apply(event("a", 150.0, "c1#2"), 1)
+    assert not store.apply(event("a", 150.0, "c1#3"), 2)
+    assert not store.apply(event("a", 120.0, "c1#4"), 3)  # shrank (expired boosts)
+    assert store.apply(event("a", 130.0, "c1#5"), 4)  # grew from what we last saw
+
+
+def test_string_versions_are_news_when_they_change() -> None:
+    store = StateStore()
+    store.apply(event("a", "2026-01-01T00:00:00Z"), 0)
+    assert not store.apply(event("a", "2026-01-01T00:00:00Z", "2"), 1)
+    assert store.apply(event("a", "2026-02-01T00:00:00Z", "3"), 2)
+
+
+def test_items_without_a_batch_are_a_baseline_only_into_an_empty_set() -> None:
+    store = StateStore()
+    assert not store.apply(event("a", batch=None), 0)
+    assert store.apply(event("b", batch=None), 1)
+
+
+def test_a_new_scope_gets_its_own_baseline() -> None:
+    store = StateStore()
+    store.apply(event("a"), 0)
+    assert not store.apply(event("a", scope="dex:claims", batch="c9#1"), 1)
+
+
+def test_membership_lists_alert_again_on_re_entry() -> None:
+    store = StateStore()
+    store.apply(event("a", members=frozenset("ab")), 0)
+    store.apply(event("b", members=frozenset("ab")), 0)
+    assert not store.apply(event("b", batch="2", members=frozenset("b")), 1)  # a left
+    assert store.apply(event("a", batch="3", members=frozenset("ab")), 2)  # a is back
+
+
+def test_entries_not_seen_for_the_retention_are_forgotten() -> None:
+    store = StateStore()
+    store.apply(event("a"), 0)
+    store.apply(event("b"), SEEN_RETENTION_S)
+    store.prune(SEEN_RETENTION_S + 1)
+    assert set(store.seen["dex:boosts"]) == {"b"}
+
+
+def test_seen_sets_and_cooldowns_survive_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    db = StateDB(path)
+    store = db.load()
+    store.apply(event("a", 100.0), 0)
+    store.fired("rule", "solana:a", 5.0)
+    db.save(store.take_changes())
+    db.close()
+    db = StateDB(path)
+    again = db.load()
+    assert not again.apply(event("a", 100.0, "new-connection#1"), 10)
+    assert again.apply(event("a", 200.0, "new-connection#1"), 10)
+    assert again.in_cooldown("rule", "solana:a", 60, 30)
+    assert not again.in_cooldown("rule", "solana:a", 60, 70)
+    db.close()
