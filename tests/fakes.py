@@ -121,3 +121,50 @@ class HttpSink:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class FreezableProxy:
+    """A TCP proxy on 127.0.0.1; `freeze()` black-holes the connections open now.
+
+    A frozen connection stays open at the TCP level but carries nothing — the
+    half-dead link that only keepalives can detect.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._live: list[trio.Event] = []
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def freeze(self) -> None:
+        for frozen in self._live:
+            frozen.set()
+
+    async def _pump(self, source: trio.SocketStream, sink: trio.SocketStream,
+                    frozen: trio.Event) -> None:
+        try:
+            async for chunk in source:
+                if not frozen.is_set():
+                    await sink.send_all(chunk)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        frozen = trio.Event()
+        self._live.append(frozen)
+        async with client, await trio.open_tcp_stream("127.0.0.1", self.target_port) as server:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._pump, client, server, frozen)
+                await self._pump(server, client, frozen)
+                nursery.cancel_scope.cancel()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, self._handle, listeners)
+            task_status.started()

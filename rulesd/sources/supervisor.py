@@ -75,8 +75,10 @@ def describe(exc: BaseException) -> str:
         return f"connection closed (code {reason.code}{': ' + reason.reason if reason.reason else ''})"
     if isinstance(exc, trio_websocket.ConnectionTimeout | trio.TooSlowError):
         return "connect timed out"
+    if isinstance(exc, trio_websocket.HandshakeError) and exc.__cause__ is not None:
+        return describe(exc.__cause__)
     if isinstance(exc, OSError):
-        return f"network error: {exc.strerror or type(exc).__name__}"
+        return f"network error: {exc.strerror or exc or type(exc).__name__}"
     return str(exc) or type(exc).__name__
 
 
