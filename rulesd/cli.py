@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import trio
 
-from rulesd import __version__, config as config_mod, logs
+from rulesd import __version__, logs
+from rulesd import config as config_mod
 from rulesd.clock import SystemClock
 from rulesd.config import LoadedConfig
 from rulesd.daemon import Daemon

@@ -28,7 +28,8 @@ from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS
 from rulesd.rules.conditions import Predicate, compile_where
 from rulesd.sources.dexscreener_streams import STREAMS as DEX_STREAMS
 from rulesd.suggest import did_you_mean
-from rulesd.yaml_loader import ConfigError, Document, Path, Problem, load as load_yaml
+from rulesd.yaml_loader import ConfigError, Document, Path, Problem
+from rulesd.yaml_loader import load as load_yaml
 
 Duration = NewType("Duration", float)
 
@@ -223,7 +224,7 @@ def _resolve_env(
 
 # --- cattrs errors → located problems ----------------------------------------
 
-_FIELD_NAMES: Final = {cls: [a.name for a in attrs.fields(cls)] for cls in (
+_FIELD_NAMES: Final[dict[type, list[str]]] = {cls: [a.name for a in attrs.fields(cls)] for cls in (
     Config, StateConfig, SourcesConfig, DexScreenerConfig, NotifierConfig, Defaults, RuleConfig,
 )}
 
@@ -370,6 +371,7 @@ def _structure(
                 ok = False
             continue
         try:
+            assert field.type is not None
             values[name] = _CONVERTER.structure(data[name], field.type)
         except (ClassValidationError, IterableValidationError) as exc:
             problems.extend(_located(exc, (name,), doc))

@@ -155,11 +155,11 @@ class FreezableProxy:
     async def _handle(self, client: trio.SocketStream) -> None:
         frozen = trio.Event()
         self._live.append(frozen)
-        async with client, await trio.open_tcp_stream("127.0.0.1", self.target_port) as server:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pump, client, server, frozen)
-                await self._pump(server, client, frozen)
-                nursery.cancel_scope.cancel()
+        server = await trio.open_tcp_stream("127.0.0.1", self.target_port)
+        async with client, server, trio.open_nursery() as nursery:
+            nursery.start_soon(self._pump, client, server, frozen)
+            await self._pump(server, client, frozen)
+            nursery.cancel_scope.cancel()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                     ) -> None:

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rulesd.rules.conditions import OPERATORS, compile_where
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rulesd.sources.dexscreener import Malformed, StreamReader, item_event, parse_frame
 from rulesd.sources.health import SourceHealth
@@ -45,20 +46,19 @@ def test_boost_fields_are_snake_case_and_versioned_by_total() -> None:
 
 
 def test_solana_addresses_keep_their_case_and_evm_ones_are_lowered() -> None:
+    sol_address = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
+    evm_address = "0xAbCdEf0123456789abcdef0123456789ABCDEF01"
     sol = item_event("token-profiles/latest",
-                     {"chainId": "solana", "tokenAddress": "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"},
-                     0, None)
+                     {"chainId": "solana", "tokenAddress": sol_address}, 0, None)
     evm = item_event("token-profiles/latest",
-                     {"chainId": "base", "tokenAddress": "0xAbCdEf0123456789abcdef0123456789ABCDEF01"},
-                     0, None)
+                     {"chainId": "base", "tokenAddress": evm_address}, 0, None)
     assert sol.token and sol.token.key == "solana:7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
     assert evm.token and evm.token.key == "base:0xabcdef0123456789abcdef0123456789abcdef01"
 
 
 def test_takeover_time_is_the_claim_date() -> None:
-    event = item_event("community-takeovers/latest",
-                       {"chainId": "solana", "tokenAddress": "X", "claimDate": "2026-11-20T10:00:00Z"},
-                       5.0, None)
+    claim = {"chainId": "solana", "tokenAddress": "X", "claimDate": "2026-11-20T10:00:00Z"}
+    event = item_event("community-takeovers/latest", claim, 5.0, None)
     assert event.ts == 1795168800.0  # 2026-11-20T10:00:00Z
     assert event.occurrence and event.occurrence.version == "2026-11-20T10:00:00Z"
 

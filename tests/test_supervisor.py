@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Awaitable, Callable
 
@@ -58,7 +59,7 @@ async def run_script(script: Script, health: SourceHealth) -> None:
 
 
 def gaps(starts: list[float]) -> list[float]:
-    return [round(b - a, 6) for a, b in zip(starts, starts[1:], strict=False)]
+    return [round(b - a, 6) for a, b in itertools.pairwise(starts)]
 
 
 async def test_backoff_doubles_up_to_the_cap(autojump_clock: trio.testing.MockClock) -> None:

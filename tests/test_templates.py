@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rulesd.delivery.escaping import neutralize
 from rulesd.delivery.templates import RuleTemplates, template_problems

@@ -65,7 +65,8 @@ def privacy_url(url: str) -> str:
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is None:
         return f"{urlsplit(url).scheme or '?'}://…"
-    return str(plugin.url(privacy=True)).split("?", 1)[0]
+    shown: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
+    return shown.split("?", 1)[0]
 
 
 def url_problem(url: str) -> str | None:

@@ -8,6 +8,7 @@ operators never match booleans, strings or NaN.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
@@ -58,20 +59,20 @@ def _equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+_COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
+}
+
+
 def _op(name: str, arg: Any) -> Callable[[Any], bool]:
     """The test of one operator against a (present, non-null) field value."""
     if name == "eq":
         return lambda v: _equal(v, arg)
     if name == "ne":
         return lambda v: not _equal(v, arg)
-    if name in ("gt", "gte", "lt", "lte"):
-        compare = {
-            "gt": lambda v: v > arg,
-            "gte": lambda v: v >= arg,
-            "lt": lambda v: v < arg,
-            "lte": lambda v: v <= arg,
-        }[name]
-        return lambda v: _is_number(v) and compare(v)
+    if name in _COMPARISONS:
+        compare = _COMPARISONS[name]
+        return lambda v: _is_number(v) and compare(v, arg)
     if name == "in":
         return lambda v: any(_equal(v, a) for a in arg)
     if name == "not_in":

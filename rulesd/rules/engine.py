@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 
 from rulesd.config import Rule
-from rulesd.delivery.templates import Rendered, RuleTemplates
 from rulesd.delivery.escaping import Format
+from rulesd.delivery.templates import Rendered, RuleTemplates
 from rulesd.events import Event
 from rulesd.state import StateStore
 

@@ -72,7 +72,8 @@ def describe(exc: BaseException) -> str:
         reason = exc.reason
         if reason is None:
             return "connection closed"
-        return f"connection closed (code {reason.code}{': ' + reason.reason if reason.reason else ''})"
+        detail = f": {reason.reason}" if reason.reason else ""
+        return f"connection closed (code {reason.code}{detail})"
     if isinstance(exc, trio_websocket.ConnectionTimeout | trio.TooSlowError):
         return "connect timed out"
     if isinstance(exc, trio_websocket.HandshakeError) and exc.__cause__ is not None:
