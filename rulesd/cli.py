@@ -92,7 +92,7 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
     notifiers: dict[str, Notifier] | None = None
     state_path = None
     if dry_run:
-        notifiers = {name: ConsoleNotifier(f"dry-run → {name}")
+        notifiers = {name: ConsoleNotifier(name, label=f"dry-run → {name}")
                      for name in loaded.config.notifiers}
         state_path = ":memory:"
     try:

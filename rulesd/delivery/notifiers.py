@@ -47,16 +47,17 @@ class ConsoleNotifier:
 
     format: Format = "text"
 
-    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+    def __init__(self, name: str, stream: TextIO | None = None, label: str = "") -> None:
         self.name = name
         self._stream = stream
+        self._label = f"[{label}] " if label else ""
 
     def describe(self) -> str:
         return CONSOLE_URL
 
     async def send(self, message: Rendered) -> None:
         stream = self._stream or sys.stdout
-        stream.write(f"── {message.title}\n{message.body}\n\n")
+        stream.write(f"── {self._label}{message.title}\n{message.body}\n\n")
         stream.flush()
 
 

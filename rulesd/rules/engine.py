@@ -45,7 +45,11 @@ def alert_key(event: Event) -> str:
 def occurrence_id(event: Event) -> str:
     occ = event.occurrence
     if occ is not None:
-        return f"{occ.id}@{occ.version}" if occ.version is not None else occ.id
+        version = occ.version
+        if version is None:
+            return occ.id
+        return f"{occ.id}@{float(version)!r}" if isinstance(version, int | float) \
+            else f"{occ.id}@{version}"
     return f"{event.ts:.3f}"
 
 

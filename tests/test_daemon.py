@@ -1,0 +1,64 @@
+"""The daemon as a whole: reload, dry-run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+from rulesd import config
+from tests.fakes import FakeDexScreener, HttpSink
+from tests.helpers import boost, boost_rules, snapshot, start
+from tests.test_cli import read_until
+
+BOOSTS = "/token-boosts/latest/v1"
+GUARD_S = 10
+
+
+async def test_reload_applies_new_rules_and_refuses_source_changes(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url())
+    with trio.fail_after(GUARD_S):
+        daemon, shutdown = await start(nursery, rules)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        rules.write_text(rules.read_text().replace(
+            "notify: [sink]", "notify: [sink]\n    where: {total_amount: {gte: 100}}"))
+        assert daemon.reload(config.load(rules, env={}))
+        await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 5), boost("CCC1", 500)))
+        (message,) = await sink.wait_for(1)
+        assert "CCC1" in str(message["message"])
+        moved = rules.read_text().replace(fake_dex.url, "ws://127.0.0.1:9")
+        rules.write_text(moved)
+        assert not daemon.reload(config.load(rules, env={}))
+        await fake_dex.push(BOOSTS, snapshot(boost("DDD1", 500)))
+        assert len(await sink.wait_for(2)) == 2  # still connected, same rules
+        shutdown.set()
+
+
+async def test_dry_run_prints_sends_nothing_and_leaves_the_state_alone(
+    fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url())
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "rulesd", "run", str(rules), "--dry-run"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        with trio.fail_after(20):
+            await fake_dex.wait_connections(BOOSTS, 1)
+            await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
+            assert process.stdout is not None
+            printed = await read_until(process.stdout, b"BBB1")
+        process.terminate()
+        with trio.fail_after(5):
+            assert await process.wait() == 0
+    finally:
+        process.kill()
+        await process.wait()
+    assert "── [dry-run → sink] Boost: BBB1 on solana".encode() in printed
+    assert sink.messages == []
+    assert not (tmp_path / "state.db").exists()
