@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +84,35 @@ async def start(nursery: trio.Nursery, path: Path, clock: TrioClock | None = Non
     shutdown = trio.Event()
     await nursery.start(daemon.run, shutdown)
     return daemon, shutdown
+
+
+@asynccontextmanager
+async def rulesd_process(*args: str, stderr: int = subprocess.DEVNULL
+                         ) -> AsyncIterator[trio.Process]:
+    """`python -m rulesd ARGS` as a real process; killed on exit if still running."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "rulesd", *args], stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        yield process
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def stop(process: trio.Process, signum: int = signal.SIGTERM) -> int:
+    """Signal the process and return its exit code, which must come within 5 s."""
+    process.send_signal(signum)
+    with trio.fail_after(5):
+        return await process.wait()
+
+
+async def read_until(stream: trio.abc.ReceiveStream | None, needle: bytes) -> bytes:
+    """Read a process's output until `needle` appears (or the stream ends)."""
+    assert stream is not None
+    seen = b""
+    while needle not in seen:
+        chunk = await stream.receive_some()
+        if not chunk:
+            break
+        seen += chunk
+    return seen

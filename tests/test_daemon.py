@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import trio
 
 from rulesd import config
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, boost_rules, snapshot, start
-from tests.test_cli import read_until
+from tests.helpers import boost, boost_rules, read_until, rulesd_process, snapshot, start, stop
 
 BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
@@ -44,21 +41,12 @@ async def test_dry_run_prints_sends_nothing_and_leaves_the_state_alone(
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
     rules = boost_rules(tmp_path, fake_dex.url, sink.url())
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "rulesd", "run", str(rules), "--dry-run"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
+    async with rulesd_process("run", str(rules), "--dry-run") as process:
         with trio.fail_after(20):
             await fake_dex.wait_connections(BOOSTS, 1)
             await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
-            assert process.stdout is not None
             printed = await read_until(process.stdout, b"BBB1")
-        process.terminate()
-        with trio.fail_after(5):
-            assert await process.wait() == 0
-    finally:
-        process.kill()
-        await process.wait()
+        assert await stop(process) == 0
     assert "── [dry-run → sink] Boost: BBB1 on solana".encode() in printed
     assert sink.messages == []
     assert not (tmp_path / "state.db").exists()
