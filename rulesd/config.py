@@ -174,6 +174,14 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_func(lambda t: t == Mapping[str, Any], mapping)
 
+    def strings(value: Any, _: Any) -> Mapping[str, str]:
+        for key, item in mapping(value, None).items():
+            if not isinstance(item, str):
+                raise ValueError(f"{key}: expected a string, got {_describe(item)}")
+        return value  # type: ignore[no-any-return]
+
+    conv.register_structure_hook_func(lambda t: t == Mapping[str, str], strings)
+
     def notifier(value: Any, _: Any) -> NotifierConfig:
         if isinstance(value, str | list):
             return NotifierConfig(urls=_one_or_many(value, None))
@@ -304,18 +312,35 @@ def _check_rules(
     return rules
 
 
+# Lower bounds that keep a source from hammering a vendor or itself.
+_MINIMUMS: Final = {
+    "refresh": (1.0, "1s"),
+    "connect_timeout": (1.0, "1s"),
+    "ping_interval": (0.1, "100ms"),
+    "max_message_size": (1024, "1024 bytes"),
+}
+
+
 def _check_sources(config: Config, doc: Document, problems: list[Problem]) -> None:
     dex = config.sources.dexscreener
     if dex is None:
         return
+    here: Path = ("sources", "dexscreener")
+    listed: set[str] = set()
     for i, stream in enumerate(dex.streams):
-        if stream.removesuffix("/v1") not in DEX_STREAMS:
-            problems.append(doc.problem(("sources", "dexscreener", "streams", i),
+        name = stream.removesuffix("/v1")
+        if name not in DEX_STREAMS:
+            problems.append(doc.problem((*here, "streams", i),
                                         f"unknown DEX Screener stream {stream!r}"
                                         f"{did_you_mean(stream, DEX_STREAMS)}"))
+        elif name in listed:
+            problems.append(doc.problem((*here, "streams", i), f"{stream!r} is listed twice"))
+        listed.add(name)
     if not dex.url.startswith(("ws://", "wss://")):
-        problems.append(doc.problem(("sources", "dexscreener", "url"),
-                                    "the url must start with ws:// or wss://"))
+        problems.append(doc.problem((*here, "url"), "the url must start with ws:// or wss://"))
+    for key, (minimum, shown) in _MINIMUMS.items():
+        if getattr(dex, key) < minimum:
+            problems.append(doc.problem((*here, key), f"`{key}` must be at least {shown}"))
 
 
 def _warnings(config: Config, rules: list[Rule], doc: Document) -> list[Problem]:

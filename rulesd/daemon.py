@@ -18,7 +18,7 @@ from rulesd.rules.engine import Alert, RuleSet
 from rulesd.sources import dexscreener
 from rulesd.sources.health import SourceHealth
 from rulesd.state import StateStore
-from rulesd.statedb import StateDB
+from rulesd.statedb import StateDB, StateDBError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Daemon:
     store: StateStore
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     delivery: DeliveryStats = attrs.field(factory=DeliveryStats)
-    alerts_fired: int = 0
+    _persist_failing: bool = False
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -71,9 +71,7 @@ class Daemon:
         store = self.store
         if not store.apply(event, now):
             return []
-        alerts = self.ruleset.evaluate(event, store, now)
-        self.alerts_fired += len(alerts)
-        return alerts
+        return self.ruleset.evaluate(event, store, now)
 
     async def run(self, shutdown: trio.Event, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -126,5 +124,19 @@ class Daemon:
                     if now >= next_prune:
                         self.store.prune(now)
                         next_prune = now + PRUNE_INTERVAL_S
-                    self.db.save(self.store.take_changes())
+                    self._persist()
+            self._persist()
+
+    def _persist(self) -> None:
+        try:
             self.db.save(self.store.take_changes())
+        except StateDBError as exc:
+            # Keep running on what is in memory: a full disk must not stop alerts.
+            # What this save held may be re-announced after a restart.
+            if not self._persist_failing:
+                log.error("%s; alerts go on, but a restart may repeat some", exc)
+            self._persist_failing = True
+        else:
+            if self._persist_failing:
+                log.info("state database writable again")
+            self._persist_failing = False

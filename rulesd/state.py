@@ -53,6 +53,7 @@ class StateStore:
     seen: dict[str, dict[str, SeenEntry]] = attrs.field(factory=dict)
     last_fired: dict[tuple[str, str], float] = attrs.field(factory=dict)
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
+    _members_batch: dict[str, str | None] = attrs.field(factory=dict)
     _dirty_seen: set[tuple[str, str]] = attrs.field(factory=set)
     _deleted_seen: set[tuple[str, str]] = attrs.field(factory=set)
     _dirty_fired: set[tuple[str, str]] = attrs.field(factory=set)
@@ -63,7 +64,9 @@ class StateStore:
         if occ is None:
             return True
         entries = self.seen.setdefault(occ.scope, {})
-        if occ.members is not None:
+        if occ.members is not None and self._members_batch.get(occ.scope, "") != occ.batch:
+            # Once per snapshot: what is not in it has left the list.
+            self._members_batch[occ.scope] = occ.batch
             self._forget_absent(occ, entries)
         baseline = not entries or (
             occ.batch is not None and self._baseline_batch.get(occ.scope) == occ.batch

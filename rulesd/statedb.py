@@ -50,16 +50,19 @@ class StateDB:
     def save(self, changes: Changes) -> None:
         if not changes:
             return
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO seen (scope, item, version, last_seen) VALUES (?,?,?,?)",
-                changes.seen_upserts,
-            )
-            self._db.executemany("DELETE FROM seen WHERE scope=? AND item=?",
-                                 changes.seen_deletes)
-            self._db.executemany("INSERT OR REPLACE INTO fired (rule, key, at) VALUES (?,?,?)",
-                                 changes.cooldowns)
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO seen (scope, item, version, last_seen) "
+                    "VALUES (?,?,?,?)", changes.seen_upserts)
+                self._db.executemany("DELETE FROM seen WHERE scope=? AND item=?",
+                                     changes.seen_deletes)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO fired (rule, key, at) VALUES (?,?,?)",
+                    changes.cooldowns)
+        except sqlite3.Error as exc:
+            raise StateDBError(f"cannot write the state database: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()

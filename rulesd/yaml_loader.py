@@ -98,6 +98,7 @@ for _tag, _regexp, _first in (
     (_TAG_INT, _INT, "-+0123456789"),
     (_TAG_FLOAT, _FLOAT, "-+0123456789."),
     (_TAG_NULL, _NULL, ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"]),
 ):
     _Loader.add_implicit_resolver(_tag, _regexp, list(_first))
 

@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rulesd import config
 from rulesd.cli import main
@@ -104,6 +106,13 @@ BROKEN = [
                  "15:25: `matches`: invalid regular expression", id="bad-regex"),
     pytest.param(("version: 1", "version: 2"),
                  "1:10: unsupported version 2", id="version"),
+    pytest.param(("  dexscreener:\n", "  dexscreener:\n    refresh: 0\n"),
+                 "4:14: `refresh` must be at least 1s", id="refresh-floor"),
+    pytest.param(("  dexscreener:\n", "  dexscreener:\n    headers: {Origin: 5}\n"),
+                 "4:14: Origin: expected a string, got 5", id="header-type"),
+    pytest.param(("streams: [token-boosts/latest,",
+                  "streams: [token-boosts/latest, token-boosts/latest,"),
+                 "4:36: 'token-boosts/latest' is listed twice", id="stream-twice"),
     pytest.param(("  dexscreener:\n", "  dexscreener:\n    url: https://x\n"),
                  "4:10: the url must start with ws:// or wss://", id="ws-url"),
     pytest.param(("  - name: claims", "  - name: claims\n    notify: []\n  - name: x"),
@@ -177,3 +186,35 @@ def test_rule_for_a_kind_no_source_produces_is_a_warning() -> None:
     assert [str(w) for w in loaded.warnings] == [
         "rules.yaml:18:9: warning: no configured source produces ad events, so rule 'claims' "
         "will not fire on them"]
+
+
+yaml_chars = st.sampled_from(list("abc:-[]{}, \n'\"#&*!|>%@`0123456789.~$") +
+                             ["on", "yes", "rules", "version", "name", "where", "${X}"])
+
+
+@settings(max_examples=300)
+@given(st.lists(yaml_chars, max_size=60).map("".join))
+def test_any_text_is_a_config_or_located_problems(text: str) -> None:
+    """Whatever a user's editor saves, `check` answers with problems, never a traceback."""
+    try:
+        config.loads(text, "rules.yaml", {})
+    except ConfigError as exc:
+        assert exc.problems and all(str(p).startswith("rules.yaml") for p in exc.problems)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.sampled_from(["name", "on", "where", "notify", "title", "cooldown",
+                                        "enabled", "message", "x"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
+                                 st.lists(st.text(max_size=5), max_size=2),
+                                 st.dictionaries(st.text(max_size=5), st.integers(),
+                                                 max_size=2)),
+                       max_size=8))
+def test_any_rule_shape_is_accepted_or_reported(rule: dict[str, object]) -> None:
+    import yaml
+
+    text = VALID.split("rules:")[0] + yaml.safe_dump({"rules": [rule]})
+    try:
+        config.loads(text, "rules.yaml", {})
+    except ConfigError as exc:
+        assert all(p.mark is not None for p in exc.problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 
 from rulesd import config
@@ -50,3 +51,20 @@ async def test_dry_run_prints_sends_nothing_and_leaves_the_state_alone(
     assert "── [dry-run → sink] Boost: BBB1 on solana".encode() in printed
     assert sink.messages == []
     assert not (tmp_path / "state.db").exists()
+
+
+async def test_a_failing_state_database_does_not_stop_alerts(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    with trio.fail_after(GUARD_S):
+        daemon, shutdown = await start(nursery, boost_rules(tmp_path, fake_dex.url, sink.url()))
+        await fake_dex.wait_connections(BOOSTS, 1)
+        daemon.db._db.close()  # every write fails from now on, as on a full disk
+        for n, address in enumerate(("BBB1", "CCC1"), start=1):
+            await fake_dex.push(BOOSTS, snapshot(boost(address, 1)))
+            await sink.wait_for(n)
+        shutdown.set()
+    failures = [r for r in caplog.records if "cannot write the state database" in r.getMessage()]
+    assert len(failures) == 1

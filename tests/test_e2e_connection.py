@@ -40,7 +40,7 @@ async def test_a_stream_without_data_is_refreshed(
     nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
-    rules = boost_rules(tmp_path, fake_dex.url, sink.url(), refresh="500ms")
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url(), refresh="1s")
 
     async def heartbeats() -> None:
         while True:  # heartbeats are not data: they must not hold off a refresh

@@ -92,6 +92,8 @@ async def test_short_lived_connections_keep_backing_off(
     script = Script([0.5] * 5)
     await run_script(script, SourceHealth("test"))
     assert gaps(script.starts) == [0.5 + 1, 0.5 + 2, 0.5 + 4, 0.5 + 8, 0.5 + 16]
+    # Each drop came straight back: no outage to announce.
+    assert script.status == [("source_up", "connected")]
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -107,6 +109,20 @@ async def test_refused_handshake_is_fatal_with_a_long_backoff(
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert f"handshake refused with HTTP {status}" in errors[0].getMessage()
     assert "will not fix itself" in errors[0].getMessage()
+
+
+async def test_an_outage_is_announced_once_and_its_end_too(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    refused = OSError(111, "refused")
+    # Up, dropped, refused twice (the outage), up again, dropped, back at once.
+    script = Script([30.0, refused, refused, 30.0, 30.0])
+    await run_script(script, SourceHealth("test"))
+    assert script.status == [
+        ("source_up", "connected"),
+        ("source_down", "network error: refused"),
+        ("source_up", "connected"),
+    ]
 
 
 async def test_started_once_connected_or_failed(autojump_clock: trio.testing.MockClock) -> None:

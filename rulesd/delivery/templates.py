@@ -7,6 +7,7 @@ user's template is theirs and is sent as written.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -80,6 +81,12 @@ _ENVIRONMENTS: Final[dict[str, SandboxedEnvironment]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(fmt: Format, source: str) -> jinja2.Template:
+    """Templates compile once per format, not once per alert."""
+    return _ENVIRONMENTS[fmt].from_string(source)
+
+
 def template_problems(source: str, names: Iterable[str]) -> list[str]:
     """Why `source` would not render: syntax errors and unknown variables."""
     env = _ENVIRONMENTS["text"]
@@ -109,14 +116,13 @@ class RuleTemplates:
 
     def render(self, kind: str, values: Mapping[str, Any], fmt: Format) -> Rendered:
         """Render for `fmt`; a template that fails falls back to the default text."""
-        env = _ENVIRONMENTS[fmt]
         scope = {"kind_label": KIND_LABELS.get(kind, kind), **values}
         title_src = self.title or DEFAULT_TITLE
         body_src = self.message or (_DEFAULT_BODIES.get(kind, "{{ kind }}") + _DEFAULT_FOOTER)
         try:
             return Rendered(
-                env.from_string(title_src).render(scope).strip(),
-                env.from_string(body_src).render(scope).strip(),
+                _compiled(fmt, title_src).render(scope).strip(),
+                _compiled(fmt, body_src).render(scope).strip(),
             )
         except Exception as exc:  # a user's template must never drop an alert
             log.error("rule %s: template failed (%s); sending the default message",

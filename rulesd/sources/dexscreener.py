@@ -25,9 +25,10 @@ import trio_websocket
 from rulesd.clock import Clock
 from rulesd.config import DexScreenerConfig
 from rulesd.events import Event, Occurrence, TokenRef
+from rulesd.sources.connection import keepalive, open_connection
 from rulesd.sources.dexscreener_streams import STREAMS
 from rulesd.sources.health import SourceHealth
-from rulesd.sources.supervisor import DeadConnection, supervise
+from rulesd.sources.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,6 @@ SOURCE: Final = "dexscreener"
 # Single items arriving closer together than this belong to one burst (batch):
 # a server that replays its list item by item on connect sends one burst.
 BURST_GAP_S: Final = 1.0
-# Frames are handed to the engine one at a time; 64 queued frames keep the
-# reader (and so pong handling) running while the engine catches up.
-MESSAGE_QUEUE_SIZE: Final = 64
 
 _STRING_FIELDS: Final = ("url", "icon", "header", "description")
 _NUMBER_FIELDS: Final = {
@@ -250,16 +248,6 @@ def stream_url(base: str, stream: str) -> str:
 Emit = Callable[[Event], Awaitable[None]]
 
 
-async def _keepalive(ws: trio_websocket.WebSocketConnection, interval_s: float) -> None:
-    """Ping every interval; a pong missing for a whole interval means a dead peer."""
-    while True:
-        await trio.sleep(interval_s)
-        with trio.move_on_after(interval_s) as scope:
-            await ws.ping()
-        if scope.cancelled_caught:
-            raise DeadConnection(f"no pong within {interval_s:g}s")
-
-
 async def run_stream(
     config: DexScreenerConfig,
     stream: str,
@@ -272,21 +260,18 @@ async def run_stream(
     """Keep one stream connected forever under the supervisor."""
     reader = StreamReader(stream, health)
     url = stream_url(config.url, stream)
-    headers = [(k.encode(), v.encode()) for k, v in config.headers.items()]
 
     async def session(connected: Callable[[], Awaitable[None]]) -> None:
         reader.new_connection()
-        async with trio_websocket.open_websocket_url(
+        async with open_connection(
             url,
-            extra_headers=headers,
-            message_queue_size=MESSAGE_QUEUE_SIZE,
+            headers=config.headers,
             max_message_size=config.max_message_size,
-            connect_timeout=config.connect_timeout,
-            disconnect_timeout=2.0,
+            connect_timeout_s=config.connect_timeout,
         ) as ws:
             await connected()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_keepalive, ws, config.ping_interval)
+                nursery.start_soon(keepalive, ws, config.ping_interval)
                 await _read(ws)
                 nursery.cancel_scope.cancel()
 
@@ -329,10 +314,13 @@ async def run(
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """One supervised connection per configured stream."""
+    """One supervised connection per configured stream, all started at once."""
     async with trio.open_nursery() as nursery:
-        for stream in config.streams:
-            stream = stream.removesuffix("/v1")
-            health = healths.setdefault(f"{SOURCE} {stream}", SourceHealth(f"{SOURCE} {stream}"))
-            await nursery.start(run_stream, config, stream, emit, clock, health)
+        async with trio.open_nursery() as starting:
+            for stream in config.streams:
+                stream = stream.removesuffix("/v1")
+                name = f"{SOURCE} {stream}"
+                health = healths.setdefault(name, SourceHealth(name))
+                starting.start_soon(nursery.start, run_stream, config, stream, emit, clock,
+                                    health)
         task_status.started()

@@ -1,7 +1,10 @@
 """The one reconnect loop every source runs under.
 
-A session connects, subscribes, calls `connected()` and reads until it fails
-(raise) or asks for a fresh connection (return). The supervisor reconnects
+A session connects, subscribes, awaits `connected()` and reads until it fails
+(raise) or asks for a fresh connection (return). `source_up` is reported on
+the first connection and on each recovery; `source_down` once per outage, when
+a connection attempt fails (a dropped connection that comes straight back is
+not an outage). The supervisor reconnects
 with exponential back-off and full jitter, capped, reset after a stable
 period; fatal errors (a refused key) get one clear log line and a long
 back-off. It never lets an expected connection error crash the daemon, and
@@ -138,6 +141,7 @@ async def supervise(
 
     while True:
         began = trio.current_time()
+        connects_before = health.connects
         try:
             await session(connected)
             error: BaseException | None = None
@@ -162,7 +166,9 @@ async def supervise(
             delay = backoff.delay(attempt, rng)
             attempt += 1
             log.warning("%s: %s; reconnecting in %.1fs", health.name, reason, delay)
-        if not down_reported:
+        # A connection that was up and dropped is not yet "down": the stream is
+        # down when a connection attempt fails (reported once per outage).
+        if health.connects == connects_before and not down_reported:
             down_reported = True
             await status("source_down", reason)
         if not started:

@@ -1,0 +1,45 @@
+"""Opening a vendor WebSocket with explicit limits, and WebSocket-ping keepalive."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Final
+
+import trio
+import trio_websocket
+
+from rulesd.sources.supervisor import DeadConnection
+
+# The reader task stops when this many messages wait for us; a stopped reader
+# answers no pings, so the queue must absorb a snapshot while the engine works.
+MESSAGE_QUEUE_SIZE: Final = 64
+DISCONNECT_TIMEOUT_S: Final = 2.0
+
+
+def open_connection(
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    max_message_size: int,
+    connect_timeout_s: float,
+) -> AbstractAsyncContextManager[trio_websocket.WebSocketConnection]:
+    """A client connection with every trio-websocket default that matters set explicitly."""
+    return trio_websocket.open_websocket_url(
+        url,
+        extra_headers=[(k.encode(), v.encode()) for k, v in headers.items()],
+        message_queue_size=MESSAGE_QUEUE_SIZE,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout_s,
+        disconnect_timeout=DISCONNECT_TIMEOUT_S,
+    )
+
+
+async def keepalive(ws: trio_websocket.WebSocketConnection, interval_s: float) -> None:
+    """Ping every interval; a pong missing for a whole interval means a dead peer."""
+    while True:
+        await trio.sleep(interval_s)
+        with trio.move_on_after(interval_s) as scope:
+            await ws.ping()
+        if scope.cancelled_caught:
+            raise DeadConnection(f"no pong within {interval_s:g}s")
