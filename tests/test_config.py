@@ -188,8 +188,8 @@ def test_rule_for_a_kind_no_source_produces_is_a_warning() -> None:
         "will not fire on them"]
 
 
-yaml_chars = st.sampled_from(list("abc:-[]{}, \n'\"#&*!|>%@`0123456789.~$") +
-                             ["on", "yes", "rules", "version", "name", "where", "${X}"])
+yaml_chars = st.sampled_from([*"abc:-[]{}, \n'\"#&*!|>%@`0123456789.~$",
+                              "on", "yes", "rules", "version", "name", "where", "${X}"])
 
 
 @settings(max_examples=300)
