@@ -107,8 +107,11 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "check":
-        return _check(args.config)
-    if args.command == "run":
-        return _run(args.config, args.dry_run, args.log_format, args.verbose)
+    try:
+        if args.command == "check":
+            return _check(args.config)
+        if args.command == "run":
+            return _run(args.config, args.dry_run, args.log_format, args.verbose)
+    except KeyboardInterrupt:  # Ctrl-C before the daemon took over the signals
+        return 130
     raise AssertionError(args.command)

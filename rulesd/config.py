@@ -449,6 +449,9 @@ def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
         if not notifier.urls:
             problems.append(doc.problem(("notifiers", name), "a notifier needs at least one URL"))
         already = {p.mark for p in problems}
+        if CONSOLE_URL in notifier.urls and len(notifier.urls) > 1:
+            problems.append(doc.problem(("notifiers", name), f"`{CONSOLE_URL}` is the console "
+                                        "notifier: give it a name of its own"))
         for j, url in enumerate(notifier.urls):
             problem = url_problem(url)
             if problem:

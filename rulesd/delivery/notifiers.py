@@ -122,6 +122,5 @@ def build_notifiers(urls_by_name: Mapping[str, tuple[str, ...]],
         if urls == (CONSOLE_URL,):
             out[name] = ConsoleNotifier(name, console)
         else:
-            out[name] = AppriseNotifier(name, tuple(u for u in urls if u != CONSOLE_URL),
-                                        limiter)
+            out[name] = AppriseNotifier(name, urls, limiter)
     return out
