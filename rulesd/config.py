@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path as FsPath
-from typing import Any, Final, NewType
+from typing import Any, Final
 
 import attrs
 import cattrs
@@ -23,15 +23,21 @@ from cattrs.errors import (
 
 from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
 from rulesd.delivery.templates import template_problems
-from rulesd.durations import parse_duration
+from rulesd.durations import Duration, parse_duration
 from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS
 from rulesd.rules.conditions import Predicate, compile_where
-from rulesd.sources.dexscreener_streams import STREAMS as DEX_STREAMS
+from rulesd.source_config import (
+    SourcesConfig,
+    check_sources,
+    produced_kinds,
+    source_secrets,
+)
+from rulesd.source_config import (
+    summary as sources_summary,
+)
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError, Document, Path, Problem
 from rulesd.yaml_loader import load as load_yaml
-
-Duration = NewType("Duration", float)
 
 _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -39,23 +45,6 @@ _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 @attrs.frozen
 class StateConfig:
     path: str = "rulesd-state.db"
-
-
-@attrs.frozen
-class DexScreenerConfig:
-    streams: tuple[str, ...] = tuple(DEX_STREAMS)
-    url: str = "wss://api.dexscreener.com"
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    # Reconnect a stream that carried no data for this long, to re-snapshot.
-    refresh: Duration = Duration(300.0)
-    connect_timeout: Duration = Duration(10.0)
-    ping_interval: Duration = Duration(20.0)
-    max_message_size: int = 4 * 1024 * 1024
-
-
-@attrs.frozen
-class SourcesConfig:
-    dexscreener: DexScreenerConfig | None = None
 
 
 @attrs.frozen
@@ -115,10 +104,7 @@ class LoadedConfig:
     warnings: tuple[Problem, ...] = ()
 
     def summary(self) -> str:
-        sources = self.config.sources
-        parts = []
-        if sources.dexscreener:
-            parts.append(f"dexscreener ({len(sources.dexscreener.streams)} streams)")
+        parts = sources_summary(self.config.sources)
         return (
             f"{self.file}: OK: {len(self.rules)} rules enabled, "
             f"sources: {', '.join(parts) or 'none'}, "
@@ -232,11 +218,6 @@ def _resolve_env(
 
 # --- cattrs errors → located problems ----------------------------------------
 
-_FIELD_NAMES: Final[dict[type, list[str]]] = {cls: [a.name for a in attrs.fields(cls)] for cls in (
-    Config, StateConfig, SourcesConfig, DexScreenerConfig, NotifierConfig, Defaults, RuleConfig,
-)}
-
-
 def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
     if isinstance(exc, ClassValidationError | IterableValidationError):
         out: list[Problem] = []
@@ -248,7 +229,7 @@ def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
             out.extend(_located(sub, path, doc))
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
-        known = _FIELD_NAMES.get(exc.cl, [])
+        known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         return [
             doc.problem((*path, key), f"unknown key {key!r}{did_you_mean(key, known)}",
                         at_key=True)
@@ -312,43 +293,16 @@ def _check_rules(
     return rules
 
 
-# Lower bounds that keep a source from hammering a vendor or itself.
-_MINIMUMS: Final = {
-    "refresh": (1.0, "1s"),
-    "connect_timeout": (1.0, "1s"),
-    "ping_interval": (0.1, "100ms"),
-    "max_message_size": (1024, "1024 bytes"),
-}
-
-
 def _check_sources(config: Config, doc: Document, problems: list[Problem]) -> None:
-    dex = config.sources.dexscreener
-    if dex is None:
-        return
-    here: Path = ("sources", "dexscreener")
-    listed: set[str] = set()
-    for i, stream in enumerate(dex.streams):
-        name = stream.removesuffix("/v1")
-        if name not in DEX_STREAMS:
-            problems.append(doc.problem((*here, "streams", i),
-                                        f"unknown DEX Screener stream {stream!r}"
-                                        f"{did_you_mean(stream, DEX_STREAMS)}"))
-        elif name in listed:
-            problems.append(doc.problem((*here, "streams", i), f"{stream!r} is listed twice"))
-        listed.add(name)
-    if not dex.url.startswith(("ws://", "wss://")):
-        problems.append(doc.problem((*here, "url"), "the url must start with ws:// or wss://"))
-    for key, (minimum, shown) in _MINIMUMS.items():
-        if getattr(dex, key) < minimum:
-            problems.append(doc.problem((*here, key), f"`{key}` must be at least {shown}"))
+    def report(path: Path, message: str) -> None:
+        problems.append(doc.problem(path, message))
+
+    check_sources(config.sources, report)
 
 
 def _warnings(config: Config, rules: list[Rule], doc: Document) -> list[Problem]:
     """Rules that can never fire because no configured source produces their kind."""
-    produced = {"source_up", "source_down"}
-    if config.sources.dexscreener:
-        produced |= {DEX_STREAMS[s.removesuffix("/v1")] for s in config.sources.dexscreener.streams
-                     if s.removesuffix("/v1") in DEX_STREAMS}
+    produced = produced_kinds(config.sources)
     out = []
     for i, rule in enumerate(config.rules):
         missing = [k for k in rule.on if k in KINDS and k not in produced]
@@ -459,6 +413,7 @@ def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
                     "notifiers", name, "urls", j)
                 if doc.mark(at) not in already:  # not when a ${VAR} in it is missing
                     problems.append(doc.problem(at, f"notifier {name!r}: {problem}"))
+    secrets.update(source_secrets(config.sources))
     _check_sources(config, doc, problems)
     rules = _check_rules(config, doc, problems, indexes)
     if problems:

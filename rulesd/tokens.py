@@ -18,6 +18,10 @@ CHAIN_ALIASES: Final[dict[str, str]] = {
     "evm:43114": "avalanche",
 }
 
+# CoinMarketCap's numeric DEX platform ids (`platform_id`, `pid` in pushes). The
+# document names these two; `sources.coinmarketcap.platforms` adds more.
+CMC_PLATFORMS: Final[dict[int, str]] = {14: "bsc", 16: "solana"}
+
 _EVM_ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 

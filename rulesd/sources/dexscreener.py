@@ -23,8 +23,8 @@ import trio
 import trio_websocket
 
 from rulesd.clock import Clock
-from rulesd.config import DexScreenerConfig
 from rulesd.events import Event, Occurrence, TokenRef
+from rulesd.source_config import DexScreenerConfig
 from rulesd.sources.connection import keepalive, open_connection
 from rulesd.sources.dexscreener_streams import STREAMS
 from rulesd.sources.health import SourceHealth
