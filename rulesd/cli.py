@@ -68,20 +68,20 @@ async def _serve(daemon: Daemon, path: str) -> None:
             log.info("running: %s", daemon.loaded.summary())
             async for signum in signals:
                 if signum == signal.SIGHUP:
-                    _reload(daemon, path)
+                    await _reload(daemon, path)
                     continue
                 log.info("received %s", signal.Signals(signum).name)
                 shutdown.set()
                 break
 
 
-def _reload(daemon: Daemon, path: str) -> None:
+async def _reload(daemon: Daemon, path: str) -> None:
     try:
         loaded = config_mod.load(path)
     except ConfigError as exc:
         log.error("reload refused, the old rules keep running:\n%s", exc)
         return
-    daemon.reload(loaded)
+    await daemon.reload(loaded)
 
 
 def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 import attrs
@@ -15,7 +15,8 @@ from rulesd.delivery.dispatcher import DeliveryStats, dispatch
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.events import Event
 from rulesd.rules.engine import Alert, RuleSet
-from rulesd.sources import dexscreener
+from rulesd.source_config import SourcesConfig
+from rulesd.sources import coinmarketcap, dexscreener, tokenmetrics
 from rulesd.sources.health import SourceHealth
 from rulesd.state import StateStore
 from rulesd.statedb import StateDB, StateDBError
@@ -31,6 +32,22 @@ SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
 
 
+RUNNERS: Final[dict[str, Callable[..., Awaitable[None]]]] = {
+    "dexscreener": dexscreener.run,
+    "coinmarketcap": coinmarketcap.run,
+    "tokenmetrics": tokenmetrics.run,
+}
+
+
+@attrs.define
+class _Running:
+    """A running source: its config, the scope that stops it, what it started with."""
+
+    config: object
+    scope: trio.CancelScope
+    handle: object
+
+
 @attrs.define
 class Daemon:
     loaded: LoadedConfig
@@ -42,6 +59,9 @@ class Daemon:
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     delivery: DeliveryStats = attrs.field(factory=DeliveryStats)
     _persist_failing: bool = False
+    _running: dict[str, _Running] = attrs.field(factory=dict)
+    _send: trio.MemorySendChannel[Event] | None = None
+    _nursery: trio.Nursery | None = None
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -53,13 +73,16 @@ class Daemon:
         db = StateDB(state_path or config.state.path)
         return cls(loaded, clock, notifiers, db, RuleSet(loaded.rules), db.load())
 
-    def reload(self, loaded: LoadedConfig) -> bool:
-        """Swap in new rules; whether it was applied (sources and notifiers need a restart)."""
+    async def reload(self, loaded: LoadedConfig) -> bool:
+        """Apply a new rules file; whether it was applied (notifiers and state need a
+        restart: then nothing changes)."""
         old, new = self.loaded.config, loaded.config
-        if (old.sources, old.notifiers, old.state) != (new.sources, new.notifiers, new.state):
-            log.warning("reload: sources, notifiers or state changed; those need a restart. "
+        if (old.notifiers, old.state) != (new.notifiers, new.state):
+            log.warning("reload: notifiers or state changed; those need a restart. "
                         "The old configuration keeps running")
             return False
+        if old.sources != new.sources:
+            await self._reload_sources(new.sources)
         self.loaded = loaded
         self.ruleset = RuleSet(loaded.rules)
         log.info("reload: %d rules active", len(loaded.rules))
@@ -96,20 +119,51 @@ class Daemon:
     async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Every configured source, each with its own clone of `send`."""
-        sources = self.loaded.config.sources
         async with send:
+            self._send = send
             with scope:
                 async with trio.open_nursery() as nursery:
-                    if sources.dexscreener is not None:
-                        await nursery.start(self._dexscreener, send.clone())
+                    self._nursery = nursery
+                    async with trio.open_nursery() as starting:
+                        for name in RUNNERS:
+                            config = getattr(self.loaded.config.sources, name)
+                            if config is not None:
+                                starting.start_soon(self._start_source, name, config)
                     task_status.started()
 
-    async def _dexscreener(self, send: trio.MemorySendChannel[Event], *,
-                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.loaded.config.sources.dexscreener is not None
-        async with send:
-            await dexscreener.run(self.loaded.config.sources.dexscreener, send.send, self.clock,
-                                  self.healths, task_status=task_status)
+    async def _start_source(self, name: str, config: object) -> None:
+        assert self._nursery is not None
+        self._running[name] = await self._nursery.start(self._source, name, config)
+
+    async def _source(self, name: str, config: object, *,
+                      task_status: trio.TaskStatus[_Running] = trio.TASK_STATUS_IGNORED) -> None:
+        assert self._send is not None
+        with trio.CancelScope() as scope:
+            async with self._send.clone() as send, trio.open_nursery() as nursery:
+                handle = await nursery.start(RUNNERS[name], config, send.send, self.clock,
+                                             self.healths)
+                task_status.started(_Running(config, scope, handle))
+
+    async def _reload_sources(self, sources: SourcesConfig) -> None:
+        """Keep what did not change; reconfigure live connections where the source can;
+        restart the rest."""
+        for name in RUNNERS:
+            after = getattr(sources, name)
+            running = self._running.get(name)
+            if (running.config if running else None) == after:
+                continue
+            if running is not None and after is not None:
+                reconfigure = getattr(running.handle, "reconfigure", None)
+                if reconfigure is not None and await reconfigure(after):
+                    running.config = after
+                    log.info("reload: %s updated on its live connections", name)
+                    continue
+            if running is not None:
+                running.scope.cancel()
+                del self._running[name]
+            if after is not None:
+                log.info("reload: (re)starting %s", name)
+                await self._start_source(name, after)
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       alerts: trio.MemorySendChannel[Alert]) -> None:

@@ -92,6 +92,33 @@ KIND_FIELDS: Final[dict[str, frozenset[str]]] = {
     "profile": _DEX_COMMON,
     "profile_update": _DEX_COMMON,
     "ad": frozenset({"chain", "address", "url", "date", "type", "duration_hours", "impressions"}),
+    # CoinMarketCap (market and on-chain channels) and Token Metrics.
+    "price": frozenset({
+        "price", "volume_24h", "market_cap", "circulating_supply", "fdv",
+        *(f"change_{w}" for w in ("1h", "24h", "7d", "30d", "60d", "90d", "ytd")),
+        "chain", "address", "venue", "channel", "raw",
+        "volume", "exchange", "exchange_rank", "exchange_type", "instrument", "is_bid",
+        "amount", "amount_in_usd", "side_amount", "transaction_type", "sequence",
+    }),
+    "trade": frozenset({"chain", "address", "channel", "raw", "tx", "log_index",
+                        "instruction_index", "excluded", "exclusion_reason", "side", "price",
+                        "volume_usd"}),
+    "liquidity": frozenset({"chain", "address", "channel", "raw", "tx", "log_index",
+                            "instruction_index", "type"}),
+    "kline": frozenset({"chain", "address", "channel", "raw", "interval", "open", "high", "low",
+                        "close", "volume_usd", "open_time"}),
+    "token_metric": frozenset({"chain", "address", "channel", "raw", *(
+        f"{name}_{w}" for name in ("buys", "sells", "volume_usd", "change")
+        for w in ("5m", "1h", "4h", "24h"))}),
+    "pool_metric": frozenset({"chain", "address", "channel", "raw", *(
+        f"{name}_{w}" for name in ("buy_volume_usd", "sell_volume_usd", "unique_traders",
+                                   "buyers", "sellers")
+        for w in ("5m", "1h", "4h", "24h", "7d"))}),
+    "unique_traders": frozenset({"chain", "address", "channel", "raw", "interval",
+                                 "unique_traders", "open_time"}),
+    "holders": frozenset({"chain", "address", "channel", "raw", "type", "top_10_share",
+                          "top_50_share", "top_100_share"}),
+    "wallet": frozenset({"chain", "address", "channel", "raw", "type"}),
     "source_up": frozenset({"reason"}),
     "source_down": frozenset({"reason"}),
 }

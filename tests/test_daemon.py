@@ -15,25 +15,36 @@ BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
 
 
-async def test_reload_applies_new_rules_and_refuses_source_changes(
+async def test_reload_applies_new_rules_and_restarts_changed_sources(
     nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    claims = "/community-takeovers/latest/v1"
     rules = boost_rules(tmp_path, fake_dex.url, sink.url())
     with trio.fail_after(GUARD_S):
         daemon, shutdown = await start(nursery, rules)
         await fake_dex.wait_connections(BOOSTS, 1)
         rules.write_text(rules.read_text().replace(
             "notify: [sink]", "notify: [sink]\n    where: {total_amount: {gte: 100}}"))
-        assert daemon.reload(config.load(rules, env={}))
+        assert await daemon.reload(config.load(rules, env={}))
         await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 5), boost("CCC1", 500)))
         (message,) = await sink.wait_for(1)
         assert "CCC1" in str(message["message"])
-        moved = rules.read_text().replace(fake_dex.url, "ws://127.0.0.1:9")
-        rules.write_text(moved)
-        assert not daemon.reload(config.load(rules, env={}))
+        # A changed source is restarted with its new config; the rest keep running.
+        rules.write_text(rules.read_text().replace(
+            "streams: [token-boosts/latest]",
+            "streams: [token-boosts/latest, community-takeovers/latest]"))
+        assert await daemon.reload(config.load(rules, env={}))
+        await fake_dex.wait_connections(claims, 1)
+        await fake_dex.wait_connections(BOOSTS, 2)
         await fake_dex.push(BOOSTS, snapshot(boost("DDD1", 500)))
-        assert len(await sink.wait_for(2)) == 2  # still connected, same rules
+        assert len(await sink.wait_for(2)) == 2
+        # Notifier changes need a restart: the reload is refused as a whole.
+        rules.write_text(rules.read_text().replace(sink.url(), sink.url("elsewhere"))
+                         .replace("gte: 100", "gte: 1000000"))
+        assert not await daemon.reload(config.load(rules, env={}))
+        await fake_dex.push(BOOSTS, snapshot(boost("EEE1", 500)))
+        assert len(await sink.wait_for(3)) == 3  # the old rules still run
         shutdown.set()
 
 

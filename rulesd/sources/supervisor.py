@@ -31,10 +31,15 @@ RECONNECT_BASE_DELAY_S: Final = 1.0
 RECONNECT_MAX_DELAY_S: Final = 60.0
 STABLE_AFTER_S: Final = 60.0
 FATAL_RETRY_DELAY_S: Final = 900.0
+LIMITED_RETRY_DELAY_S: Final = 300.0
 
 
 class FatalSourceError(Exception):
     """Retrying soon cannot help (bad key, plan limit): back off for long."""
+
+
+class SourceLimited(Exception):
+    """The vendor refuses more connections (a connection limit): back off longer."""
 
 
 class DeadConnection(Exception):
@@ -57,6 +62,7 @@ class Backoff:
     max_s: float = RECONNECT_MAX_DELAY_S
     stable_s: float = STABLE_AFTER_S
     fatal_s: float = FATAL_RETRY_DELAY_S
+    limited_s: float = LIMITED_RETRY_DELAY_S
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Full jitter: uniform over [0, min(max, base * 2^attempt)]."""
@@ -86,12 +92,15 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+_HANDLED: Final = (*EXPECTED_ERRORS, FatalSourceError, SourceLimited)
+
+
 def _expected(exc: BaseException) -> BaseException | None:
     """The expected connection error inside `exc`, else None (a bug: re-raise)."""
-    if isinstance(exc, (*EXPECTED_ERRORS, FatalSourceError)):
+    if isinstance(exc, _HANDLED):
         return exc
     if isinstance(exc, BaseExceptionGroup):
-        matched, rest = exc.split((*EXPECTED_ERRORS, FatalSourceError))
+        matched, rest = exc.split(_HANDLED)
         if rest is None and matched is not None:
             leaves: list[BaseException] = []
             stack: list[BaseException] = [matched]
@@ -101,8 +110,8 @@ def _expected(exc: BaseException) -> BaseException | None:
                     stack.extend(item.exceptions)
                 else:
                     leaves.append(item)
-            fatal = [e for e in leaves if isinstance(e, FatalSourceError)]
-            return fatal[0] if fatal else leaves[0]
+            serious = [e for e in leaves if isinstance(e, FatalSourceError | SourceLimited)]
+            return serious[0] if serious else leaves[0]
     return None
 
 
@@ -161,6 +170,10 @@ async def supervise(
             delay = backoff.fatal_s
             log.error("%s: %s; this will not fix itself, retrying in %s", health.name,
                       reason, format_duration(delay))
+        elif isinstance(error, SourceLimited):
+            health.state = "down"
+            delay = backoff.limited_s
+            log.error("%s: %s; retrying in %s", health.name, reason, format_duration(delay))
         else:
             health.state = "down"
             delay = backoff.delay(attempt, rng)
@@ -168,7 +181,9 @@ async def supervise(
             log.warning("%s: %s; reconnecting in %.1fs", health.name, reason, delay)
         # A connection that was up and dropped is not yet "down": the stream is
         # down when a connection attempt fails (reported once per outage).
-        if health.connects == connects_before and not down_reported:
+        lost = health.connects == connects_before or is_fatal(error) \
+            or isinstance(error, SourceLimited)
+        if lost and not down_reported:
             down_reported = True
             await status("source_down", reason)
         if not started:

@@ -1,0 +1,355 @@
+"""CoinMarketCap: sharded connections, subscriptions with acks, ping keepalive.
+
+Subscriptions are split into units (one id or address each) and packed at
+most 100 to a connection over at most `max_connections` connections. Every
+connection is supervised on its own and re-subscribes after each reconnect.
+Pushes are routed by `channel` + `params`, never by request id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Final
+
+import attrs
+import orjson
+import trio
+import trio_websocket
+
+from rulesd.clock import Clock
+from rulesd.events import Event
+from rulesd.source_config import CoinMarketCapConfig
+from rulesd.sources.coinmarketcap_channels import CHANNELS, SUBSCRIPTIONS_PER_CONNECTION
+from rulesd.sources.coinmarketcap_parse import (
+    SOURCE,
+    Malformed,
+    Naming,
+    dedupe_key,
+    push_event,
+    route_key,
+)
+from rulesd.sources.connection import open_connection
+from rulesd.sources.health import SourceHealth
+from rulesd.sources.supervisor import (
+    DeadConnection,
+    FatalSourceError,
+    SourceLimited,
+    supervise,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PING_INTERVAL_S: Final = 10.0
+MIN_PING_INTERVAL_S: Final = 1.0
+# Swaps seen recently, to drop the second push of one swap (token0 and token1).
+DEDUPE_MEMORY: Final = 20_000
+_FATAL_CLOSE: Final = {4100: "API key invalid", 4101: "API key disabled",
+                       4102: "plan does not include WebSocket (Startup and above)"}
+_LIMIT_CLOSE: Final = 4004
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+@attrs.frozen
+class Unit:
+    """One subscription as CoinMarketCap counts them: one id or one address."""
+
+    channel: str
+    fixed: tuple[tuple[str, Any], ...]
+    counted: str
+    value: Any
+
+    def route(self) -> tuple[Any, ...]:
+        return route_key(self.channel, {**dict(self.fixed), self.counted: self.value})
+
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in (*self.fixed, (self.counted, self.value)))
+        return f"{self.channel} {{{params}}}"
+
+
+def units_of(config: CoinMarketCapConfig) -> list[Unit]:
+    out: list[Unit] = []
+    for sub in config.subscriptions:
+        channel = CHANNELS[sub.channel]
+        fixed = tuple(sorted((k, v) for k, v in sub.params.items() if k != channel.counted))
+        value = sub.params.get(channel.counted)
+        for item in value if isinstance(value, list) else [value]:
+            out.append(Unit(sub.channel, fixed, channel.counted, item))
+    return list(dict.fromkeys(out))  # a unit listed twice is one subscription
+
+
+def shard(units: list[Unit], max_connections: int) -> list[list[Unit]]:
+    """Pack units 100 to a connection, in order, over at most `max_connections`."""
+    per = SUBSCRIPTIONS_PER_CONNECTION
+    shards = [units[i:i + per] for i in range(0, len(units), per)]
+    return shards[:max_connections]
+
+
+def subscribe_requests(units: Iterable[Unit], method: str = "subscribe"
+                       ) -> list[dict[str, Any]]:
+    """One request per channel and fixed params, listing its ids or addresses."""
+    groups: dict[tuple[str, tuple[tuple[str, Any], ...], str], list[Any]] = {}
+    for unit in units:
+        groups.setdefault((unit.channel, unit.fixed, unit.counted), []).append(unit.value)
+    return [
+        {"method": method, "channel": channel,
+         "params": {**dict(fixed), counted: values}}
+        for (channel, fixed, counted), values in groups.items()
+    ]
+
+
+class RecentKeys:
+    """A bounded set of recently seen keys (oldest forgotten first)."""
+
+    def __init__(self, size: int) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def add(self, key: str) -> bool:
+        """Add `key`; whether it was new."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+        return True
+
+
+@attrs.define
+class _Link:
+    """One live connection's protocol state."""
+
+    ws: trio_websocket.WebSocketConnection
+    ping_interval_s: float = DEFAULT_PING_INTERVAL_S
+    last_heard: float = 0.0
+    pending: dict[int, dict[str, Any]] = attrs.field(factory=dict)
+    subscribed: bool = False
+
+
+@attrs.define
+class Shard:
+    """One connection's share of the subscriptions, and its live link if any."""
+
+    units: list[Unit]
+    health: SourceHealth
+    link: _Link | None = None
+
+
+@attrs.define
+class CmcSource:
+    """Everything the shards of one CoinMarketCap source share."""
+
+    config: CoinMarketCapConfig
+    emit: Emit
+    clock: Clock
+    naming: Naming
+    shards: list[Shard] = attrs.field(factory=list)
+    recent: RecentKeys = attrs.field(factory=lambda: RecentKeys(DEDUPE_MEMORY))
+    reported: set[tuple[str, int]] = attrs.field(factory=set)
+    _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    async def session(self, shard: Shard, connected: Callable[[], Awaitable[None]]) -> None:
+        async with open_connection(
+            self.config.url,
+            headers={"X-CMC_PRO_API_KEY": self.config.api_key},
+            max_message_size=self.config.max_message_size,
+            connect_timeout_s=self.config.connect_timeout,
+        ) as ws:
+            link = _Link(ws, last_heard=trio.current_time())
+            await self._request(link, subscribe_requests(shard.units))
+            shard.link = link
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._keepalive, link)
+                    await self._read(link, shard, connected)
+            finally:
+                shard.link = None
+
+    async def _request(self, link: _Link, requests: list[dict[str, Any]]) -> None:
+        for request in requests:
+            request_id = self.next_id()
+            link.pending[request_id] = request
+            await link.ws.send_message(orjson.dumps({"id": request_id, **request}).decode())
+
+    async def reconfigure(self, config: CoinMarketCapConfig) -> bool:
+        """Follow a reload on the live connections: unsubscribe what was removed,
+        subscribe what was added. False when only a restart can apply it."""
+        old = self.config
+        if (old.url, old.api_key, old.max_connections) != (
+                config.url, config.api_key, config.max_connections):
+            return False
+        wanted = units_of(config)
+        removed = {u for s in self.shards for u in s.units} - set(wanted)
+        placed = {u for s in self.shards for u in s.units} - removed
+        added = [u for u in wanted if u not in placed]
+        plans: list[tuple[Shard, list[Unit], list[Unit]]] = []
+        for shard in self.shards:
+            gone = [u for u in shard.units if u in removed]
+            room = SUBSCRIPTIONS_PER_CONNECTION - (len(shard.units) - len(gone))
+            joining, added = added[:room], added[room:]
+            plans.append((shard, gone, joining))
+        if added:
+            return False  # more connections needed: restart to re-shard
+        self.config = config
+        self.naming = naming_of(config)
+        for shard, gone, joining in plans:
+            shard.units = [u for u in shard.units if u not in gone] + joining
+            if shard.link is not None:
+                await self._request(shard.link, subscribe_requests(gone, "unsubscribe"))
+                await self._request(shard.link, subscribe_requests(joining))
+        return True
+
+    async def _keepalive(self, link: _Link) -> None:
+        """`{"method": "ping"}` each interval; silence for two intervals is a dead link."""
+        while True:
+            await trio.sleep(link.ping_interval_s)
+            silent = trio.current_time() - link.last_heard
+            if silent > 2 * link.ping_interval_s:
+                raise DeadConnection(f"no data or pong for {silent:.0f}s")
+            await link.ws.send_message(
+                orjson.dumps({"id": self.next_id(), "method": "ping"}).decode())
+
+    async def _read(self, link: _Link, shard: Shard,
+                    connected: Callable[[], Awaitable[None]]) -> None:
+        health = shard.health
+        while True:
+            try:
+                text = await link.ws.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                raise _closed(exc) from exc
+            link.last_heard = trio.current_time()
+            health.frames += 1
+            try:
+                message = _decode(text)
+                event = self._handle(message, link, shard)
+            except Malformed as exc:
+                health.fault(exc.kind, str(exc))
+                continue
+            if not link.subscribed and (event is not None or not link.pending):
+                link.subscribed = True
+                await connected()
+            if event is not None:
+                health.events += 1
+                await self.emit(event)
+
+    def _handle(self, message: dict[str, Any], link: _Link, shard: Shard) -> Event | None:
+        health = shard.health
+        kind = message.get("type")
+        if "ping_interval_ms" in message:
+            _set_interval(link, message["ping_interval_ms"])
+        if kind == "data":
+            event = push_event(message, self.clock.now(), self.naming)
+            routes = {unit.route() for unit in shard.units}
+            if route_key(event.stream, message.get("params") or {}) not in routes:
+                health.fault("unrouted_push", f"a push for {event.stream} "
+                                              f"{message.get('params')} we did not subscribe")
+            key = dedupe_key(event)
+            if key is not None and not self.recent.add(key):
+                return None
+            return event
+        if kind == "ack":
+            request = link.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            if request is not None and message.get("duplicate"):
+                log.debug("%s: %s was already subscribed", health.name, request["channel"])
+            return None
+        if kind == "error":
+            self._error(message, link, health)
+            return None
+        if kind in ("pong", "welcome", "info") or "ping_interval_ms" in message:
+            return None
+        raise Malformed("unknown_type", f"a message of type {kind!r}")
+
+    def _error(self, message: dict[str, Any], link: _Link, health: SourceHealth) -> None:
+        status = message.get("status") if isinstance(message.get("status"), dict) else {}
+        assert isinstance(status, dict)
+        try:
+            code = int(status.get("error_code", 0))
+        except (TypeError, ValueError):
+            code = 0
+        text = str(status.get("error_message") or "error")
+        detail = status.get("error_detail")
+        reason = f"CoinMarketCap error {code}: {text}" + (f" {detail}" if detail else "")
+        if 1001 <= code <= 1010:
+            raise FatalSourceError(reason)
+        if code == 2304:
+            raise SourceLimited(reason)
+        request = link.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        what = (f"subscription {request['channel']} {request['params']}" if request
+                else "a request")
+        if (what, code) not in self.reported:
+            self.reported.add((what, code))
+            log.error("%s: %s refused: %s", health.name, what, reason)
+
+
+def _decode(text: str | bytes) -> dict[str, Any]:
+    if isinstance(text, bytes):
+        raise Malformed("binary_frame", f"binary frame of {len(text)} bytes")
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed("invalid_json", str(exc)) from exc
+    if not isinstance(message, dict):
+        raise Malformed("unknown_shape", f"a JSON {type(message).__name__} is not a message")
+    return message
+
+
+def _set_interval(link: _Link, value: Any) -> None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        link.ping_interval_s = max(MIN_PING_INTERVAL_S, value / 1000.0)
+
+
+def _closed(exc: trio_websocket.ConnectionClosed) -> Exception:
+    code = exc.reason.code if exc.reason is not None else None
+    if code in _FATAL_CLOSE:
+        return FatalSourceError(f"CoinMarketCap closed the connection: {_FATAL_CLOSE[code]} "
+                                f"(close code {code})")
+    if code == _LIMIT_CLOSE:
+        return SourceLimited("CoinMarketCap: too many connections for this API key "
+                             "(close code 4004)")
+    return exc
+
+
+def naming_of(config: CoinMarketCapConfig) -> Naming:
+    return Naming(
+        ids={int(k): (v.symbol, v.name) for k, v in config.ids.items()},
+        platforms={int(k): v for k, v in config.platforms.items()},
+    )
+
+
+async def run(
+    config: CoinMarketCapConfig,
+    emit: Emit,
+    clock: Clock,
+    healths: dict[str, SourceHealth],
+    *,
+    task_status: trio.TaskStatus[CmcSource] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """One supervised connection per shard of the subscriptions."""
+    source = CmcSource(config, emit, clock, naming_of(config))
+    for number, units in enumerate(shard(units_of(config), config.max_connections), start=1):
+        name = f"{SOURCE} #{number}"
+        source.shards.append(Shard(units, healths.setdefault(name, SourceHealth(name))))
+    async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as starting:
+            for part in source.shards:
+                starting.start_soon(nursery.start, _run_shard, source, part)
+        task_status.started(source)
+
+
+async def _run_shard(source: CmcSource, part: Shard, *,
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def session(connected: Callable[[], Awaitable[None]]) -> None:
+        await source.session(part, connected)
+
+    async def status(kind: str, reason: str) -> None:
+        now = source.clock.now()
+        await source.emit(Event(kind, SOURCE, part.health.name, None, now, now,
+                                {"reason": reason}))
+
+    await supervise(session, part.health, status, task_status=task_status)
