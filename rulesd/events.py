@@ -80,6 +80,20 @@ class Event:
         return ctx
 
 
+SeriesKey = tuple[str, str, str]
+
+
+def series_key(event: Event) -> SeriesKey:
+    """The series an observation belongs to: token, source and venue (exchange).
+
+    Ticks of one token from different exchanges are different series, so
+    interleaved venues never look like a price move.
+    """
+    venue = event.fields.get("venue")
+    return (event.token.key if event.token else f"{event.source}:{event.stream}",
+            event.source, venue if isinstance(venue, str) else "")
+
+
 # The fields each kind carries (besides kind/source/stream/ts/token). Used by
 # `rulesd check` to catch misspelled field names in conditions and templates.
 _DEX_COMMON: Final = frozenset(

@@ -1,4 +1,4 @@
-"""StateStore: the seen-sets that decide "not seen before", and cooldown times.
+"""StateStore: seen-sets ("not seen before"), each series' latest value, cooldown times.
 
 The store is pure memory; it journals what changed so the daemon can persist
 it (see `statedb.py`) in one transaction after each event.
@@ -6,11 +6,12 @@ it (see `statedb.py`) in one transaction after each event.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import attrs
 
-from rulesd.events import Event, Occurrence
+from rulesd.events import Event, Occurrence, SeriesKey, series_key
 
 # Seen-set entries not observed for this long are forgotten: vendors' "latest"
 # lists rotate within hours, so an entry this old cannot be re-sent as news.
@@ -51,6 +52,8 @@ def is_newer(previous: Version, current: Version) -> bool:
 @attrs.define
 class StateStore:
     seen: dict[str, dict[str, SeenEntry]] = attrs.field(factory=dict)
+    # The latest observation of each series (token, source, venue).
+    latest: dict[SeriesKey, tuple[float, Mapping[str, Any]]] = attrs.field(factory=dict)
     last_fired: dict[tuple[str, str], float] = attrs.field(factory=dict)
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
     _members_batch: dict[str, str | None] = attrs.field(factory=dict)
@@ -62,6 +65,7 @@ class StateStore:
         """Record `event`; whether it is news (an occurrence not seen before)."""
         occ = event.occurrence
         if occ is None:
+            self.latest[series_key(event)] = (event.ts, event.fields)
             return True
         entries = self.seen.setdefault(occ.scope, {})
         if occ.members is not None and self._members_batch.get(occ.scope, "") != occ.batch:
@@ -109,6 +113,8 @@ class StateStore:
                 self._deleted_seen.add((scope, item))
         for key in [k for k, t in self.last_fired.items() if t < horizon]:
             del self.last_fired[key]
+        for series in [k for k, (ts, _) in self.latest.items() if ts < horizon]:
+            del self.latest[series]
 
     def take_changes(self) -> Changes:
         changes = Changes(

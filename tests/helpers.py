@@ -116,3 +116,24 @@ async def read_until(stream: trio.abc.ReceiveStream | None, needle: bytes) -> by
             break
         seen += chunk
     return seen
+
+
+@asynccontextmanager
+async def running_source(
+    runner: Any, config: Any, clock: TrioClock | None = None, queue: int = 1000,
+) -> AsyncIterator[tuple[trio.MemoryReceiveChannel[Any], dict[str, Any], Any]]:
+    """Run one source's `run` on its own; yields (events, healths, what it started with)."""
+    send, receive = trio.open_memory_channel[Any](queue)
+    healths: dict[str, Any] = {}
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(runner, config, send.send, clock or TrioClock(), healths)
+        yield receive, healths, handle
+        nursery.cancel_scope.cancel()
+
+
+async def next_of(events: trio.MemoryReceiveChannel[Any], *kinds: str) -> Any:
+    """The next event of one of `kinds`, skipping the others (source_up, ...)."""
+    async for event in events:
+        if event.kind in kinds:
+            return event
+    raise AssertionError("the source stopped")

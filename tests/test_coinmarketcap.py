@@ -1,0 +1,319 @@
+"""CoinMarketCap: normalization, sharding, acks and errors, keepalive, fatal closes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from rulesd.source_config import CmcSubscription, CoinMarketCapConfig
+from rulesd.sources import coinmarketcap
+from rulesd.sources.coinmarketcap import shard, subscribe_requests, units_of
+from rulesd.sources.coinmarketcap_parse import Malformed, Naming, dedupe_key, push_event
+from tests.fake_vendors import FakeCoinMarketCap
+from tests.helpers import next_of, running_source
+
+DATA = Path(__file__).parent / "data" / "coinmarketcap"
+BSC = "0x8ac76a51cc950d9822d68b83fe1ad97b32cd580d"
+SOL = "EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"
+GUARD_S = 10
+
+
+def frame(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("name", "kind", "key", "expected"), [
+    ("crypto_latest_price", "price", "cmc:1",
+     {"price": 81187.93, "volume_24h": 29932025976.79, "market_cap": 1626089237758.01,
+      "change_24h": 0.534, "change_1h": -0.12, "change_7d": 3.2}),
+    ("token_agg_event", "price", f"bsc:{BSC}", {"price": 1.0001, "chain": "bsc"}),
+    ("transaction", "trade", f"bsc:{BSC}",
+     {"side": "buy", "log_index": 211, "excluded": False, "volume_usd": 15234.5}),
+    ("liquidity_event", "liquidity", f"solana:{SOL}", {"type": "add", "instruction_index": 3}),
+    ("kline", "kline", f"solana:{SOL}",
+     {"open": 0.0123, "close": 0.0129, "interval": "1m", "open_time": 1778663820.0}),
+    ("token_metric", "token_metric", f"solana:{SOL}",
+     {"buys_5m": 42, "sells_5m": 17, "change_5m": 4.2, "volume_usd_1h": 98765.4}),
+    ("pool_metric", "pool_metric", "bsc:0x16b9a82891338f9ba80e2d6970fdda79d1eb0dae",
+     {"buy_volume_usd_5m": 720.5, "unique_traders_7d": 5000, "buyers_1h": 40,
+      "unique_traders_24h": None}),
+    ("unique_trader", "unique_traders", f"solana:{SOL}",
+     {"unique_traders": 412, "interval": "1h", "open_time": 1778659200.0}),
+    ("holders_metrics", "holders", f"bsc:{BSC}", {"type": "top_share", "top_10_share": 23.5}),
+    ("holder_wallet_update", "wallet", "bsc:0xf977814e90da44bfa03b6295a0616a897441acec",
+     {"type": "token_balance"}),
+])
+def test_each_channel_is_normalized(name: str, kind: str, key: str,
+                                    expected: dict[str, Any]) -> None:
+    message = frame(name)
+    event = push_event(message, 5.0, Naming())
+    assert event.kind == kind and event.source == "coinmarketcap"
+    assert event.token is not None and event.token.key == key
+    assert event.ts == message["ts"] / 1000
+    for field, value in expected.items():
+        assert event.fields[field] == value, field
+    assert event.fields["raw"] == message["data"]  # every key stays reachable
+
+
+def test_market_pushes_name_their_coin_from_the_tables() -> None:
+    event = push_event(frame("crypto_latest_price"), 0, Naming())
+    assert event.token and (event.token.symbol, event.token.name) == ("BTC", "Bitcoin")
+    unknown = {**frame("crypto_latest_price"), "data": {"cid": 99999, "p": 1.0}}
+    assert push_event(unknown, 0, Naming()).token.symbol is None  # type: ignore[union-attr]
+    named = push_event(unknown, 0, Naming(ids={99999: ("NEW", "Newcoin")}))
+    assert named.token and named.token.symbol == "NEW"
+
+
+def test_platform_ids_map_to_chain_names_and_the_config_adds_more() -> None:
+    message = {**frame("token_agg_event"), "params": {"platform_id": 199, "address": BSC}}
+    assert push_event(message, 0, Naming()).token.key == f"cmc-platform-199:{BSC}"  # type: ignore[union-attr]
+    based = push_event(message, 0, Naming(platforms={199: "base"}))
+    assert based.token and based.token.key == f"base:{BSC}"
+
+
+def test_nulls_are_allowed() -> None:
+    message = frame("crypto_latest_price")
+    message["data"] = {"cid": 1, "p": None, "vu": None, "mc": None, "p24h": None}
+    event = push_event(message, 0, Naming())
+    assert event.fields["price"] is None and event.fields["change_24h"] is None
+
+
+@pytest.mark.parametrize(("change", "fault"), [
+    ({"channel": "onchain@nope"}, "unknown_channel"),
+    ({"data": [1, 2]}, "wrong_type"),
+    ({"data": {"cid": "one", "p": 1}}, "missing_field"),
+    ({"data": {"cid": 1, "p": "81187"}}, "wrong_type"),
+    ({"params": "x"}, "wrong_type"),
+])
+def test_malformed_pushes_name_their_fault(change: dict[str, Any], fault: str) -> None:
+    with pytest.raises(Malformed) as info:
+        push_event({**frame("crypto_latest_price"), **change}, 0, Naming())
+    assert info.value.kind == fault
+
+
+def test_swaps_dedupe_by_tx_and_log_index_or_instruction_index_on_solana() -> None:
+    evm = push_event(frame("transaction"), 0, Naming())
+    assert dedupe_key(evm) == f"trade:{frame('transaction')['data']['tx']}:211"
+    sol_message = frame("liquidity_event")
+    sol = push_event(sol_message, 0, Naming())
+    assert dedupe_key(sol) == f"liquidity:{sol_message['data']['tx']}:3"
+
+
+def config(url: str, subscriptions: list[CmcSubscription], key: str = "good-key",
+           **extra: Any) -> CoinMarketCapConfig:
+    return CoinMarketCapConfig(api_key=key, url=url, subscriptions=tuple(subscriptions),
+                               **extra)
+
+
+PRICES = CmcSubscription("market@crypto_latest_price", {"crypto_ids": [1, 1027]})
+
+
+def test_sharding_packs_100_a_connection() -> None:
+    subs = [CmcSubscription("market@crypto_latest_price", {"crypto_ids": list(range(1, 251))})]
+    shards = shard(units_of(config("ws://x", subs)), 10)
+    assert [len(s) for s in shards] == [100, 100, 50]
+    (request,) = subscribe_requests(shards[2])
+    assert request == {"method": "subscribe", "channel": "market@crypto_latest_price",
+                       "params": {"crypto_ids": list(range(201, 251))}}
+
+
+@pytest.fixture
+async def fake_cmc(nursery: trio.Nursery) -> FakeCoinMarketCap:
+    server = FakeCoinMarketCap()
+    await nursery.start(server.serve)
+    return server
+
+
+async def test_250_ids_take_three_connections_and_prices_flow(
+    fake_cmc: FakeCoinMarketCap,
+) -> None:
+    subs = [CmcSubscription("market@crypto_latest_price", {"crypto_ids": list(range(1, 251))})]
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, subs)) as (
+                events, healths, _):
+            assert sorted(len(c.units) for c in fake_cmc.connections) == [50, 100, 100]
+            assert all(c.headers["x-cmc_pro_api_key"] == "good-key"
+                       for c in fake_cmc.connections)
+            assert await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": 230},
+                                       {"cid": 230, "p": 2.5}) == 1
+            event = await next_of(events, "price")
+            assert event.token.key == "cmc:230" and event.fields["price"] == 2.5
+    assert sorted(healths) == ["coinmarketcap #1", "coinmarketcap #2", "coinmarketcap #3"]
+
+
+async def test_resubscribes_after_a_drop(fake_cmc: FakeCoinMarketCap) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])) as (
+                events, healths, _):
+            await fake_cmc.drop_all()
+            await fake_cmc.wait(lambda: len(fake_cmc.live()) == 1
+                                and len(fake_cmc.live()[0].units) == 2)
+            await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": 1027},
+                                {"cid": 1027, "p": 3000.0})
+            event = await next_of(events, "price")
+            assert event.token.symbol == "ETH"
+    assert healths["coinmarketcap #1"].connects == 2
+
+
+async def test_a_refused_subscription_is_reported_once_and_the_rest_flows(
+    fake_cmc: FakeCoinMarketCap, caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_cmc.errors["onchain@kline"] = ("2402", "Param 'interval' must be one of 1m, 5m.")
+    subs = [PRICES, CmcSubscription("onchain@kline",
+                                    {"platform_id": 14, "address": [BSC], "interval": "7m"})]
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, subs)) as (
+                events, _, _):
+            await fake_cmc.drop_all()  # the error comes again after a reconnect
+            await fake_cmc.wait(lambda: len(fake_cmc.live()) == 1
+                                and len(fake_cmc.live()[0].requests) == 2)
+            await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": 1},
+                                {"cid": 1, "p": 1.0})
+            await next_of(events, "price")
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "onchain@kline" in errors[0] and "2402" in errors[0] and "interval" in errors[0]
+
+
+async def test_a_duplicate_subscription_is_acked_and_harmless(
+    fake_cmc: FakeCoinMarketCap,
+) -> None:
+    twice = [PRICES, CmcSubscription("market@crypto_latest_price", {"crypto_ids": [1]})]
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, twice)) as (
+                events, healths, _):
+            await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": 1},
+                                {"cid": 1, "p": 1.0})
+            await next_of(events, "price")
+    assert len(fake_cmc.connections[0].units) == 2
+    assert healths["coinmarketcap #1"].state == "up"
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (4100, "API key invalid"), (4101, "API key disabled"),
+    (4102, "plan does not include WebSocket"),
+])
+async def test_fatal_close_codes_back_off_long_and_never_log_the_key(
+    code: int, words: str, fake_cmc: FakeCoinMarketCap, caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake_cmc.keys = {"sekrit-cmc-key"}
+    if code != 4100:
+        fake_cmc.close_code = code
+    key = "sekrit-cmc-key" if code != 4100 else "wrong-sekrit-key"
+    with trio.fail_after(4000):
+        async with running_source(coinmarketcap.run,
+                                  config(fake_cmc.url, [PRICES], key=key)) as (events, h, _):
+            down = await next_of(events, "source_down")
+            await trio.sleep(3000)  # virtual: a tight loop would retry thousands of times
+    assert f"close code {code}" in down.fields["reason"] and words in down.fields["reason"]
+    assert fake_cmc.handshakes == 4  # at 0, 900, 1800, 2700 s
+    assert h["coinmarketcap #1"].state == "fatal"
+    assert not any(key in r.getMessage() for r in caplog.records)
+
+
+async def test_auth_errors_in_replies_are_fatal(
+    fake_cmc: FakeCoinMarketCap, autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake_cmc.errors["market@crypto_latest_price"] = ("1010", "")
+    with trio.fail_after(100):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])) as (
+                events, healths, _):
+            down = await next_of(events, "source_down")
+    assert down.fields["reason"].startswith("CoinMarketCap error 1010")
+    assert healths["coinmarketcap #1"].state == "fatal"
+
+
+async def test_connection_limit_backs_off(
+    fake_cmc: FakeCoinMarketCap, autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake_cmc.close_code = 4004
+    with trio.fail_after(1000):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])) as (
+                events, _, _):
+            down = await next_of(events, "source_down")
+            await trio.sleep(400)
+    assert "close code 4004" in down.fields["reason"]
+    assert fake_cmc.handshakes == 2  # at 0 and 300 s
+
+
+async def test_pings_follow_the_welcome_interval(
+    fake_cmc: FakeCoinMarketCap, autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake_cmc.welcome_ms = 5000
+    with trio.fail_after(100):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])):
+            await fake_cmc.wait(lambda: len(fake_cmc.connections[0].pings) >= 3)
+    pings = fake_cmc.connections[0].pings
+    assert [round(b - a, 3) for a, b in zip(pings, pings[1:], strict=False)] == [5.0, 5.0]
+
+
+async def test_a_connection_silent_for_two_intervals_is_replaced(
+    fake_cmc: FakeCoinMarketCap, autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake_cmc.answer_pings = False
+    with trio.fail_after(100):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])) as (
+                _, healths, _):
+            await fake_cmc.wait(lambda: len(fake_cmc.connections) == 2)
+            health = healths["coinmarketcap #1"]
+            assert health.last_error == "no data or pong for 30s"
+            # Without a welcome, pings go every 10 s; silence past 20 s is death.
+            assert [round(t) for t in fake_cmc.connections[0].pings] == [10, 20]
+
+
+async def test_malformed_frames_are_counted_and_the_stream_goes_on(
+    fake_cmc: FakeCoinMarketCap,
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])) as (
+                events, healths, _):
+            for bad in ("{nope", "[1]", '{"type": "surprise"}',
+                        '{"type": "data", "channel": "market@crypto_latest_price", '
+                        '"params": {"crypto_ids": 1}, "data": {"cid": 1, "p": "NaN"}}'):
+                await fake_cmc.send_raw(bad)
+            await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": 1},
+                                {"cid": 1, "p": 7.0})
+            event = await next_of(events, "price")
+    assert event.fields["price"] == 7.0
+    faults = healths["coinmarketcap #1"].faults
+    assert (faults["invalid_json"], faults["unknown_shape"], faults["unknown_type"],
+            faults["wrong_type"]) == (1, 1, 1, 1)
+
+
+async def test_swaps_pushed_twice_arrive_once(fake_cmc: FakeCoinMarketCap) -> None:
+    other = "0x55d398326f99059ff775485246999027b3197955"
+    subs = [CmcSubscription("onchain@transaction", {"platform_id": 14, "address": [BSC, other]})]
+    swap = frame("transaction")["data"]
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, subs)) as (
+                events, _, _):
+            await fake_cmc.push("onchain@transaction", {"platform_id": 14, "address": BSC},
+                                swap)
+            await fake_cmc.push("onchain@transaction", {"platform_id": 14, "address": other},
+                                swap)
+            await fake_cmc.push("onchain@transaction", {"platform_id": 14, "address": BSC},
+                                {**swap, "lgid": 212})
+            first = await next_of(events, "trade")
+            second = await next_of(events, "trade")
+    assert (first.fields["log_index"], second.fields["log_index"]) == (211, 212)
+
+
+async def test_reconfigure_unsubscribes_what_a_reload_removed(
+    fake_cmc: FakeCoinMarketCap,
+) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])) as (
+                _, _, source):
+            assert await source.reconfigure(config(fake_cmc.url, [CmcSubscription(
+                "market@crypto_latest_price", {"crypto_ids": [1027, 5426]})]))
+            connection = fake_cmc.connections[0]
+            await fake_cmc.wait(lambda: len(connection.requests) == 3)
+    methods = [(r["method"], r["params"]["crypto_ids"]) for r in connection.requests]
+    assert methods == [("subscribe", [1, 1027]), ("unsubscribe", [1]), ("subscribe", [5426])]
+    assert len(fake_cmc.connections) == 1  # the same connection carried the change
