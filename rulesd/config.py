@@ -294,8 +294,8 @@ def _check_rules(
 
 
 def _check_sources(config: Config, doc: Document, problems: list[Problem]) -> None:
-    def report(path: Path, message: str) -> None:
-        problems.append(doc.problem(path, message))
+    def report(path: Path, message: str, at_key: bool = False) -> None:
+        problems.append(doc.problem(path, message, at_key=at_key))
 
     check_sources(config.sources, report)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -24,7 +24,11 @@ from rulesd.sources.dexscreener_streams import STREAMS as DEX_STREAMS
 from rulesd.suggest import did_you_mean
 
 Path = tuple[str | int, ...]
-Report = Callable[[Path, str], None]
+
+
+class Report(Protocol):
+    def __call__(self, path: Path, message: str, at_key: bool = False) -> None:
+        """Record a problem; `at_key` points it at the key rather than its value."""
 
 _DEFAULT_MAX_MESSAGE: Final = 4 * 1024 * 1024
 
@@ -148,7 +152,8 @@ def _check_coinmarketcap(cmc: CoinMarketCapConfig, report: Report) -> None:
         for param in sub.params:
             if param not in channel.required:
                 report((*at, "params", param), f"{sub.channel} takes no param {param!r}"
-                                               f"{did_you_mean(param, channel.required)}")
+                                               f"{did_you_mean(param, channel.required)}",
+                       at_key=True)
         if channel.counted in sub.params and not values_of(dict(sub.params), channel.counted):
             report((*at, "params", channel.counted), f"`{channel.counted}` is empty")
         platform = sub.params.get("platform_id")

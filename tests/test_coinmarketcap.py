@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -249,8 +250,8 @@ async def test_pings_follow_the_welcome_interval(
     with trio.fail_after(100):
         async with running_source(coinmarketcap.run, config(fake_cmc.url, [PRICES])):
             await fake_cmc.wait(lambda: len(fake_cmc.connections[0].pings) >= 3)
-    pings = fake_cmc.connections[0].pings
-    assert [round(b - a, 3) for a, b in zip(pings, pings[1:], strict=False)] == [5.0, 5.0]
+    pings = fake_cmc.connections[0].pings[:3]
+    assert [round(b - a, 3) for a, b in itertools.pairwise(pings)] == [5.0, 5.0]
 
 
 async def test_a_connection_silent_for_two_intervals_is_replaced(
@@ -317,3 +318,81 @@ async def test_reconfigure_unsubscribes_what_a_reload_removed(
     methods = [(r["method"], r["params"]["crypto_ids"]) for r in connection.requests]
     assert methods == [("subscribe", [1, 1027]), ("unsubscribe", [1]), ("subscribe", [5426])]
     assert len(fake_cmc.connections) == 1  # the same connection carried the change
+
+
+CMC_RULES = """\
+version: 1
+state: {path: ":memory:"}
+sources:
+  coinmarketcap:
+    api_key: ${CMC_KEY}
+    url: URL
+    subscriptions:
+      - channel: market@crypto_latest_price
+        params: {crypto_ids: [1, 1027]}
+notifiers: {sink: SINK}
+defaults: {notify: [sink]}
+rules:
+  - name: btc-above-100k
+    on: price
+    where: {token.symbol: BTC, price: {gte: 100000}}
+    message: "{{ token.symbol }} at {{ price }} ({{ change_24h }}% 24h)"
+"""
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("market@crypto_latest_price", "market@crypto_latest_prize"),
+     "8:18: unknown CoinMarketCap channel 'market@crypto_latest_prize' "
+     "(did you mean 'market@crypto_latest_price'?)"),
+    (("params: {crypto_ids: [1, 1027]}", "params: {}"),
+     "8:9: market@crypto_latest_price needs the param `crypto_ids`"),
+    (("params: {crypto_ids: [1, 1027]}", "params: {crypto_ids: [1], address: x}"),
+     "9:35: market@crypto_latest_price takes no param 'address'"),
+    (("params: {crypto_ids: [1, 1027]}",
+      f"params: {{crypto_ids: [{', '.join(str(i) for i in range(1, 202))}]}}\n"
+      "    max_connections: 2"),
+     "8:7: 201 subscriptions (one per id or address) exceed the limit of 2 connections x "
+     "100 = 200"),
+    (("      - channel: market@crypto_latest_price\n        params: {crypto_ids: [1, 1027]}",
+      "      - channel: onchain@kline\n        params: {platform_id: bsc, address: [x]}"),
+     "8:9: onchain@kline needs the param `interval`"),
+    (("      - channel: market@crypto_latest_price\n        params: {crypto_ids: [1, 1027]}",
+      "      - channel: onchain@kline\n"
+      "        params: {platform_id: bsc, address: [x], interval: 1m}"),
+     "9:31: `platform_id` must be a number"),
+    (("    api_key: ${CMC_KEY}", "    api_key: ${CMC_KEY}\n    max_connections: 11"),
+     "6:22: `max_connections` must be 1 to 10"),
+])
+def test_coinmarketcap_check_errors(change: tuple[str, str], message: str) -> None:
+    from rulesd import config as config_mod
+    from rulesd.yaml_loader import ConfigError
+
+    text = CMC_RULES.replace("URL", "ws://127.0.0.1:9").replace("SINK", "stdout")
+    with pytest.raises(ConfigError) as info:
+        config_mod.loads(text.replace(*change), "rules.yaml", {"CMC_KEY": "k"})
+    assert any(str(p).startswith(f"rules.yaml:{message}") for p in info.value.problems), \
+        info.value.problems
+
+
+async def test_a_price_rule_on_coinmarketcap_data_delivers_through_apprise(
+    nursery: trio.Nursery, fake_cmc: FakeCoinMarketCap, sink: Any, tmp_path: Path,
+) -> None:
+    from rulesd import config as config_mod
+    from rulesd.clock import TrioClock
+    from rulesd.daemon import Daemon
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(CMC_RULES.replace("URL", fake_cmc.url).replace("SINK", sink.url()))
+    loaded = config_mod.load(rules, env={"CMC_KEY": "good-key"})
+    daemon = Daemon.create(loaded, TrioClock())
+    shutdown = trio.Event()
+    with trio.fail_after(GUARD_S):
+        await nursery.start(daemon.run, shutdown)
+        await fake_cmc.wait(lambda: len(fake_cmc.live()) == 1
+                            and len(fake_cmc.live()[0].units) == 2)
+        for cid, price in ((1027, 150_000.0), (1, 99_000.0), (1, 101_234.5)):
+            await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": cid},
+                                {"cid": cid, "p": price, "p24h": 2.33})
+        (message,) = await sink.wait_for(1)
+        shutdown.set()
+    assert message["message"] == "BTC at 101234.5 (2.33% 24h)"
