@@ -27,6 +27,7 @@ from rulesd.durations import Duration, parse_duration
 from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS
 from rulesd.rules.conditions import Predicate, compile_where
 from rulesd.source_config import (
+    CmcId,
     SourcesConfig,
     check_sources,
     produced_kinds,
@@ -183,6 +184,15 @@ def _make_converter() -> cattrs.Converter:
                          f"got {_describe(value)}")
 
     conv.register_structure_hook(NotifierConfig, notifier)
+
+    long_coin = conv.get_structure_hook(CmcId)
+
+    def coin(value: Any, _: Any) -> CmcId:
+        if isinstance(value, str):  # the short form: just the symbol
+            return CmcId(symbol=value)
+        return long_coin(value, CmcId)  # type: ignore[no-any-return]
+
+    conv.register_structure_hook(CmcId, coin)
     return conv
 
 

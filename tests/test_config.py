@@ -221,3 +221,17 @@ def test_any_rule_shape_is_accepted_or_reported(rule: dict[str, object]) -> None
         config.loads(text, "rules.yaml", {})
     except ConfigError as exc:
         assert all(p.mark is not None for p in exc.problems)
+
+
+def test_the_examples_commented_out_in_the_example_file_are_valid() -> None:
+    """Uncommenting the CoinMarketCap and Token Metrics examples gives a valid file."""
+    import re
+
+    example = (Path(__file__).parent.parent / "rules.example.yaml").read_text()
+    enabled = re.sub(r"(?m)^  # (?=coinmarketcap:|tokenmetrics:|  |- name:)", "  ", example)
+    loaded = config.loads(enabled, "rules.example.yaml",
+                          {"CMC_API_KEY": "k1", "TOKENMETRICS_API_KEY": "k2"})
+    sources = loaded.config.sources
+    assert sources.coinmarketcap and sources.tokenmetrics and sources.dexscreener
+    assert {r.name for r in loaded.rules} >= {"btc-above-100k", "big-buys"}
+    assert not loaded.warnings
