@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -11,6 +10,7 @@ import trio
 import trio_websocket
 
 from rulesd.sources.coinmarketcap_channels import CHANNELS, SUBSCRIPTIONS_PER_CONNECTION
+from tests.fakes import LoopbackServer
 
 Unit = tuple[str, tuple[tuple[str, Any], ...]]
 
@@ -32,11 +32,12 @@ class CmcConnection:
     pings: list[float] = attrs.field(factory=list)
 
 
-class FakeCoinMarketCap:
+class FakeCoinMarketCap(LoopbackServer):
     """The documented protocol: header key, subscribe/unsubscribe with acks and
     errors, ping/pong, close codes, pushes routed by channel + params."""
 
     def __init__(self, keys: set[str] | None = None) -> None:
+        super().__init__()
         self.keys = keys if keys is not None else {"good-key"}
         self.welcome_ms: int | None = None
         self.answer_pings = True
@@ -44,8 +45,6 @@ class FakeCoinMarketCap:
         self.close_code: int | None = None  # close every new connection with this
         self.connections: list[CmcConnection] = []
         self.handshakes = 0
-        self.port = 0
-        self._changed = trio.Event()
 
     @property
     def url(self) -> str:
@@ -53,14 +52,6 @@ class FakeCoinMarketCap:
 
     def live(self) -> list[CmcConnection]:
         return [c for c in self.connections if not c.ws.closed]
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait(self, condition: Callable[[], bool]) -> None:
-        while not condition():
-            await self._changed.wait()
 
     async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
         self.handshakes += 1
@@ -146,38 +137,21 @@ class FakeCoinMarketCap:
         for connection in self.live():
             await connection.ws.aclose()
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                    ) -> None:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                trio_websocket.serve_websocket, self.handler, "127.0.0.1", 0, None)
-            self.port = server.port
-            task_status.started()
 
-
-class FakeTokenMetrics:
+class FakeTokenMetrics(LoopbackServer):
     """The documented price stream: `x-api-key`, `{is_append, tokens}`, ticks by slug."""
 
     def __init__(self, keys: set[str] | None = None) -> None:
+        super().__init__()
         self.keys = keys if keys is not None else {"tm-key"}
         self.requests: list[list[dict[str, Any]]] = []  # per connection
         self.tokens: list[set[str]] = []
         self._sockets: list[trio_websocket.WebSocketConnection] = []
         self.handshakes = 0
-        self.port = 0
-        self._changed = trio.Event()
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
-
-    async def wait(self, condition: Callable[[], bool]) -> None:
-        while not condition():
-            await self._changed.wait()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
 
     async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
         self.handshakes += 1
@@ -213,14 +187,6 @@ class FakeTokenMetrics:
         for ws in self._sockets:
             if not ws.closed:
                 await ws.send_message(text)
-
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                    ) -> None:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                trio_websocket.serve_websocket, self.handler, "127.0.0.1", 0, None)
-            self.port = server.port
-            task_status.started()
 
 
 def tm_tick(slug: str, exchange: str, price: float, epoch_ms: int, **extra: Any

@@ -6,13 +6,42 @@ import http.server
 import json
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import trio
 import trio_websocket
 
 
-class FakeDexScreener:
+class LoopbackServer:
+    """A trio-websocket server on 127.0.0.1 (port 0) whose tests wait on its state."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._changed = trio.Event()
+
+    async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
+        raise NotImplementedError
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait(self, condition: Callable[[], bool]) -> None:
+        """Return once `condition()` holds (checked after every change)."""
+        while not condition():
+            await self._changed.wait()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                trio_websocket.serve_websocket, self.handler, "127.0.0.1", 0, None)
+            self.port = server.port
+            task_status.started()
+
+
+class FakeDexScreener(LoopbackServer):
     """Speaks DEX Screener's documented stream protocol at `/<stream>/v1`.
 
     `snapshots[path]` is sent to every new connection; `push` sends to the
@@ -20,13 +49,12 @@ class FakeDexScreener:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.snapshots: dict[str, list[str | bytes]] = defaultdict(list)
         self.connections: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.reject_status: int | None = None
-        self.port = 0
         self._clients: dict[str, list[trio_websocket.WebSocketConnection]] = defaultdict(list)
-        self._changed = trio.Event()
 
     @property
     def url(self) -> str:
@@ -52,13 +80,8 @@ class FakeDexScreener:
         finally:
             self._clients[path].remove(ws)
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
     async def wait_connections(self, path: str, count: int) -> None:
-        while self.connections[path] < count:
-            await self._changed.wait()
+        await self.wait(lambda: self.connections[path] >= count)
 
     async def push(self, path: str, frame: str | bytes) -> None:
         for ws in list(self._clients[path]):
@@ -67,15 +90,6 @@ class FakeDexScreener:
     async def drop(self, path: str) -> None:
         for ws in list(self._clients[path]):
             await ws.aclose()
-
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                    ) -> None:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                trio_websocket.serve_websocket, self.handler, "127.0.0.1", 0, None
-            )
-            self.port = server.port
-            task_status.started()
 
 
 class HttpSink:

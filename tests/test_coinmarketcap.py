@@ -14,7 +14,8 @@ import trio
 from rulesd.source_config import CmcSubscription, CoinMarketCapConfig
 from rulesd.sources import coinmarketcap
 from rulesd.sources.coinmarketcap import shard, subscribe_requests, units_of
-from rulesd.sources.coinmarketcap_parse import Malformed, Naming, dedupe_key, push_event
+from rulesd.sources.coinmarketcap_parse import Naming, dedupe_key, push_event
+from rulesd.sources.health import Malformed
 from tests.fake_vendors import FakeCoinMarketCap
 from tests.helpers import next_of, running_source
 

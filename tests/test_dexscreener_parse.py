@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulesd.sources.dexscreener import Malformed, StreamReader, item_event, parse_frame
-from rulesd.sources.health import SourceHealth
+from rulesd.sources.dexscreener import StreamReader, item_event, parse_frame
+from rulesd.sources.health import Malformed, SourceHealth
 
 DATA = Path(__file__).parent / "data" / "dexscreener"
 

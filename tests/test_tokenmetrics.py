@@ -13,7 +13,8 @@ from rulesd import config as config_mod
 from rulesd.events import series_key
 from rulesd.source_config import TokenMetricsConfig
 from rulesd.sources import tokenmetrics
-from rulesd.sources.tokenmetrics import Malformed, message_ticks, tick_event
+from rulesd.sources.health import Malformed
+from rulesd.sources.tokenmetrics import message_ticks, tick_event
 from rulesd.state import StateStore
 from rulesd.yaml_loader import ConfigError
 from tests.fake_vendors import FakeTokenMetrics, tm_tick

@@ -8,6 +8,7 @@ Pushes are routed by `channel` + `params`, never by request id.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections import OrderedDict
@@ -25,19 +26,20 @@ from rulesd.source_config import CoinMarketCapConfig
 from rulesd.sources.coinmarketcap_channels import CHANNELS, SUBSCRIPTIONS_PER_CONNECTION
 from rulesd.sources.coinmarketcap_parse import (
     SOURCE,
-    Malformed,
     Naming,
     dedupe_key,
     push_event,
     route_key,
 )
 from rulesd.sources.connection import open_connection
-from rulesd.sources.health import SourceHealth
+from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.supervisor import (
+    Connection,
     DeadConnection,
+    Emit,
     FatalSourceError,
     SourceLimited,
-    supervise,
+    supervise_all,
 )
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,6 @@ DEDUPE_MEMORY: Final = 20_000
 _FATAL_CLOSE: Final = {4100: "API key invalid", 4101: "API key disabled",
                        4102: "plan does not include WebSocket (Startup and above)"}
 _LIMIT_CLOSE: Final = 4004
-
-Emit = Callable[[Event], Awaitable[None]]
-
 
 @attrs.frozen
 class Unit:
@@ -332,24 +331,12 @@ async def run(
 ) -> None:
     """One supervised connection per shard of the subscriptions."""
     source = CmcSource(config, emit, clock, naming_of(config))
+    connections = []
     for number, units in enumerate(shard(units_of(config), config.max_connections), start=1):
         name = f"{SOURCE} #{number}"
-        source.shards.append(Shard(units, healths.setdefault(name, SourceHealth(name))))
-    async with trio.open_nursery() as nursery:
-        async with trio.open_nursery() as starting:
-            for part in source.shards:
-                starting.start_soon(nursery.start, _run_shard, source, part)
-        task_status.started(source)
-
-
-async def _run_shard(source: CmcSource, part: Shard, *,
-                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    async def session(connected: Callable[[], Awaitable[None]]) -> None:
-        await source.session(part, connected)
-
-    async def status(kind: str, reason: str) -> None:
-        now = source.clock.now()
-        await source.emit(Event(kind, SOURCE, part.health.name, None, now, now,
-                                {"reason": reason}))
-
-    await supervise(session, part.health, status, task_status=task_status)
+        part = Shard(units, healths.setdefault(name, SourceHealth(name)))
+        source.shards.append(part)
+        connections.append(Connection(name, functools.partial(source.session, part),
+                                      part.health))
+    await supervise_all(SOURCE, connections, emit, clock, started=source,
+                        task_status=task_status)

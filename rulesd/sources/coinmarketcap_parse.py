@@ -17,6 +17,7 @@ import attrs
 
 from rulesd.events import Event, TokenRef
 from rulesd.sources.coinmarketcap_channels import CHANNELS, COMMON_IDS
+from rulesd.sources.health import Malformed
 from rulesd.tokens import CMC_PLATFORMS, canonical_address
 
 SOURCE: Final = "coinmarketcap"
@@ -61,12 +62,6 @@ _POOL_WINDOW: Final = {"bvu": "buy_volume_usd", "svu": "sell_volume_usd", "ut": 
 _POOL_WINDOWS: Final = ("5m", "1h", "4h", "24h", "7d")
 
 
-class Malformed(Exception):
-    """A push that cannot be used; `kind` names the fault for counting."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
 
 
 @attrs.frozen

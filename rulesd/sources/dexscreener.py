@@ -27,8 +27,8 @@ from rulesd.events import Event, Occurrence, TokenRef
 from rulesd.source_config import DexScreenerConfig
 from rulesd.sources.connection import keepalive, open_connection
 from rulesd.sources.dexscreener_streams import STREAMS
-from rulesd.sources.health import SourceHealth
-from rulesd.sources.supervisor import supervise
+from rulesd.sources.health import Malformed, SourceHealth
+from rulesd.sources.supervisor import Connection, Emit, Session, supervise_all
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,6 @@ _KNOWN_KEYS: Final = frozenset(
 )
 
 
-class Malformed(Exception):
-    """A frame or item that cannot be used; `kind` names the fault for counting."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
 
 
 @attrs.frozen
@@ -245,19 +239,9 @@ def stream_url(base: str, stream: str) -> str:
     return f"{base.rstrip('/')}/{stream}/v1"
 
 
-Emit = Callable[[Event], Awaitable[None]]
-
-
-async def run_stream(
-    config: DexScreenerConfig,
-    stream: str,
-    emit: Emit,
-    clock: Clock,
-    health: SourceHealth,
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Keep one stream connected forever under the supervisor."""
+def stream_session(config: DexScreenerConfig, stream: str, emit: Emit, clock: Clock,
+                   health: SourceHealth) -> Session:
+    """The session that keeps one stream: connect, read, refresh when silent."""
     reader = StreamReader(stream, health)
     url = stream_url(config.url, stream)
 
@@ -299,11 +283,7 @@ async def run_stream(
             for event in events:
                 await emit(event)
 
-    async def status(kind: str, reason: str) -> None:
-        now = clock.now()
-        await emit(Event(kind, SOURCE, stream, None, now, now, {"reason": reason}))
-
-    await supervise(session, health, status, task_status=task_status)
+    return session
 
 
 async def run(
@@ -314,13 +294,11 @@ async def run(
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """One supervised connection per configured stream, all started at once."""
-    async with trio.open_nursery() as nursery:
-        async with trio.open_nursery() as starting:
-            for stream in config.streams:
-                stream = stream.removesuffix("/v1")
-                name = f"{SOURCE} {stream}"
-                health = healths.setdefault(name, SourceHealth(name))
-                starting.start_soon(nursery.start, run_stream, config, stream, emit, clock,
-                                    health)
-        task_status.started()
+    """One supervised connection per configured stream."""
+    connections = []
+    for stream in (s.removesuffix("/v1") for s in config.streams):
+        name = f"{SOURCE} {stream}"
+        health = healths.setdefault(name, SourceHealth(name))
+        connections.append(Connection(stream, stream_session(config, stream, emit, clock, health),
+                                      health))
+    await supervise_all(SOURCE, connections, emit, clock, task_status=task_status)

@@ -10,6 +10,14 @@ import attrs
 log = logging.getLogger("rulesd.sources")
 
 
+class Malformed(Exception):
+    """A frame or item that cannot be used; `kind` names the fault for counting."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
 @attrs.define
 class SourceHealth:
     """What one supervised connection has been doing; read by tests and /healthz."""

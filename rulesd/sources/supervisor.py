@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
 
 import attrs
 import trio
 import trio_websocket
 
+from rulesd.clock import Clock
 from rulesd.durations import format_duration
+from rulesd.events import Event
 from rulesd.sources.health import SourceHealth
 
 log = logging.getLogger("rulesd.sources")
@@ -71,6 +73,16 @@ class Backoff:
 
 Session = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
 StatusSink = Callable[[str, str], Awaitable[None]]  # (kind, reason)
+Emit = Callable[[Event], Awaitable[None]]
+
+
+@attrs.frozen
+class Connection:
+    """One connection a source keeps: the stream it serves, its session, its health."""
+
+    stream: str
+    session: Session
+    health: SourceHealth
 
 
 def describe(exc: BaseException) -> str:
@@ -190,3 +202,35 @@ async def supervise(
             started = True
             task_status.started()
         await trio.sleep(delay)
+
+
+async def supervise_all(
+    source: str,
+    connections: Sequence[Connection],
+    emit: Emit,
+    clock: Clock,
+    *,
+    started: object = None,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Supervise every connection of a source, all started at once.
+
+    Started (with `started`, the source's handle for reloads) once each
+    connection is up or has failed once; `source_up`/`source_down` events name
+    the source and the connection's stream.
+    """
+    async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as starting:
+            for connection in connections:
+                starting.start_soon(nursery.start, _supervise_one, source, connection, emit,
+                                    clock)
+        task_status.started(started)
+
+
+async def _supervise_one(source: str, connection: Connection, emit: Emit, clock: Clock, *,
+                         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def status(kind: str, reason: str) -> None:
+        now = clock.now()
+        await emit(Event(kind, source, connection.stream, None, now, now, {"reason": reason}))
+
+    await supervise(connection.session, connection.health, status, task_status=task_status)

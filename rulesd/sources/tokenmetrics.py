@@ -23,8 +23,8 @@ from rulesd.events import Event, TokenRef
 from rulesd.source_config import TOKENMETRICS_PLANS, TokenMetricsConfig
 from rulesd.sources.coinmarketcap import RecentKeys
 from rulesd.sources.connection import keepalive, open_connection
-from rulesd.sources.health import SourceHealth
-from rulesd.sources.supervisor import FatalSourceError, supervise
+from rulesd.sources.health import Malformed, SourceHealth
+from rulesd.sources.supervisor import Connection, Emit, FatalSourceError, supervise_all
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,6 @@ _STRINGS: Final = {
     "transaction_type": "transaction_type",
 }
 
-Emit = Callable[[Event], Awaitable[None]]
-
-
-class Malformed(Exception):
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
 
 
 def _number(tick: Mapping[str, Any], key: str) -> float | None:
@@ -227,24 +220,13 @@ async def run(
     *,
     task_status: trio.TaskStatus[TokenMetricsSource] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """One supervised connection per plan-sized share of the tokens."""
     recent = RecentKeys(DEDUPE_MEMORY)
     connections = []
     for number, tokens in enumerate(shard(config), start=1):
         name = f"{SOURCE} #{number}"
         health = healths.setdefault(name, SourceHealth(name))
         connections.append(TmConnection(config, tokens, emit, clock, health, recent))
-    async with trio.open_nursery() as nursery:
-        async with trio.open_nursery() as starting:
-            for connection in connections:
-                starting.start_soon(nursery.start, _run_connection, connection)
-        task_status.started(TokenMetricsSource(connections))
-
-
-async def _run_connection(connection: TmConnection, *,
-                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    async def status(kind: str, reason: str) -> None:
-        now = connection.clock.now()
-        await connection.emit(Event(kind, SOURCE, connection.health.name, None, now, now,
-                                    {"reason": reason}))
-
-    await supervise(connection.session, connection.health, status, task_status=task_status)
+    await supervise_all(
+        SOURCE, [Connection(c.health.name, c.session, c.health) for c in connections],
+        emit, clock, started=TokenMetricsSource(connections), task_status=task_status)
