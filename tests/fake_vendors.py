@@ -188,6 +188,10 @@ class FakeTokenMetrics(LoopbackServer):
             if not ws.closed:
                 await ws.send_message(text)
 
+    async def drop_all(self) -> None:
+        for ws in self._sockets:
+            await ws.aclose()
+
 
 def tm_tick(slug: str, exchange: str, price: float, epoch_ms: int, **extra: Any
             ) -> dict[str, Any]:

@@ -395,5 +395,13 @@ async def test_a_price_rule_on_coinmarketcap_data_delivers_through_apprise(
             await fake_cmc.push("market@crypto_latest_price", {"crypto_ids": cid},
                                 {"cid": cid, "p": price, "p24h": 2.33})
         (message,) = await sink.wait_for(1)
+        # A reload drops ETH and adds SOL on the same connection.
+        rules.write_text(rules.read_text().replace("[1, 1027]", "[1, 5426]"))
+        assert await daemon.reload(config_mod.load(rules, env={"CMC_KEY": "good-key"}))
+        connection = fake_cmc.live()[0]
+        await fake_cmc.wait(lambda: len(connection.requests) == 3)
         shutdown.set()
     assert message["message"] == "BTC at 101234.5 (2.33% 24h)"
+    assert [(r["method"], r["params"]["crypto_ids"]) for r in connection.requests[1:]] == [
+        ("unsubscribe", [1027]), ("subscribe", [5426])]
+    assert len(fake_cmc.connections) == 1

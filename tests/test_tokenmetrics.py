@@ -118,6 +118,19 @@ async def test_reload_appends_added_tokens_and_replaces_after_a_removal(
     assert len(fake_tm.requests) == 1
 
 
+async def test_resubscribes_after_a_drop(fake_tm: FakeTokenMetrics) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running_source(tokenmetrics.run, tm_config(fake_tm.url, ["bitcoin"])) as (
+                events, healths, _):
+            await fake_tm.wait(lambda: bool(fake_tm.tokens and fake_tm.tokens[0]))
+            await fake_tm.drop_all()
+            await fake_tm.wait(lambda: len(fake_tm.tokens) == 2 and bool(fake_tm.tokens[1]))
+            await fake_tm.push(tm_tick("bitcoin", "gate", 5.0, 1))
+            assert (await next_of(events, "price")).fields["price"] == 5.0
+    assert fake_tm.requests[1] == [{"is_append": 0, "tokens": ["bitcoin"]}]
+    assert healths["tokenmetrics #1"].connects == 2
+
+
 async def test_tokens_beyond_one_connection_use_the_plans_connections(
     fake_tm: FakeTokenMetrics,
 ) -> None:
