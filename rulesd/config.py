@@ -20,12 +20,13 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
+from cattrs.gen import make_dict_structure_fn, override
 
 from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
 from rulesd.delivery.templates import template_problems
 from rulesd.durations import Duration, parse_duration
-from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS
-from rulesd.rules.conditions import Predicate, compile_where
+from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS, OCCURRENCE_KINDS
+from rulesd.rules.conditions import AbsentSpec, NeedsBuilder, Predicate, compile_where
 from rulesd.source_config import (
     CmcId,
     SourcesConfig,
@@ -69,6 +70,8 @@ class RuleConfig:
     message: str | None = None
     cooldown: Duration | None = None
     enabled: bool = True
+    for_: Duration | None = None  # `for:` in the file
+    notify_resolved: bool = False
 
 
 @attrs.frozen
@@ -82,6 +85,10 @@ class Rule:
     title: str | None
     message: str | None
     cooldown: float
+    for_s: float = 0.0
+    notify_resolved: bool = False
+    absent: AbsentSpec | None = None
+    needs: NeedsBuilder = attrs.field(factory=NeedsBuilder, eq=False)
 
 
 @attrs.frozen
@@ -193,6 +200,8 @@ def _make_converter() -> cattrs.Converter:
         return long_coin(value, CmcId)  # type: ignore[no-any-return]
 
     conv.register_structure_hook(CmcId, coin)
+    conv.register_structure_hook(RuleConfig, make_dict_structure_fn(
+        RuleConfig, conv, _cattrs_forbid_extra_keys=True, for_=override(rename="for")))
     return conv
 
 
@@ -228,18 +237,24 @@ def _resolve_env(
 
 # --- cattrs errors → located problems ----------------------------------------
 
+# Attributes whose YAML key is a Python keyword.
+_YAML_NAMES: Final = {"for_": "for"}
+
+
 def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
     if isinstance(exc, ClassValidationError | IterableValidationError):
         out: list[Problem] = []
         with_notes, without = exc.group_exceptions()
         for sub, note in with_notes:
             step = note.name if hasattr(note, "name") else note.index
+            step = _YAML_NAMES.get(step, step) if isinstance(step, str) else step
             out.extend(_located(sub, (*path, step), doc))
         for sub in without:
             out.extend(_located(sub, path, doc))
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
-        known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        known = [_YAML_NAMES.get(a.name, a.name) for a in attrs.fields(exc.cl)] \
+            if attrs.has(exc.cl) else []
         return [
             doc.problem((*path, key), f"unknown key {key!r}{did_you_mean(key, known)}",
                         at_key=True)
@@ -279,7 +294,17 @@ def _check_rules(
         def report(path: Path, message: str, at_key: bool = False, _here: Path = here) -> None:
             problems.append(doc.problem((*_here, "where", *path), message, at_key=at_key))
 
-        condition = compile_where(rc.where, fields=fields, report=report)
+        needs = NeedsBuilder()
+        condition = compile_where(rc.where, fields=fields, report=report, needs=needs)
+        if rc.for_ is not None and kinds_ok and not set(rc.on) - OCCURRENCE_KINDS:
+            problems.append(doc.problem((*here, "for"), "`for` applies to level kinds (price, "
+                                        "metrics, pulse_update); these kinds fire per event",
+                                        at_key=True))
+        if rc.notify_resolved and kinds_ok and not set(rc.on) - OCCURRENCE_KINDS \
+                and needs.absent is None:
+            problems.append(doc.problem((*here, "notify_resolved"), "`notify_resolved` applies "
+                                        "to level kinds and `absent`: these kinds fire per "
+                                        "event and never clear", at_key=True))
         notify = rc.notify if rc.notify is not None else config.defaults.notify
         if not notify:
             problems.append(doc.problem(here, f"rule {rc.name!r} has no notifier: add "
@@ -299,7 +324,8 @@ def _check_rules(
         cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
         if rc.enabled:
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
-                              float(cooldown)))
+                              float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
+                              needs.absent, needs))
     return rules
 
 

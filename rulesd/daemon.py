@@ -30,6 +30,8 @@ ALERTS_QUEUE_SIZE: Final = 256
 # After SIGTERM: how long queued alerts may take to go out before we give up.
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
+# How often `for` and `absent` are evaluated between events.
+TICK_INTERVAL_S: Final = 1.0
 
 
 RUNNERS: Final[dict[str, Callable[..., Awaitable[None]]]] = {
@@ -59,6 +61,7 @@ class Daemon:
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     delivery: DeliveryStats = attrs.field(factory=DeliveryStats)
     _persist_failing: bool = False
+    _engine_done: bool = False
     _running: dict[str, _Running] = attrs.field(factory=dict)
     _send: trio.MemorySendChannel[Event] | None = None
     _nursery: trio.Nursery | None = None
@@ -71,7 +74,10 @@ class Daemon:
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
         db = StateDB(state_path or config.state.path)
-        return cls(loaded, clock, notifiers, db, RuleSet(loaded.rules), db.load())
+        ruleset = RuleSet(loaded.rules)
+        store = db.load()
+        store.needs = ruleset.needs
+        return cls(loaded, clock, notifiers, db, ruleset, store)
 
     async def reload(self, loaded: LoadedConfig) -> bool:
         """Apply a new rules file; whether it was applied (notifiers and state need a
@@ -85,6 +91,7 @@ class Daemon:
             await self._reload_sources(new.sources)
         self.loaded = loaded
         self.ruleset = RuleSet(loaded.rules)
+        self.store.needs = self.ruleset.needs
         log.info("reload: %d rules active", len(loaded.rules))
         return True
 
@@ -96,6 +103,10 @@ class Daemon:
             return []
         return self.ruleset.evaluate(event, store, now)
 
+    def tick(self) -> list[Alert]:
+        """Time-driven rules (`for`, `absent`) at the clock's now."""
+        return self.ruleset.tick(self.store, self.clock.now())
+
     async def run(self, shutdown: trio.Event, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown` is set, then drain queued alerts and return."""
@@ -105,6 +116,7 @@ class Daemon:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(dispatch, alerts_rx, self.notifiers, self.delivery)
+                nursery.start_soon(self._ticker, alerts_tx.clone())
                 nursery.start_soon(self._engine, events_rx, alerts_tx)
                 with events_tx:
                     await nursery.start(self._sources, events_tx.clone(), sources_scope)
@@ -165,6 +177,17 @@ class Daemon:
                 log.info("reload: (re)starting %s", name)
                 await self._start_source(name, after)
 
+    async def _ticker(self, alerts: trio.MemorySendChannel[Alert]) -> None:
+        """Evaluate time-driven rules every TICK_INTERVAL_S, until the engine stops."""
+        async with alerts:
+            while not self._engine_done:
+                fired = self.tick()
+                if fired:
+                    self._persist()
+                for alert in fired:
+                    await alerts.send(alert)
+                await trio.sleep(TICK_INTERVAL_S)
+
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       alerts: trio.MemorySendChannel[Alert]) -> None:
         next_prune = self.clock.now() + PRUNE_INTERVAL_S
@@ -180,6 +203,7 @@ class Daemon:
                         next_prune = now + PRUNE_INTERVAL_S
                     self._persist()
             self._persist()
+        self._engine_done = True
 
     def _persist(self) -> None:
         try:

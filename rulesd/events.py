@@ -140,8 +140,9 @@ KINDS: Final[frozenset[str]] = frozenset(KIND_FIELDS)
 CONTEXT_FIELDS: Final = frozenset({"kind", "source", "stream", "ts", "token"})
 TOKEN_FIELDS: Final = frozenset(attrs.fields_dict(TokenRef))
 
-# Occurrence kinds fire once per matching event (DESIGN §4).
+# Occurrence kinds fire once per matching event (DESIGN §4); every other kind is
+# a level: it fires when a rule's condition becomes true and re-arms once false.
 OCCURRENCE_KINDS: Final = frozenset(
-    {"boost", "top_boost", "takeover", "profile", "profile_update", "ad", "source_down",
-     "source_up"}
+    {"boost", "top_boost", "takeover", "profile", "profile_update", "ad", "trade",
+     "liquidity", "pulse_enter", "pulse_exit", "source_down", "source_up"}
 )

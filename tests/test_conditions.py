@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulesd.rules.conditions import OPERATORS, compile_where
+from rulesd.rules.conditions import OPERATORS, Evaluation, compile_where
 
 EVENT = {
     "chain": "solana",
@@ -28,7 +28,7 @@ def check(where: dict[str, Any]) -> bool:
     problems: list[str] = []
     predicate = compile_where(where, report=lambda path, msg, at_key=False: problems.append(msg))
     assert not problems, problems
-    return predicate(EVENT)
+    return predicate(Evaluation(EVENT))
 
 
 @pytest.mark.parametrize(("where", "expected"), [
@@ -77,7 +77,7 @@ def test_condition_table(where: dict[str, Any], expected: bool) -> None:
 
 
 def test_no_where_matches_everything() -> None:
-    assert compile_where(None, report=lambda *a, **k: None)({})
+    assert compile_where(None, report=lambda *a, **k: None)(Evaluation({}))
 
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
@@ -96,7 +96,7 @@ def test_any_argument_is_either_reported_or_safe_on_any_value(
     predicate = compile_where({"x": {op: arg}},
                               report=lambda path, msg, at_key=False: problems.append(msg))
     if not problems:
-        assert predicate({"x": field}) in (True, False)
+        assert predicate(Evaluation({"x": field})) in (True, False)
 
 
 @given(field=values)
@@ -105,4 +105,4 @@ def test_not_is_the_negation(field: Any) -> None:
     report = lambda *a, **k: None  # noqa: E731
     positive = compile_where(where, report=report)
     negative = compile_where({"not": where}, report=report)
-    assert positive({"x": field}) is not negative({"x": field})
+    assert positive(Evaluation({"x": field})) is not negative(Evaluation({"x": field}))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from rulesd import config
 from rulesd.cli import main
+from rulesd.rules.conditions import Evaluation
 from rulesd.yaml_loader import ConfigError
 
 VALID = """\
@@ -102,7 +103,7 @@ BROKEN = [
     pytest.param(("  - name: claims", "  - name: [claims]"),
                  "17:11: expected a string, got a list", id="wrong-type"),
     pytest.param(("    on: [takeover]\n", "    on: [takeover]\n    where: {change: {}}\n"),
-                 "19:13: `change` is a stateful condition", id="not-yet-stateful"),
+                 "19:21: `change` needs `of`", id="stateful-arguments"),
     pytest.param(("      chain: solana", "      chain: [solana, base]"),
                  "14:14: a list needs an operator: write `chain: {in: [...]}`", id="bare-list"),
     pytest.param(("{gte: 100}", "{matches: '(unclosed'}"),
@@ -156,8 +157,8 @@ def test_on_is_a_key_not_a_boolean() -> None:
 def test_leading_zero_is_decimal_not_octal() -> None:
     text = VALID.replace("amount: {gte: 100}", "amount: {gte: 0123}")
     loaded = config.loads(text, "rules.yaml", {})
-    assert loaded.rules[0].condition({"chain": "solana", "amount": 123})
-    assert not loaded.rules[0].condition({"chain": "solana", "amount": 83})
+    assert loaded.rules[0].condition(Evaluation({"chain": "solana", "amount": 123}))
+    assert not loaded.rules[0].condition(Evaluation({"chain": "solana", "amount": 83}))
 
 
 def test_env_values_are_secrets_and_never_in_messages() -> None:

@@ -33,7 +33,9 @@ KIND_LABELS: Final = {
 }
 
 DEFAULT_TITLE: Final = (
-    "{{ kind_label }}: {{ token.symbol or token.address if token else source }}"
+    "{% if resolved %}Resolved: {% endif %}"
+    "{% if why and why.absent %}Silent: {% else %}{{ kind_label }}: {% endif %}"
+    "{{ token.symbol or token.address or token.key if token else source + ' ' + stream }}"
     "{% if token and token.chain %} on {{ token.chain }}{% endif %}"
 )
 _DEFAULT_BODIES: Final = {
@@ -45,7 +47,9 @@ _DEFAULT_BODIES: Final = {
     "ad": "{{ type }} ad from {{ date }}",
     "source_up": "{{ stream }} connected",
     "source_down": "{{ stream }} is down: {{ reason }}",
+    "price": "{{ price }}{% if venue %} on {{ venue }}{% endif %}",
 }
+_DEFAULT_HEADER: Final = "{% if why_text %}{{ why_text }}\n{% endif %}"
 _DEFAULT_FOOTER: Final = (
     "{% if token and token.address %}\n{{ token.chain }} {{ token.address }}{% endif %}"
     "{% if url %}\n{{ url }}{% endif %}"
@@ -53,7 +57,7 @@ _DEFAULT_FOOTER: Final = (
 )
 
 # Names a template may use besides the fields of its rule's kinds.
-TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label"})
+TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label", "why", "why_text", "resolved", "key"})
 
 
 def _finalizer(fmt: Format) -> Any:
@@ -118,7 +122,8 @@ class RuleTemplates:
         """Render for `fmt`; a template that fails falls back to the default text."""
         scope = {"kind_label": KIND_LABELS.get(kind, kind), **values}
         title_src = self.title or DEFAULT_TITLE
-        body_src = self.message or (_DEFAULT_BODIES.get(kind, "{{ kind }}") + _DEFAULT_FOOTER)
+        body_src = self.message or (
+            _DEFAULT_HEADER + _DEFAULT_BODIES.get(kind, "{{ kind }}") + _DEFAULT_FOOTER)
         try:
             return Rendered(
                 _compiled(fmt, title_src).render(scope).strip(),

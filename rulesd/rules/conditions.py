@@ -13,11 +13,55 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
-from rulesd.events import CONTEXT_FIELDS, TOKEN_FIELDS
+import attrs
+
+from rulesd.events import CONTEXT_FIELDS, TOKEN_FIELDS, Event
+from rulesd.state import Needs, StateStore
 from rulesd.suggest import did_you_mean
 
 Values = Mapping[str, Any]
-Predicate = Callable[[Values], bool]
+
+
+@attrs.define
+class Evaluation:
+    """What a condition sees: the event's values and, for stateful conditions, the
+    event, the state, "now" and the rule's kinds. Conditions that hold write the
+    values that made them hold into `why`."""
+
+    values: Values
+    event: Event | None = None
+    state: StateStore | None = None
+    now: float = 0.0
+    kinds: tuple[str, ...] = ()
+    why: dict[str, Any] = attrs.field(factory=dict)
+
+
+Predicate = Callable[[Evaluation], bool]
+
+
+@attrs.define
+class NeedsBuilder:
+    """Collects, while compiling, what the rules need the state to remember."""
+
+    series: dict[str, float] = attrs.field(factory=dict)
+    counts_s: float = 0.0
+    kinds_s: float = 0.0
+    absent: AbsentSpec | None = None
+
+    def build(self) -> Needs:
+        return Needs(dict(self.series), self.counts_s, self.kinds_s)
+
+    def merge(self, other: NeedsBuilder) -> None:
+        for field, window in other.series.items():
+            self.series[field] = max(window, self.series.get(field, 0.0))
+        self.counts_s = max(self.counts_s, other.counts_s)
+        self.kinds_s = max(self.kinds_s, other.kinds_s)
+
+
+@attrs.frozen
+class AbsentSpec:
+    window_s: float
+    per: str  # "token" or "stream"
 
 
 class Report(Protocol):
@@ -64,7 +108,7 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
 }
 
 
-def _op(name: str, arg: Any) -> Callable[[Any], bool]:
+def operator_test(name: str, arg: Any) -> Callable[[Any], bool]:
     """The test of one operator against a (present, non-null) field value."""
     if name == "eq":
         return lambda v: _equal(v, arg)
@@ -94,7 +138,7 @@ def _op(name: str, arg: Any) -> Callable[[Any], bool]:
     raise AssertionError(name)
 
 
-def _argument_problem(name: str, arg: Any) -> str | None:
+def argument_problem(name: str, arg: Any) -> str | None:
     """Why `arg` is not a valid argument for operator `name`, if it is not."""
     if name in ("gt", "gte", "lt", "lte") and not _is_number(arg):
         return f"`{name}` needs a number, got {arg!r}"
@@ -120,9 +164,12 @@ def _argument_problem(name: str, arg: Any) -> str | None:
 
 
 class _Compiler:
-    def __init__(self, fields: frozenset[str] | None, report: Report) -> None:
+    def __init__(self, fields: frozenset[str] | None, report: Report,
+                 needs: NeedsBuilder) -> None:
         self.fields = fields
         self.report = report
+        self.needs = needs
+        self.depth = 0
 
     def where(self, spec: Any, path: tuple[str | int, ...]) -> Predicate:
         if not isinstance(spec, Mapping):
@@ -136,15 +183,19 @@ class _Compiler:
             if not isinstance(value, list) or not value:
                 self.report(path, f"`{key}` needs a non-empty list of conditions")
                 return _never
+            self.depth += 1
             parts = [self.where(item, (*path, i)) for i, item in enumerate(value)]
+            self.depth -= 1
             return _all(parts) if key == "all" else _any(parts)
         if key == "not":
+            self.depth += 1
             inner = self.where(value, path)
-            return lambda values: not inner(values)
+            self.depth -= 1
+            return lambda ev: not inner(ev)
         if key in STATEFUL:
-            self.report(path, f"`{key}` is a stateful condition that this version of rulesd "
-                              "does not support yet", True)
-            return _never
+            from rulesd.rules.stateful import compile_stateful
+
+            return compile_stateful(key, value, path, self)
         self.check_field(key, path)
         return self.field(key, value, path)
 
@@ -178,22 +229,22 @@ class _Compiler:
                 self.report(op_path, f"unknown operator {op!r}{did_you_mean(str(op), OPERATORS)}",
                             True)
                 continue
-            problem = _argument_problem(op, arg)
+            problem = argument_problem(op, arg)
             if problem:
                 self.report(op_path, problem)
                 continue
             if op == "exists":
                 exists = arg
             else:
-                tests.append(_op(op, arg))
+                tests.append(operator_test(op, arg))
         return _field_predicate(name, tests, exists)
 
 
 def _field_predicate(
     name: str, tests: list[Callable[[Any], bool]], exists: bool | None
 ) -> Predicate:
-    def predicate(values: Values) -> bool:
-        value = lookup(values, name)
+    def predicate(ev: Evaluation) -> bool:
+        value = lookup(ev.values, name)
         if value is None:
             return exists is False and not tests
         if exists is False:
@@ -205,16 +256,20 @@ def _field_predicate(
 
 def _all(parts: Iterable[Predicate]) -> Predicate:
     items = tuple(parts)
-    return lambda values: all(p(values) for p in items)
+    return lambda ev: all(p(ev) for p in items)
 
 
 def _any(parts: Iterable[Predicate]) -> Predicate:
     items = tuple(parts)
-    return lambda values: any(p(values) for p in items)
+    return lambda ev: any(p(ev) for p in items)
 
 
-def _never(values: Values) -> bool:
+def _never(ev: Evaluation) -> bool:
     return False
+
+
+def always(ev: Evaluation) -> bool:
+    return True
 
 
 def compile_where(
@@ -223,11 +278,13 @@ def compile_where(
     fields: frozenset[str] | None = None,
     report: Report,
     path: tuple[str | int, ...] = (),
+    needs: NeedsBuilder | None = None,
 ) -> Predicate:
     """Compile `where:`; every problem goes to `report(path, message)`.
 
-    `fields` are the field names the rule's kinds carry (None: do not check).
+    `fields` are the field names the rule's kinds carry (None: do not check);
+    what stateful conditions need remembered is added to `needs`.
     """
     if spec is None:
-        return lambda values: True
-    return _Compiler(fields, report).where(spec, path)
+        return always
+    return _Compiler(fields, report, needs or NeedsBuilder()).where(spec, path)

@@ -1,7 +1,15 @@
-"""The rule engine: rules indexed by kind, evaluated against each event.
+"""The rule engine: rules indexed by kind, evaluated against each event and on a tick.
 
-Pure: no I/O and no clock of its own. `evaluate(event, state, now)` returns the
-alerts that fire and records their firing times in the state store.
+Pure: no I/O and no clock of its own. `evaluate(event, state, now)` and
+`tick(state, now)` return the alerts that fire and record firing state and
+cooldowns in the state store.
+
+Lifecycle (DESIGN §4): occurrence kinds fire per matching event. Level kinds
+fire when the condition becomes true for a series (token, source, venue) and
+re-arm once it was false again; `for` asks it to hold that long first;
+`notify_resolved` also sends when it clears. `cooldown` bounds how often a rule
+alerts for one token. Rules with `absent` fire on the tick when nothing matched
+for their window.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ import attrs
 from rulesd.config import Rule
 from rulesd.delivery.escaping import Format
 from rulesd.delivery.templates import Rendered, RuleTemplates
-from rulesd.events import Event
-from rulesd.state import StateStore
+from rulesd.durations import format_duration
+from rulesd.events import OCCURRENCE_KINDS, Event, series_key
+from rulesd.rules.conditions import Evaluation, NeedsBuilder
+from rulesd.state import Needs, StateStore
 
 
 @attrs.frozen
 class Alert:
-    """A rule that fired on an event, with the values that made it fire."""
+    """A rule that fired (or cleared), with the values that made it so."""
 
     id: str
     rule: str
@@ -30,16 +40,23 @@ class Alert:
     notify: tuple[str, ...]
     templates: RuleTemplates
     values: Mapping[str, Any]
+    resolved: bool = False
 
     def render(self, fmt: Format) -> Rendered:
         return self.templates.render(self.kind, self.values, fmt)
 
 
 def alert_key(event: Event) -> str:
-    """The key cooldowns and dedupe work on: the token, else the stream."""
+    """The key cooldowns work on: the token, else the stream."""
     if event.token is not None:
         return event.token.key
     return f"{event.source}:{event.stream}"
+
+
+def firing_key(event: Event) -> str:
+    """The key a level condition is true or false for: the series (token, source, venue)."""
+    token, source, venue = series_key(event)
+    return f"{token}|{source}|{venue}"
 
 
 def occurrence_id(event: Event) -> str:
@@ -53,38 +70,171 @@ def occurrence_id(event: Event) -> str:
     return f"{event.ts:.3f}"
 
 
+def why_text(why: Mapping[str, Any]) -> str:
+    """One line per stateful condition that held, for the default message."""
+    lines = []
+    if "change" in why:
+        c = why["change"]
+        amount = f"{c['pct']:+.2f}%" if c["pct"] is not None else f"{c['delta']:+g}"
+        lines.append(f"{c['of']} {amount} in {c['window']}: {c['from']:,.8g} → {c['to']:,.8g}")
+    if "crosses" in why:
+        c = why["crosses"]
+        lines.append(f"{c['of']} crossed {c['side']} {c['level']:,.8g}: "
+                     f"{c['from']:,.8g} → {c['to']:,.8g}")
+    if "count" in why:
+        c = why["count"]
+        lines.append(f"{c['count']} {'/'.join(c['kinds'])} events in {c['window']}")
+    if "seen" in why:
+        lines.append(f"{why['seen']['kind']} seen {why['seen']['ago']} ago")
+    if "first_seen" in why:
+        lines.append(f"first seen {why['first_seen']['ago']} ago")
+    if "absent" in why:
+        a = why["absent"]
+        lines.append(f"nothing for {a['window']} (last {a['ago']} ago)")
+    return "\n".join(lines)
+
+
+@attrs.define
+class _Pending:
+    """A level condition waiting out its `for`: since when, and the values to send."""
+
+    since: float
+    values: dict[str, Any]
+    key: str
+    kind: str
+
+
 class RuleSet:
     """Rules indexed by the kinds they listen to."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
         self._by_kind: dict[str, list[tuple[Rule, RuleTemplates]]] = {}
+        self._templates = {r.name: RuleTemplates(r.title, r.message) for r in self.rules}
         for rule in self.rules:
-            templates = RuleTemplates(rule.title, rule.message)
             for kind in rule.kinds:
-                self._by_kind.setdefault(kind, []).append((rule, templates))
+                self._by_kind.setdefault(kind, []).append((rule, self._templates[rule.name]))
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        needs = NeedsBuilder()
+        for rule in self.rules:
+            needs.merge(rule.needs)
+        self.needs: Needs = needs.build()
 
     def evaluate(self, event: Event, state: StateStore, now: float) -> list[Alert]:
         candidates = self._by_kind.get(event.kind)
         if not candidates:
             return []
         values = event.context()
-        key = alert_key(event)
-        alerts = []
+        alerts: list[Alert] = []
+        level = event.kind not in OCCURRENCE_KINDS
         for rule, templates in candidates:
-            if not rule.condition(values):
+            ev = Evaluation(values, event, state, now, rule.kinds)
+            holds = rule.condition(ev)
+            if rule.absent is not None:
+                alerts.extend(self._present(rule, event, holds, state, now))
+            elif level:
+                alerts.extend(self._level(rule, templates, event, ev, holds, state, now))
+            elif holds:
+                alerts.extend(self._fire(rule, templates, event.kind, alert_key(event),
+                                         occurrence_id(event), ev, state, now))
+        return alerts
+
+    def _fire(self, rule: Rule, templates: RuleTemplates, kind: str, key: str,
+              occurrence: str, ev: Evaluation, state: StateStore, now: float) -> list[Alert]:
+        if rule.cooldown and state.in_cooldown(rule.name, key, rule.cooldown, now):
+            return []
+        state.fired(rule.name, key, now)
+        return [self._alert(rule, templates, kind, key, occurrence, ev.values, ev.why, now)]
+
+    def _alert(self, rule: Rule, templates: RuleTemplates, kind: str, key: str,
+               occurrence: str, values: Mapping[str, Any], why: Mapping[str, Any], now: float,
+               resolved: bool = False) -> Alert:
+        return Alert(
+            id=f"{rule.name}|{key}|{occurrence}{'|resolved' if resolved else ''}",
+            rule=rule.name, kind=kind, key=key, fired_at=now, notify=rule.notify,
+            templates=templates, resolved=resolved,
+            values={**values, "rule": rule.name, "why": dict(why), "why_text": why_text(why),
+                    "resolved": resolved},
+        )
+
+    def _level(self, rule: Rule, templates: RuleTemplates, event: Event, ev: Evaluation,
+               holds: bool, state: StateStore, now: float) -> list[Alert]:
+        fkey = (rule.name, firing_key(event))
+        if not holds:
+            self._pending.pop(fkey, None)
+            return self._clear(rule, templates, fkey, event.kind, alert_key(event),
+                               ev.values, state, now)
+        if fkey in state.firing:
+            return []
+        if rule.for_s:
+            pending = self._pending.get(fkey)
+            if pending is None:
+                self._pending[fkey] = _Pending(now, {**ev.values, "why": ev.why},
+                                               alert_key(event), event.kind)
+                return []
+            if now - pending.since < rule.for_s:
+                pending.values = {**ev.values, "why": ev.why}
+                return []
+            del self._pending[fkey]
+        alerts = self._fire(rule, templates, event.kind, alert_key(event),
+                            f"{event.ts:.3f}", ev, state, now)
+        state.firing[fkey] = (now, bool(alerts))
+        return alerts
+
+    def _clear(self, rule: Rule, templates: RuleTemplates, fkey: tuple[str, str], kind: str,
+               key: str, values: Mapping[str, Any], state: StateStore, now: float
+               ) -> list[Alert]:
+        firing = state.firing.get(fkey)
+        if firing is None:
+            return []
+        state.firing.discard(fkey)
+        since, notified = firing
+        if not (rule.notify_resolved and notified):
+            return []
+        return [self._alert(rule, templates, kind, key, f"{since:.3f}", values, {}, now,
+                            resolved=True)]
+
+    def _present(self, rule: Rule, event: Event, holds: bool, state: StateStore, now: float
+                 ) -> list[Alert]:
+        """An event that matches an `absent` rule proves presence, and clears it."""
+        if not holds:
+            return []
+        assert rule.absent is not None
+        group = alert_key(event) if rule.absent.per == "token" else \
+            f"{event.source}:{event.stream}"
+        state.presence[(rule.name, group)] = (now, event.kind, event.source, event.stream)
+        return self._clear(rule, self._templates[rule.name], (rule.name, group), event.kind,
+                           group, {**event.context(), "key": group}, state, now)
+
+    def tick(self, state: StateStore, now: float) -> list[Alert]:
+        """Time-driven firing: `for` that has held long enough, `absent` windows."""
+        alerts: list[Alert] = []
+        rules = {r.name: r for r in self.rules}
+        for fkey, pending in list(self._pending.items()):
+            rule = rules.get(fkey[0])
+            if rule is None:
+                del self._pending[fkey]
+            elif now - pending.since >= rule.for_s and fkey not in state.firing:
+                del self._pending[fkey]
+                ev = Evaluation(pending.values, None, state, now, rule.kinds,
+                                dict(pending.values.get("why", {})))
+                fired = self._fire(rule, self._templates[rule.name], pending.kind,
+                                   pending.key, f"{pending.since:.3f}", ev, state, now)
+                state.firing[fkey] = (now, bool(fired))
+                alerts.extend(fired)
+        for (name, group), (at, kind, source, stream) in state.presence.items():
+            rule = rules.get(name)
+            if rule is None or rule.absent is None:
                 continue
-            if rule.cooldown and state.in_cooldown(rule.name, key, rule.cooldown, now):
+            if now - at < rule.absent.window_s or (name, group) in state.firing:
                 continue
-            state.fired(rule.name, key, now)
-            alerts.append(Alert(
-                id=f"{rule.name}|{key}|{occurrence_id(event)}",
-                rule=rule.name,
-                kind=event.kind,
-                key=key,
-                fired_at=now,
-                notify=rule.notify,
-                templates=templates,
-                values={**values, "rule": rule.name},
-            ))
+            why = {"absent": {"window": format_duration(rule.absent.window_s), "last": at,
+                              "ago": format_duration(now - at)}}
+            token = {"key": group} if rule.absent.per == "token" else None
+            ev = Evaluation({"key": group, "kind": kind, "source": source, "stream": stream,
+                             "token": token}, None, state, now, rule.kinds, why)
+            fired = self._fire(rule, self._templates[name], kind, group, f"{at:.3f}", ev,
+                               state, now)
+            state.firing[(name, group)] = (now, bool(fired))
+            alerts.extend(fired)
         return alerts
