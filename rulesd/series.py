@@ -43,8 +43,9 @@ class Series:
         else:
             self.times.append(t)
             self.values.append(value)
-        stale = bisect_left(self.times, t - keep_s)
-        if stale >= _TRIM_BATCH or (stale and stale == len(self.times) - 1):
+        # Keep the previous observation whatever its age (`crosses` compares with it).
+        stale = min(bisect_left(self.times, t - keep_s), len(self.times) - 2)
+        if stale >= _TRIM_BATCH or (stale > 0 and stale == len(self.times) - 2):
             del self.times[:stale]
             del self.values[:stale]
         return True

@@ -176,8 +176,9 @@ def _crosses(args: _Args) -> Predicate:
         before, now = series.previous(), series.last()
         if before is None or now is None:
             return False
+        # Reaching the level counts as being above it, on the way up and down.
         crossed = bool(before[1] < level <= now[1]) if side == "above" else bool(
-            before[1] > level >= now[1])
+            before[1] >= level > now[1])
         if crossed:
             ev.why["crosses"] = {"of": field, "side": side, "level": level,
                                  "from": before[1], "to": now[1]}
