@@ -234,5 +234,6 @@ def test_the_examples_commented_out_in_the_example_file_are_valid() -> None:
                           {"CMC_API_KEY": "k1", "TOKENMETRICS_API_KEY": "k2"})
     sources = loaded.config.sources
     assert sources.coinmarketcap and sources.tokenmetrics and sources.dexscreener
-    assert {r.name for r in loaded.rules} >= {"btc-above-100k", "big-buys"}
+    assert {r.name for r in loaded.rules} >= {"btc-above-100k", "big-buys", "btc-5m-move",
+                                              "boosted-and-pumping"}
     assert not loaded.warnings
