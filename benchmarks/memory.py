@@ -1,6 +1,6 @@
 """Memory per tracked token with price windows, measured with tracemalloc.
 
-Feeds N tokens × M observations of `price` through the state store with the
+Feeds N tokens x M observations of `price` through the state store with the
 series a `change` rule of a given window needs, then reports bytes per token
 and per stored observation, side by side with the targets (DESIGN/issue 4:
 ≤ 1 KB per tracked token plus ≤ 24 bytes per stored observation).
