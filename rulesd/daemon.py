@@ -76,7 +76,7 @@ class Daemon:
         db = StateDB(state_path or config.state.path)
         ruleset = RuleSet(loaded.rules)
         store = db.load()
-        store.needs = ruleset.needs
+        ruleset.adopt(store)
         return cls(loaded, clock, notifiers, db, ruleset, store)
 
     async def reload(self, loaded: LoadedConfig) -> bool:
@@ -91,7 +91,7 @@ class Daemon:
             await self._reload_sources(new.sources)
         self.loaded = loaded
         self.ruleset = RuleSet(loaded.rules)
-        self.store.needs = self.ruleset.needs
+        self.ruleset.adopt(self.store)
         log.info("reload: %d rules active", len(loaded.rules))
         return True
 

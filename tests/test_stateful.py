@@ -47,7 +47,7 @@ class Run:
     def __init__(self, rules: RuleSet, state: StateStore | None = None) -> None:
         self.rules = rules
         self.state = state or StateStore()
-        self.state.needs = rules.needs
+        rules.adopt(self.state)
         self.alerts: list[tuple[float, str, bool]] = []
         self.last: Any = None
 
@@ -302,6 +302,20 @@ def test_absent_per_stream_watches_the_whole_stream() -> None:
     run.tick(900)
     assert run.alerts == [(900, "quiet-stream", False)]
     assert run.last.key == "dexscreener:token-boosts/latest"
+
+
+def test_a_removed_absent_rule_leaves_no_firing_state() -> None:
+    rules = ruleset("""\
+        - name: silent
+          on: price
+          where: {absent: {window: 5m}}
+        """)
+    run = Run(rules)
+    run.feed(price(100, 0)).tick(400)
+    assert run.alerts and ("silent", "cmc:1") in run.state.presence
+    ruleset(HIGH).adopt(run.state)
+    assert len(run.state.presence) == 0 and len(run.state.firing) == 0
+    assert ("presence", ("silent", "cmc:1")) in run.state.take_changes().deletes
 
 
 # --- check ------------------------------------------------------------------------------------

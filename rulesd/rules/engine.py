@@ -120,6 +120,16 @@ class RuleSet:
             needs.merge(rule.needs)
         self.needs: Needs = needs.build()
 
+    def adopt(self, state: StateStore) -> None:
+        """Make `state` serve these rules: their needs, and no firing state of rules that
+        are gone (a removed `absent` rule must not fire from its old presence)."""
+        state.needs = self.needs
+        names = {rule.name for rule in self.rules}
+        for journal in (state.firing, state.presence):
+            for key in journal:
+                if key[0] not in names:
+                    journal.discard(key)
+
     def evaluate(self, event: Event, state: StateStore, now: float) -> list[Alert]:
         candidates = self._by_kind.get(event.kind)
         if not candidates:
