@@ -61,7 +61,7 @@ class Daemon:
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     delivery: DeliveryStats = attrs.field(factory=DeliveryStats)
     _persist_failing: bool = False
-    _engine_done: bool = False
+    _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _running: dict[str, _Running] = attrs.field(factory=dict)
     _send: trio.MemorySendChannel[Event] | None = None
     _nursery: trio.Nursery | None = None
@@ -178,15 +178,17 @@ class Daemon:
                 await self._start_source(name, after)
 
     async def _ticker(self, alerts: trio.MemorySendChannel[Alert]) -> None:
-        """Evaluate time-driven rules every TICK_INTERVAL_S, until the engine stops."""
+        """Evaluate time-driven rules every TICK_INTERVAL_S, until the engine stops
+        (which cancels `_ticker_scope`)."""
         async with alerts:
-            while not self._engine_done:
-                fired = self.tick()
-                if fired:
-                    self._persist()
-                for alert in fired:
-                    await alerts.send(alert)
-                await trio.sleep(TICK_INTERVAL_S)
+            with self._ticker_scope:
+                while True:
+                    fired = self.tick()
+                    if fired:
+                        self._persist()
+                    for alert in fired:
+                        await alerts.send(alert)
+                    await trio.sleep(TICK_INTERVAL_S)
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       alerts: trio.MemorySendChannel[Alert]) -> None:
@@ -203,7 +205,7 @@ class Daemon:
                         next_prune = now + PRUNE_INTERVAL_S
                     self._persist()
             self._persist()
-        self._engine_done = True
+        self._ticker_scope.cancel()
 
     def _persist(self) -> None:
         try:
