@@ -165,7 +165,8 @@ class StateStore:
             if log is None:
                 log = self.event_times[(key, event.kind)] = TimeLog()
             log.add(now, self.needs.counts_s)
-        self.kind_seen[(key, event.kind)] = now
+        if self.needs.kinds_s:
+            self.kind_seen[(key, event.kind)] = now
 
     def _observe(self, occ: Occurrence, now: float) -> bool:
         entries = self.seen.setdefault(occ.scope, {})
