@@ -23,6 +23,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, override
 
 from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
+from rulesd.delivery.pacing import parse_rate
 from rulesd.delivery.templates import template_problems
 from rulesd.durations import Duration, parse_duration
 from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS, OCCURRENCE_KINDS
@@ -52,6 +53,20 @@ class StateConfig:
 @attrs.frozen
 class NotifierConfig:
     urls: tuple[str, ...]
+    rate: float | None = None  # messages a second; None: the platform's default
+
+
+@attrs.frozen
+class DeliveryConfig:
+    # Undelivered alerts are retried this long, then dead-lettered.
+    max_age: Duration = Duration(3600.0)
+
+
+@attrs.frozen
+class GroupConfig:
+    by: tuple[str, ...] = ()
+    wait: Duration = Duration(30.0)
+    interval: Duration = Duration(300.0)
 
 
 @attrs.frozen
@@ -72,6 +87,7 @@ class RuleConfig:
     enabled: bool = True
     for_: Duration | None = None  # `for:` in the file
     notify_resolved: bool = False
+    group: GroupConfig | None = None
 
 
 @attrs.frozen
@@ -89,6 +105,7 @@ class Rule:
     notify_resolved: bool = False
     absent: AbsentSpec | None = None
     needs: NeedsBuilder = attrs.field(factory=NeedsBuilder, eq=False)
+    group: GroupConfig | None = None
 
 
 @attrs.frozen
@@ -99,6 +116,7 @@ class Config:
     state: StateConfig = StateConfig()
     notifiers: Mapping[str, NotifierConfig] = attrs.field(factory=dict)
     defaults: Defaults = Defaults()
+    delivery: DeliveryConfig = DeliveryConfig()
 
 
 @attrs.frozen
@@ -180,13 +198,17 @@ def _make_converter() -> cattrs.Converter:
         if isinstance(value, str | list):
             return NotifierConfig(urls=_one_or_many(value, None))
         if isinstance(value, dict):
-            unknown = set(value) - {"urls"}
+            unknown = set(value) - {"urls", "rate"}
             if unknown:
                 name = sorted(unknown)[0]
                 raise ForbiddenExtraKeysError(None, NotifierConfig, {name})
             if "urls" not in value:
                 raise ValueError("a notifier needs `urls`")
-            return NotifierConfig(urls=_one_or_many(value["urls"], None))
+            rate = value.get("rate")
+            if rate is not None and not isinstance(rate, str):
+                raise ValueError(f"`rate` is like 1/s or 20/min, got {_describe(rate)}")
+            return NotifierConfig(urls=_one_or_many(value["urls"], None),
+                                  rate=parse_rate(rate) if rate else None)
         raise ValueError(f"expected an Apprise URL, a list of them or {{urls: [...]}}, "
                          f"got {_describe(value)}")
 
@@ -322,10 +344,17 @@ def _check_rules(
                     if fields or "syntax" in message:
                         problems.append(doc.problem((*here, key), message))
         cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
+        if rc.group is not None and fields is not None:
+            for j, by in enumerate(rc.group.by):
+                head = by.split(".")[0]
+                if head not in fields | CONTEXT_FIELDS:
+                    problems.append(doc.problem((*here, "group", "by", j),
+                                                f"unknown field {head!r} to group by"
+                                                f"{did_you_mean(head, fields)}"))
         if rc.enabled:
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
                               float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
-                              needs.absent, needs))
+                              needs.absent, needs, rc.group))
     return rules
 
 

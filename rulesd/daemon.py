@@ -11,14 +11,15 @@ import trio
 
 from rulesd.clock import Clock
 from rulesd.config import LoadedConfig
-from rulesd.delivery.dispatcher import DeliveryStats, dispatch
 from rulesd.delivery.notifiers import Notifier, build_notifiers
+from rulesd.delivery.outbox import Delivery
+from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
 from rulesd.rules.engine import Alert, RuleSet
 from rulesd.source_config import SourcesConfig
 from rulesd.sources import coinmarketcap, dexscreener, tokenmetrics
 from rulesd.sources.health import SourceHealth
-from rulesd.state import StateStore
+from rulesd.state import SEEN_RETENTION_S, StateStore
 from rulesd.statedb import StateDB, StateDBError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 # A vendor snapshot is at most ~100 items; this absorbs snapshots from every
 # stream at once while the engine writes state, before sources wait.
 EVENTS_QUEUE_SIZE: Final = 1024
-ALERTS_QUEUE_SIZE: Final = 256
+# Deliveries on their way to the workers (they are in the outbox already).
+DELIVERIES_QUEUE_SIZE: Final = 256
 # After SIGTERM: how long queued alerts may take to go out before we give up.
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
@@ -58,8 +60,8 @@ class Daemon:
     db: StateDB
     ruleset: RuleSet
     store: StateStore
+    delivery: DeliveryService
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
-    delivery: DeliveryStats = attrs.field(factory=DeliveryStats)
     _persist_failing: bool = False
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _running: dict[str, _Running] = attrs.field(factory=dict)
@@ -77,7 +79,8 @@ class Daemon:
         ruleset = RuleSet(loaded.rules)
         store = db.load()
         ruleset.adopt(store)
-        return cls(loaded, clock, notifiers, db, ruleset, store)
+        delivery = DeliveryService.create(loaded, db, notifiers, clock)
+        return cls(loaded, clock, notifiers, db, ruleset, store, delivery)
 
     async def reload(self, loaded: LoadedConfig) -> bool:
         """Apply a new rules file; whether it was applied (notifiers and state need a
@@ -111,13 +114,16 @@ class Daemon:
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown` is set, then drain queued alerts and return."""
         events_tx, events_rx = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
-        alerts_tx, alerts_rx = trio.open_memory_channel[Alert](ALERTS_QUEUE_SIZE)
+        out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
         try:
+            resumed = self.delivery.resume()
+            if resumed:
+                log.info("resuming %d undelivered alert(s) from the outbox", resumed)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(dispatch, alerts_rx, self.notifiers, self.delivery)
-                nursery.start_soon(self._ticker, alerts_tx.clone())
-                nursery.start_soon(self._engine, events_rx, alerts_tx)
+                nursery.start_soon(self.delivery.run, out_rx)
+                nursery.start_soon(self._ticker, out_tx.clone())
+                nursery.start_soon(self._engine, events_rx, out_tx)
                 with events_tx:
                     await nursery.start(self._sources, events_tx.clone(), sources_scope)
                 task_status.started()
@@ -177,46 +183,51 @@ class Daemon:
                 log.info("reload: (re)starting %s", name)
                 await self._start_source(name, after)
 
-    async def _ticker(self, alerts: trio.MemorySendChannel[Alert]) -> None:
+    async def _ticker(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """Evaluate time-driven rules every TICK_INTERVAL_S, until the engine stops
         (which cancels `_ticker_scope`)."""
-        async with alerts:
+        async with deliveries:
             with self._ticker_scope:
                 while True:
                     fired = self.tick()
                     if fired:
-                        self._persist()
-                    for alert in fired:
-                        await alerts.send(alert)
+                        await self._commit(fired, deliveries)
                     await trio.sleep(TICK_INTERVAL_S)
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
-                      alerts: trio.MemorySendChannel[Alert]) -> None:
+                      deliveries: trio.MemorySendChannel[Delivery]) -> None:
         next_prune = self.clock.now() + PRUNE_INTERVAL_S
-        async with events, alerts:
+        alerts: list[Alert] = []
+        async with events, deliveries:
             async for event in events:
-                for alert in self.process(event):
-                    await alerts.send(alert)
+                alerts.extend(self.process(event))
                 if events.statistics().current_buffer_used == 0:
-                    # Persist once the queue is drained: one transaction per snapshot.
+                    # Commit once the queue is drained: one transaction per snapshot.
                     now = self.clock.now()
                     if now >= next_prune:
                         self.store.prune(now)
+                        await self.delivery.call(self.db.forget_delivered,
+                                                 now - SEEN_RETENTION_S)
                         next_prune = now + PRUNE_INTERVAL_S
-                    self._persist()
-            self._persist()
+                    await self._commit(alerts, deliveries)
+                    alerts = []
+            await self._commit(alerts, deliveries)
         self._ticker_scope.cancel()
 
-    def _persist(self) -> None:
+    async def _commit(self, alerts: list[Alert],
+                      channel: trio.MemorySendChannel[Delivery]) -> None:
+        """Alerts into the outbox with the state that made them, then to the workers."""
+        deliveries = self.delivery.deliveries(alerts)
         try:
-            self.db.save(self.store.take_changes())
+            await self.delivery.commit(self.store.take_changes(), deliveries)
         except StateDBError as exc:
             # Keep running on what is in memory: a full disk must not stop alerts.
-            # What this save held may be re-announced after a restart.
             if not self._persist_failing:
-                log.error("%s; alerts go on, but a restart may repeat some", exc)
+                log.error("%s; alerts go on, but a restart may lose or repeat some", exc)
             self._persist_failing = True
         else:
             if self._persist_failing:
                 log.info("state database writable again")
             self._persist_failing = False
+        for delivery in deliveries:
+            await channel.send(delivery)

@@ -44,12 +44,21 @@ class RedactingFormatter(logging.Formatter):
 def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets, json=json))
+    handler.addFilter(_quiet_libraries)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # Apprise and urllib3 log request details (URLs carry bot tokens) at INFO and
-    # DEBUG: keep them to warnings, which the formatter still redacts.
-    for name in ("apprise", "urllib3", "trio-websocket", "trio_websocket"):
+    for name in ("urllib3", "trio-websocket", "trio_websocket"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_LIBRARIES: Final = ("apprise", "urllib3", "trio-websocket", "trio_websocket")
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    """Apprise and urllib3 log request details (URLs carry bot tokens) at INFO and
+    DEBUG; Apprise's must still be created (a send reads its own), but only
+    warnings reach the console, and the formatter redacts those too."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(_LIBRARIES)

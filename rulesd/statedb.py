@@ -8,11 +8,14 @@ value in one namespaced table.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from rulesd.delivery import outbox
+from rulesd.delivery.outbox import Delivery, OutboxRow
 from rulesd.state import Changes, SeenEntry, StateStore
 
 _SCHEMA = """
@@ -47,10 +50,13 @@ class StateDB:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # Used from one worker thread at a time (the daemon serializes calls).
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a crash of rulesd (not a power cut),
+            # which is what "an alert is in the outbox before it is sent" needs.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + outbox.SCHEMA)
         except sqlite3.Error as exc:
             raise StateDBError(f"cannot open the state database {path}: {exc}") from exc
 
@@ -66,12 +72,15 @@ class StateDB:
                 journals[ns].restore(_unkey(key), _unkey(value))
         return store
 
-    def save(self, changes: Changes) -> None:
-        if not changes:
+    def save(self, changes: Changes, deliveries: Sequence[Delivery] = ()) -> None:
+        """State changes and new deliveries in one transaction: an alert is durable
+        in the outbox exactly when the state that produced it is."""
+        if not changes and not deliveries:
             return
         try:
             with self._db:
                 self._db.execute("BEGIN")
+                outbox.insert(self._db, deliveries)
                 self._db.executemany(
                     "INSERT OR REPLACE INTO seen (scope, item, version, last_seen) "
                     "VALUES (?,?,?,?)", changes.seen_upserts)
@@ -84,6 +93,41 @@ class StateDB:
                                      [(ns, _key(k)) for ns, k in changes.deletes])
         except sqlite3.Error as exc:
             raise StateDBError(f"cannot write the state database: {exc}") from exc
+
+    def _write(self, what: str, action: Callable[[], object]) -> None:
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                action()
+        except sqlite3.Error as exc:
+            raise StateDBError(f"cannot {what}: {exc}") from exc
+
+    def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
+        self._write("mark alerts delivered",
+                    lambda: outbox.mark(self._db, keys, outbox.DELIVERED, at))
+
+    def failed(self, keys: Sequence[tuple[str, str]], error: str) -> None:
+        self._write("record a failed send", lambda: outbox.failed(self._db, keys, error))
+
+    def dead(self, keys: Sequence[tuple[str, str]], at: float, error: str) -> None:
+        self._write("dead-letter alerts",
+                    lambda: outbox.mark(self._db, keys, outbox.DEAD, at, error))
+
+    def outbox(self, *states: str) -> list[OutboxRow]:
+        return outbox.rows(self._db, states or (outbox.PENDING,))
+
+    def requeue_dead(self) -> int:
+        count = 0
+
+        def run() -> None:
+            nonlocal count
+            count = outbox.requeue_dead(self._db)
+
+        self._write("requeue dead-lettered alerts", run)
+        return count
+
+    def forget_delivered(self, before: float) -> None:
+        self._write("trim the outbox", lambda: outbox.forget_delivered(self._db, before))
 
     def close(self) -> None:
         self._db.close()

@@ -90,7 +90,8 @@ async def test_secrets_never_reach_the_logs(
         with trio.fail_after(20):
             await fake_dex.wait_connections(BOOSTS, 1)
             await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
-            logged = await read_until(process.stderr, b"did not accept the message")
+            logged = await read_until(process.stderr, b"retrying in")
         await stop(process)
-    assert b"not delivered: hook: json://bot:****@127.0.0.1" in logged
+    assert b"hook: json://bot:****@127.0.0.1" in logged
+    assert b"did not accept the message (HTTP 500)" in logged
     assert b"Sup3rS3cretT0ken" not in logged

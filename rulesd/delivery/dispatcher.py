@@ -1,63 +1,174 @@
-"""The dispatcher: renders each alert per notifier and sends it.
+"""The dispatcher: one ordered worker per notifier, over the durable outbox.
 
-Each notifier has its own queue and task, so a slow or failing platform never
-holds up the others.
+A worker sends its alerts in order, paced by a token bucket. When alerts come
+faster than the budget allows, what is queued goes out as one digest; a
+rule's `group` batches its alerts per group (`wait` before the first message,
+`interval` between the next). A failed send is retried, with back-off or the
+platform's `retry_after`, and nothing behind it overtakes it; alerts still
+undelivered after `max_age` are dead-lettered (kept in the outbox, counted,
+logged once per batch). The outbox is written by `OutboxWriter`, in a worker
+thread: the trio loop never waits on SQLite.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Final
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Final, Protocol
 
 import attrs
 import trio
 
+from rulesd.clock import Clock
+from rulesd.config import GroupConfig
+from rulesd.delivery.fitting import digest, fit, group_message
 from rulesd.delivery.notifiers import DeliveryError, Notifier
-from rulesd.rules.engine import Alert
+from rulesd.delivery.outbox import Delivery
+from rulesd.delivery.pacing import TokenBucket
+from rulesd.delivery.templates import Rendered
 
 log = logging.getLogger(__name__)
 
-# Alerts waiting for one notifier; beyond this the dispatcher waits (and so,
-# through the alerts channel, the engine) rather than dropping anything.
-NOTIFIER_QUEUE_SIZE: Final = 256
+RETRY_BASE_DELAY_S: Final = 2.0
+RETRY_MAX_DELAY_S: Final = 300.0
+
+
+class OutboxWriter(Protocol):
+    async def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None: ...
+    async def failed(self, keys: Sequence[tuple[str, str]], error: str) -> None: ...
+    async def dead(self, keys: Sequence[tuple[str, str]], at: float, error: str) -> None: ...
 
 
 @attrs.define
 class DeliveryStats:
-    sent: int = 0
-    failed: int = 0
+    sent: int = 0  # alerts delivered (a digest of 5 counts 5)
+    messages: int = 0  # messages the platforms accepted
+    failed: int = 0  # failed send attempts
+    dead: int = 0  # alerts dead-lettered
 
 
-async def _serve_notifier(notifier: Notifier, queue: trio.MemoryReceiveChannel[Alert],
-                          stats: DeliveryStats) -> None:
-    async with queue:
-        async for alert in queue:
+@attrs.define
+class NotifierWorker:
+    """Sends one notifier's alerts, in order, within its rate."""
+
+    notifier: Notifier
+    bucket: TokenBucket
+    limit: int | None
+    outbox: OutboxWriter
+    clock: Clock
+    stats: DeliveryStats
+    max_age_s: float
+    groups: Mapping[str, GroupConfig]
+    rng: random.Random = attrs.field(factory=random.Random)
+    queue: list[Delivery] = attrs.field(factory=list)
+    _wake: trio.Event = attrs.field(factory=trio.Event)
+    _group_sent: dict[str, float] = attrs.field(factory=dict)
+    _failures: int = 0
+
+    def submit(self, delivery: Delivery) -> None:
+        self.queue.append(delivery)
+        self._wake.set()
+
+    def _ready_at(self, delivery: Delivery) -> float:
+        spec = self.groups.get(delivery.rule) if delivery.group else None
+        if spec is None or delivery.group is None:
+            return delivery.created
+        last = self._group_sent.get(delivery.group)
+        return max(delivery.created + spec.wait,
+                   last + spec.interval if last is not None else 0.0)
+
+    def _next_ready(self) -> float | None:
+        return min((self._ready_at(d) for d in self.queue), default=None)
+
+    async def _wait_ready(self) -> None:
+        while True:
+            ready = self._next_ready()
+            now = self.clock.now()
+            if ready is not None and ready <= now:
+                return
+            self._wake = trio.Event()
+            with trio.move_on_after(ready - now if ready is not None else 3600.0):
+                await self._wake.wait()
+
+    def _choose(self) -> tuple[Rendered, list[Delivery]]:
+        """The next message: a group, a digest of what queued up, or one alert."""
+        now = self.clock.now()
+        due = [d for d in self.queue if self._ready_at(d) <= now]
+        head = due[0]
+        if head.group is not None:
+            members = [d for d in due if d.group == head.group]
+            message, taken = group_message(members, self.limit)
+            return message, members[:taken]
+        single = [d for d in due if d.group is None]
+        if len(single) > 1 and self.bucket.available() < len(single) - 1:
+            window = max(1.0, now - single[0].created)
+            message, taken = digest(single, window, self.limit)
+            return message, single[:taken]
+        return fit(Rendered(head.title, head.body), self.limit), [head]
+
+    async def run(self) -> None:
+        while True:
+            await self._wait_ready()
+            await self.bucket.take()
+            message, batch = self._choose()
             try:
-                await notifier.send(alert.render(notifier.format))
-                stats.sent += 1
+                await self.notifier.send(message)
             except DeliveryError as exc:
-                stats.failed += 1
-                log.error("alert %s not delivered: %s", alert.id, exc)
+                await self._failed(batch, exc)
+                continue
+            await self._done(batch)
+
+    async def _done(self, batch: list[Delivery]) -> None:
+        now = self.clock.now()
+        # Shielded: once the platform took the message, recording it must not be
+        # cut short by a shutdown, or the alert would be sent again after a restart.
+        with trio.CancelScope(shield=True):
+            await self.outbox.delivered([d.key for d in batch], now)
+        sent = {d.key for d in batch}
+        self.queue = [d for d in self.queue if d.key not in sent]
+        if batch[0].group is not None:
+            self._group_sent[batch[0].group] = now
+        self.stats.sent += len(batch)
+        self.stats.messages += 1
+        self._failures = 0
+
+    async def _failed(self, batch: list[Delivery], error: DeliveryError) -> None:
+        self.stats.failed += 1
+        self._failures += 1
+        await self.outbox.failed([d.key for d in batch], str(error))
+        now = self.clock.now()
+        expired = [d for d in self.queue if now - d.created > self.max_age_s]
+        if expired:
+            await self.outbox.dead([d.key for d in expired], now, str(error))
+            gone = {d.key for d in expired}
+            self.queue = [d for d in self.queue if d.key not in gone]
+            self.stats.dead += len(expired)
+            log.error("%s: %d alert(s) undelivered after %gs are dead-lettered (see "
+                      "`rulesd outbox`): %s", self.notifier.name, len(expired),
+                      self.max_age_s, error)
+        if error.retry_after_s is not None:
+            delay = error.retry_after_s
+        else:
+            ceiling = min(RETRY_MAX_DELAY_S, RETRY_BASE_DELAY_S * 2 ** (self._failures - 1))
+            delay = self.rng.uniform(ceiling / 2, ceiling)
+        log.warning("%s; retrying in %.1fs (%d alert(s) waiting)", error, delay,
+                    len(self.queue))
+        await trio.sleep(delay)
 
 
-async def dispatch(
-    alerts: trio.MemoryReceiveChannel[Alert],
-    notifiers: Mapping[str, Notifier],
-    stats: DeliveryStats,
-) -> None:
-    """Fan alerts out to their notifiers until `alerts` closes and all are sent."""
+async def run_workers(workers: Mapping[str, NotifierWorker],
+                      deliveries: trio.MemoryReceiveChannel[Delivery],
+                      on_unknown: Callable[[Delivery], Awaitable[None]] | None = None) -> None:
+    """Hand deliveries to their notifier's worker until the channel closes."""
     async with trio.open_nursery() as nursery:
-        queues: dict[str, trio.MemorySendChannel[Alert]] = {}
-        for name, notifier in notifiers.items():
-            send, receive = trio.open_memory_channel[Alert](NOTIFIER_QUEUE_SIZE)
-            queues[name] = send
-            nursery.start_soon(_serve_notifier, notifier, receive, stats)
-        try:
-            async with alerts:
-                async for alert in alerts:
-                    for name in alert.notify:
-                        await queues[name].send(alert)
-        finally:
-            for send in queues.values():
-                send.close()
+        for worker in workers.values():
+            nursery.start_soon(worker.run)
+        async with deliveries:
+            async for delivery in deliveries:
+                target = workers.get(delivery.notifier)
+                if target is not None:
+                    target.submit(delivery)
+                elif on_unknown is not None:
+                    await on_unknown(delivery)
+        nursery.cancel_scope.cancel()

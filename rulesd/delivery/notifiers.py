@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+import re
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Final, Protocol, TextIO
 from urllib.parse import urlsplit
@@ -26,7 +27,38 @@ _MARKDOWN_SCHEMES: Final = frozenset({"discord"})
 
 
 class DeliveryError(Exception):
-    """A notifier did not take the message."""
+    """A notifier did not take the message; the platform's status and wish, if known."""
+
+    def __init__(self, message: str, status: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+_STATUS: Final = re.compile(r"error=(\d{3})")
+_RETRY_AFTER: Final = re.compile(r"retry[-_]after[\"']?\s*[:=]\s*(\d+(?:\.\d+)?)", re.I)
+
+
+class _ThreadCapture(logging.Handler):
+    """Apprise's log lines from one thread: the only place it reports the HTTP status
+    and response body (e.g. Telegram's `retry_after`) of a failed send."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(record.getMessage())
+
+    def status(self) -> tuple[int | None, float | None]:
+        text = "\n".join(self.lines)
+        status = _STATUS.search(text)
+        retry = _RETRY_AFTER.search(text)
+        return (int(status.group(1)) if status else None,
+                float(retry.group(1)) if retry else None)
 
 
 class Notifier(Protocol):
@@ -81,6 +113,12 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+_APPRISE_LOG: Final = logging.getLogger("apprise")
+# Apprise reports failures' details at DEBUG: let them be created (logs.setup
+# keeps them off the console), so a send can read its own.
+_APPRISE_LOG.setLevel(logging.DEBUG)
+
+
 class AppriseNotifier:
     """One notifier name: its Apprise URLs, sent to from worker threads."""
 
@@ -103,15 +141,26 @@ class AppriseNotifier:
     async def send(self, message: Rendered) -> None:
         body_format = (apprise.NotifyFormat.MARKDOWN if self.format == "markdown"
                        else apprise.NotifyFormat.TEXT)
-        notify = functools.partial(self._apprise.notify, title=message.title,
-                                   body=message.body, body_format=body_format)
+
+        def notify() -> tuple[bool, int | None, float | None]:
+            capture = _ThreadCapture()
+            _APPRISE_LOG.addHandler(capture)
+            try:
+                ok = self._apprise.notify(title=message.title, body=message.body,
+                                          body_format=body_format)
+            finally:
+                _APPRISE_LOG.removeHandler(capture)
+            return (bool(ok), *capture.status())
+
         with trio.move_on_after(self._timeout_s) as scope:
-            ok = await trio.to_thread.run_sync(notify, limiter=self._limiter,
-                                               abandon_on_cancel=True)
+            ok, status, retry_after = await trio.to_thread.run_sync(
+                notify, limiter=self._limiter, abandon_on_cancel=True)
         if scope.cancelled_caught:
             raise DeliveryError(f"{self.name}: no answer within {self._timeout_s:g}s")
         if not ok:
-            raise DeliveryError(f"{self.name}: {self._shown} did not accept the message")
+            said = f" (HTTP {status})" if status else ""
+            raise DeliveryError(f"{self.name}: {self._shown} did not accept the message{said}",
+                                status, retry_after)
 
 
 def build_notifiers(urls_by_name: Mapping[str, tuple[str, ...]],

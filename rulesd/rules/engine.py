@@ -24,7 +24,7 @@ from rulesd.delivery.escaping import Format
 from rulesd.delivery.templates import Rendered, RuleTemplates
 from rulesd.durations import format_duration
 from rulesd.events import OCCURRENCE_KINDS, Event, series_key
-from rulesd.rules.conditions import Evaluation, NeedsBuilder
+from rulesd.rules.conditions import Evaluation, NeedsBuilder, lookup
 from rulesd.state import Needs, StateStore
 
 
@@ -41,6 +41,7 @@ class Alert:
     templates: RuleTemplates
     values: Mapping[str, Any]
     resolved: bool = False
+    group: str | None = None  # alerts sharing it go out in one message
 
     def render(self, fmt: Format) -> Rendered:
         return self.templates.render(self.kind, self.values, fmt)
@@ -159,10 +160,13 @@ class RuleSet:
     def _alert(self, rule: Rule, templates: RuleTemplates, kind: str, key: str,
                occurrence: str, values: Mapping[str, Any], why: Mapping[str, Any], now: float,
                resolved: bool = False) -> Alert:
+        group = None
+        if rule.group is not None:
+            group = "|".join([rule.name, *(str(lookup(values, f)) for f in rule.group.by)])
         return Alert(
             id=f"{rule.name}|{key}|{occurrence}{'|resolved' if resolved else ''}",
             rule=rule.name, kind=kind, key=key, fired_at=now, notify=rule.notify,
-            templates=templates, resolved=resolved,
+            templates=templates, resolved=resolved, group=group,
             values={**values, "rule": rule.name, "why": dict(why), "why_text": why_text(why),
                     "resolved": resolved},
         )

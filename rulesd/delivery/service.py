@@ -1,0 +1,112 @@
+"""Delivery as the daemon runs it: alerts → outbox rows → one worker per notifier.
+
+Alerts are rendered per notifier (its format and length limit) and written to
+the outbox in the same transaction as the state that produced them; only then
+are they handed to the workers. SQLite runs in a worker thread, one call at a
+time, so the trio loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from rulesd.clock import Clock
+from rulesd.config import LoadedConfig
+from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, run_workers
+from rulesd.delivery.fitting import fit, limit_of
+from rulesd.delivery.notifiers import ConsoleNotifier, Notifier
+from rulesd.delivery.outbox import Delivery
+from rulesd.delivery.pacing import TokenBucket, default_rate
+from rulesd.rules.engine import Alert
+from rulesd.state import Changes
+from rulesd.statedb import StateDB, StateDBError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@attrs.define
+class DeliveryService:
+    db: StateDB
+    notifiers: Mapping[str, Notifier]
+    workers: dict[str, NotifierWorker]
+    limits: dict[str, int | None]
+    stats: DeliveryStats
+    _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
+    _unknown_reported: set[str] = attrs.field(factory=set)
+
+    @classmethod
+    def create(cls, loaded: LoadedConfig, db: StateDB, notifiers: Mapping[str, Notifier],
+               clock: Clock) -> DeliveryService:
+        config = loaded.config
+        stats = DeliveryStats()
+        service = cls(db, notifiers, {}, {}, stats)
+        groups = {r.name: r.group for r in loaded.rules if r.group is not None}
+        for name, notifier in notifiers.items():
+            urls = config.notifiers[name].urls if name in config.notifiers else ()
+            spec = config.notifiers.get(name)
+            console = isinstance(notifier, ConsoleNotifier)
+            rate = (spec.rate if spec and spec.rate else None) or (
+                1000.0 if console else default_rate(urls))
+            service.limits[name] = None if console else limit_of(urls)
+            service.workers[name] = NotifierWorker(
+                notifier, TokenBucket(rate), service.limits[name], service, clock, stats,
+                config.delivery.max_age, groups)
+        return service
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a StateDB method in the database's worker thread."""
+        return await trio.to_thread.run_sync(functools.partial(fn, *args),
+                                             limiter=self._limiter)
+
+    def deliveries(self, alerts: Iterable[Alert]) -> list[Delivery]:
+        """Each alert rendered for each of its notifiers, fitted to its limit."""
+        out = []
+        for alert in alerts:
+            for name in alert.notify:
+                notifier = self.notifiers[name]
+                message = fit(alert.render(notifier.format), self.limits.get(name))
+                out.append(Delivery(alert.id, name, alert.fired_at, alert.rule, alert.kind,
+                                    alert.group, message.title, message.body))
+        return out
+
+    async def commit(self, changes: Changes, deliveries: Sequence[Delivery]) -> None:
+        await self.call(self.db.save, changes, deliveries)
+
+    def resume(self) -> int:
+        """Queue what the outbox still holds from before a restart or crash."""
+        rows = self.db.outbox()
+        for row in rows:
+            worker = self.workers.get(row.delivery.notifier)
+            if worker is not None:
+                worker.submit(row.delivery)
+            elif row.delivery.notifier not in self._unknown_reported:
+                self._unknown_reported.add(row.delivery.notifier)
+                log.warning("the outbox holds alerts for notifier %r, which the rules file "
+                            "no longer names; they stay in the outbox", row.delivery.notifier)
+        return len(rows)
+
+    # OutboxWriter, for the workers: a failing database must not stop deliveries.
+    async def _record(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            await self.call(fn, *args)
+        except StateDBError as exc:
+            log.error("%s (delivery goes on)", exc)
+
+    async def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
+        await self._record(self.db.delivered, keys, at)
+
+    async def failed(self, keys: Sequence[tuple[str, str]], error: str) -> None:
+        await self._record(self.db.failed, keys, error)
+
+    async def dead(self, keys: Sequence[tuple[str, str]], at: float, error: str) -> None:
+        await self._record(self.db.dead, keys, at, error)
+
+    async def run(self, deliveries: trio.MemoryReceiveChannel[Delivery]) -> None:
+        await run_workers(self.workers, deliveries)
