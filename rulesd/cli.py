@@ -1,4 +1,4 @@
-"""The command line: `rulesd run`, `rulesd check`."""
+"""The command line: run, check, notify-test, outbox."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import trio
 
@@ -15,8 +16,11 @@ from rulesd import config as config_mod
 from rulesd.clock import SystemClock
 from rulesd.config import LoadedConfig
 from rulesd.daemon import Daemon
-from rulesd.delivery.notifiers import ConsoleNotifier, Notifier
-from rulesd.statedb import StateDBError
+from rulesd.delivery.notifiers import ConsoleNotifier, DeliveryError, Notifier, build_notifiers
+from rulesd.delivery.outbox import DEAD, PENDING
+from rulesd.delivery.templates import Rendered
+from rulesd.statedb import StateDB, StateDBError
+from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger("rulesd")
@@ -35,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     check = commands.add_parser("check", help="validate a rules file")
     check.add_argument("config", help="the rules file (YAML)")
+    test = commands.add_parser("notify-test", help="send a test message to each notifier")
+    test.add_argument("config", help="the rules file (YAML)")
+    test.add_argument("--notifier", help="only this notifier")
+    outbox = commands.add_parser("outbox", help="list undelivered and dead-lettered alerts")
+    outbox.add_argument("config", help="the rules file (YAML)")
+    outbox.add_argument("--retry", action="store_true",
+                        help="requeue dead-lettered alerts (sent at the daemon's next start)")
     return parser
 
 
@@ -105,6 +116,75 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
     return 0
 
 
+def _notify_test(path: str, only: str | None) -> int:
+    loaded = _load(path)
+    if loaded is None:
+        return 1
+    logs.setup(loaded.secrets)
+    urls = {name: n.urls for name, n in loaded.config.notifiers.items()}
+    if only is not None:
+        if only not in urls:
+            print(f"{path}: no notifier named {only!r}{did_you_mean(only, urls)}",
+                  file=sys.stderr)
+            return 1
+        urls = {only: urls[only]}
+    notifiers = build_notifiers(urls)
+    message = Rendered("rulesd test message",
+                       "If you can read this, rulesd can reach this channel.")
+
+    async def send_all() -> dict[str, str | None]:
+        results: dict[str, str | None] = {}
+
+        async def one(name: str, notifier: Notifier) -> None:
+            try:
+                await notifier.send(message)
+                results[name] = None
+            except DeliveryError as exc:
+                results[name] = str(exc)
+
+        async with trio.open_nursery() as nursery:
+            for name, notifier in notifiers.items():
+                nursery.start_soon(one, name, notifier)
+        return results
+
+    results = trio.run(send_all)
+    for name in sorted(results):
+        error = results[name]
+        where = notifiers[name].describe()
+        print(f"{'ok  ' if error is None else 'FAIL'} {name} ({where})"
+              + (f": {error}" if error else ""))
+    return 0 if all(e is None for e in results.values()) else 1
+
+
+def _outbox(path: str, retry: bool) -> int:
+    loaded = _load(path)
+    if loaded is None:
+        return 1
+    try:
+        db = StateDB(loaded.config.state.path)
+    except StateDBError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        if retry:
+            count = db.requeue_dead()
+            print(f"requeued {count} dead-lettered alert(s); they are sent when rulesd "
+                  "next starts")
+            return 0
+        rows = db.outbox(PENDING, DEAD)
+    finally:
+        db.close()
+    for row in rows:
+        d = row.delivery
+        when = datetime.fromtimestamp(d.created, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        error = f" — {row.last_error}" if row.last_error else ""
+        print(f"{row.state:<8} {when} {d.notifier} {d.rule}: {d.title} "
+              f"(attempts {d.attempts}){error}")
+    pending = sum(r.state == PENDING for r in rows)
+    print(f"{pending} pending, {len(rows) - pending} dead-lettered")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -112,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args.config)
         if args.command == "run":
             return _run(args.config, args.dry_run, args.log_format, args.verbose)
+        if args.command == "notify-test":
+            return _notify_test(args.config, args.notifier)
+        if args.command == "outbox":
+            return _outbox(args.config, args.retry)
     except KeyboardInterrupt:  # Ctrl-C before the daemon took over the signals
         return 130
     raise AssertionError(args.command)

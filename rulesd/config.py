@@ -24,7 +24,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
 from rulesd.delivery.pacing import parse_rate
-from rulesd.delivery.templates import template_problems
+from rulesd.delivery.templates import render_problems, template_problems
 from rulesd.durations import Duration, parse_duration
 from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS, OCCURRENCE_KINDS
 from rulesd.rules.conditions import AbsentSpec, NeedsBuilder, Predicate, compile_where
@@ -339,10 +339,13 @@ def _check_rules(
         names = (fields or frozenset()) | CONTEXT_FIELDS
         for key in ("title", "message"):
             source = getattr(rc, key)
-            if source is not None:
-                for message in template_problems(source, names if fields else ()):
-                    if fields or "syntax" in message:
-                        problems.append(doc.problem((*here, key), message))
+            if source is None:
+                continue
+            found = [m for m in template_problems(source, names if fields else ())
+                     if fields or "syntax" in m]
+            if not found and fields:
+                found = render_problems(source, {k: KIND_FIELDS[k] for k in rc.on})
+            problems.extend(doc.problem((*here, key), message) for message in found)
         cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
         if rc.group is not None and fields is not None:
             for j, by in enumerate(rc.group.by):

@@ -7,8 +7,10 @@ user's template is theirs and is sent as written.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -56,6 +58,9 @@ _DEFAULT_FOOTER: Final = (
     "\n[{{ rule }} · {{ source }}]"
 )
 
+# Run-time template failures per rule (each rule's first is logged).
+TEMPLATE_FAILURES: Final[collections.Counter[str]] = collections.Counter()
+
 # Names a template may use besides the fields of its rule's kinds.
 TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label", "why", "why_text", "resolved", "key"})
 
@@ -89,6 +94,55 @@ _ENVIRONMENTS: Final[dict[str, SandboxedEnvironment]] = {
 def _compiled(fmt: Format, source: str) -> jinja2.Template:
     """Templates compile once per format, not once per alert."""
     return _ENVIRONMENTS[fmt].from_string(source)
+
+
+_NUMERIC: Final = re.compile(
+    r"price|amount|volume|cap|change|supply|fdv|rank|count|share|buys|sells|traders|"
+    r"buyers|sellers|impressions|hours|^open|^high|^low|^close|index|sequence|token_id|^ts$")
+_STRICT: Final = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+
+
+def sample_values(kind: str, fields: Iterable[str]) -> dict[str, Any]:
+    """A plausible event of `kind`, to render templates against at `rulesd check`."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        if name in ("excluded", "is_bid"):
+            values[name] = False
+        elif name == "links":
+            values[name] = [{"type": "twitter", "label": None, "url": "https://x.com/s"}]
+        elif name == "raw":
+            values[name] = collections.defaultdict(lambda: 1.0)
+        else:
+            values[name] = 1.0 if _NUMERIC.search(name) else "sample"
+    why = {
+        "change": {"of": "price", "window": "5m", "from": 1.0, "from_ts": 0.0, "to": 1.1,
+                   "delta": 0.1, "pct": 10.0},
+        "crosses": {"of": "price", "side": "above", "level": 1.0, "from": 0.9, "to": 1.1},
+        "count": {"count": 3, "window": "1h", "kinds": [kind]},
+        "seen": {"kind": "boost", "at": 0.0, "ago": "5m"},
+        "first_seen": {"at": 0.0, "ago": "5m"},
+        "absent": {"window": "5m", "last": 0.0, "ago": "5m"},
+    }
+    token = {"key": "solana:Sample", "chain": "solana", "address": "Sample", "symbol": "SMPL",
+             "name": "Sample", "cmc_id": 1, "slug": "sample"}
+    return {**values, "kind": kind, "source": "sample", "stream": "sample", "ts": 0.0,
+            "token": token, "rule": "rule", "kind_label": KIND_LABELS.get(kind, kind),
+            "why": why, "why_text": "", "resolved": False, "key": token["key"]}
+
+
+def render_problems(source: str, kinds: Mapping[str, Iterable[str]]) -> list[str]:
+    """Why `source` fails on a sample event of each kind (kind → its fields)."""
+    try:
+        template = _STRICT.from_string(source)
+    except jinja2.TemplateSyntaxError:
+        return []  # reported by template_problems
+    problems = []
+    for kind, fields in kinds.items():
+        try:
+            template.render(sample_values(kind, fields))
+        except Exception as exc:
+            problems.append(f"template fails on a sample {kind} event: {exc}")
+    return problems
 
 
 def template_problems(source: str, names: Iterable[str]) -> list[str]:
@@ -130,7 +184,10 @@ class RuleTemplates:
                 _compiled(fmt, body_src).render(scope).strip(),
             )
         except Exception as exc:  # a user's template must never drop an alert
-            log.error("rule %s: template failed (%s); sending the default message",
-                      values.get("rule"), exc)
+            rule = str(values.get("rule"))
+            TEMPLATE_FAILURES[rule] += 1
+            if TEMPLATE_FAILURES[rule] == 1:
+                log.error("rule %s: template failed (%s); sending the default message "
+                          "(further failures of this rule are counted, not logged)", rule, exc)
             default = RuleTemplates(None, None).render(kind, values, fmt)
             return Rendered(default.title, f"{default.body}\n(template error: {exc})")
