@@ -60,6 +60,9 @@ class NotifierConfig:
 class DeliveryConfig:
     # Undelivered alerts are retried this long, then dead-lettered.
     max_age: Duration = Duration(3600.0)
+    # Retries back off from `retry_initial`, doubling up to `retry_max`.
+    retry_initial: Duration = Duration(2.0)
+    retry_max: Duration = Duration(300.0)
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,9 @@ class HttpSink:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.status = 200
+        self.script: list[int] = []  # statuses for the next requests, then `status`
+        self.error_body = b""
+        self.attempts: list[tuple[float, int]] = []  # (monotonic time, status answered)
         self._token = trio.lowlevel.current_trio_token()
         self._changed = trio.Event()
         sink = self
@@ -106,9 +110,15 @@ class HttpSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                self.send_response(sink.status)
+                status = sink.script.pop(0) if sink.script else sink.status
+                sink.attempts.append((time.monotonic(), status))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(sink.error_body)
+                                                       if status >= 300 else 0))
                 self.end_headers()
-                if sink.status < 300:
+                if status >= 300:
+                    self.wfile.write(sink.error_body)
+                else:
                     sink._token.run_sync_soon(sink._record, body)
 
             def log_message(self, *args: Any) -> None:

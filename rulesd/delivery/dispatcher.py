@@ -60,6 +60,8 @@ class NotifierWorker:
     stats: DeliveryStats
     max_age_s: float
     groups: Mapping[str, GroupConfig]
+    retry_initial_s: float = RETRY_BASE_DELAY_S
+    retry_max_s: float = RETRY_MAX_DELAY_S
     rng: random.Random = attrs.field(factory=random.Random)
     queue: list[Delivery] = attrs.field(factory=list)
     _wake: trio.Event = attrs.field(factory=trio.Event)
@@ -70,16 +72,26 @@ class NotifierWorker:
         self.queue.append(delivery)
         self._wake.set()
 
-    def _ready_at(self, delivery: Delivery) -> float:
-        spec = self.groups.get(delivery.rule) if delivery.group else None
-        if spec is None or delivery.group is None:
-            return delivery.created
-        last = self._group_sent.get(delivery.group)
-        return max(delivery.created + spec.wait,
-                   last + spec.interval if last is not None else 0.0)
+    def _ready_times(self) -> dict[Delivery, float]:
+        """When each queued delivery may go: at once, or for a group (as Alertmanager
+        does) `wait` after the group's first alert, `interval` after its last message."""
+        first: dict[str, float] = {}
+        for d in self.queue:
+            if d.group is not None:
+                first.setdefault(d.group, d.created)
+        ready = {}
+        for d in self.queue:
+            spec = self.groups.get(d.rule) if d.group is not None else None
+            if spec is None or d.group is None:
+                ready[d] = d.created
+                continue
+            last = self._group_sent.get(d.group)
+            ready[d] = max(first[d.group] + spec.wait,
+                           last + spec.interval if last is not None else 0.0)
+        return ready
 
     def _next_ready(self) -> float | None:
-        return min((self._ready_at(d) for d in self.queue), default=None)
+        return min(self._ready_times().values(), default=None)
 
     async def _wait_ready(self) -> None:
         while True:
@@ -94,7 +106,8 @@ class NotifierWorker:
     def _choose(self) -> tuple[Rendered, list[Delivery]]:
         """The next message: a group, a digest of what queued up, or one alert."""
         now = self.clock.now()
-        due = [d for d in self.queue if self._ready_at(d) <= now]
+        ready = self._ready_times()
+        due = [d for d in self.queue if ready[d] <= now]
         head = due[0]
         if head.group is not None:
             members = [d for d in due if d.group == head.group]
@@ -150,7 +163,7 @@ class NotifierWorker:
         if error.retry_after_s is not None:
             delay = error.retry_after_s
         else:
-            ceiling = min(RETRY_MAX_DELAY_S, RETRY_BASE_DELAY_S * 2 ** (self._failures - 1))
+            ceiling = min(self.retry_max_s, self.retry_initial_s * 2 ** (self._failures - 1))
             delay = self.rng.uniform(ceiling / 2, ceiling)
         log.warning("%s; retrying in %.1fs (%d alert(s) waiting)", error, delay,
                     len(self.queue))

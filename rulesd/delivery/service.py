@@ -57,7 +57,8 @@ class DeliveryService:
             service.limits[name] = None if console else limit_of(urls)
             service.workers[name] = NotifierWorker(
                 notifier, TokenBucket(rate), service.limits[name], service, clock, stats,
-                config.delivery.max_age, groups)
+                config.delivery.max_age, groups, retry_initial_s=config.delivery.retry_initial,
+                retry_max_s=config.delivery.retry_max)
         return service
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:

@@ -1,0 +1,283 @@
+"""Delivery: nothing lost, nothing doubled — through real Apprise to a sink that fails."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from rulesd import config
+from rulesd.cli import main
+from rulesd.clock import TrioClock
+from rulesd.daemon import Daemon
+from rulesd.delivery.fitting import LIMITS, digest, fit
+from rulesd.delivery.outbox import Delivery
+from rulesd.delivery.service import DeliveryService
+from rulesd.delivery.templates import Rendered, RuleTemplates
+from rulesd.rules.engine import Alert
+from rulesd.statedb import StateDB
+from tests.fakes import FakeDexScreener, HttpSink
+from tests.helpers import boost, rulesd_process, snapshot, stop, write_rules
+
+BOOSTS = "/token-boosts/latest/v1"
+GUARD_S = 20
+
+
+def rules_file(tmp_path: Path, dex: str, notifier: str, extra: str = "",
+               rule: str = "") -> Path:
+    """Boosts to one notifier; `extra` adds `delivery` keys, `rule` lines to the rule."""
+    rule = rule.replace("\n", "\n        ")  # the template below is dedented by 8
+    return write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{dex}", streams: [token-boosts/latest]}}
+        notifiers:
+          sink: {notifier}
+        delivery: {{retry_initial: 100ms, retry_max: 500ms{extra}}}
+        rules:
+          - name: boosts
+            on: boost
+            notify: [sink]{rule}
+        """)
+
+
+def tokens_in(messages: list[dict[str, Any]]) -> list[str]:
+    """Every token address the messages announce, in order (a digest holds many; a
+    single alert names its token more than once)."""
+    out: list[str] = []
+    for message in messages:
+        found = re.findall(r"\b([A-Z]{3}\d+)\b", str(message["message"]))
+        out.extend(t for t in dict.fromkeys(found) if not t.startswith("OLD"))
+    return out
+
+
+async def start(nursery: trio.Nursery, path: Path) -> tuple[Daemon, trio.Event]:
+    daemon = Daemon.create(config.load(path, env={}), TrioClock())
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    return daemon, shutdown
+
+
+async def test_an_outage_loses_nothing_and_keeps_the_order(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    with trio.fail_after(GUARD_S):
+        daemon, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url,
+                                                           sink.url()))
+        await fake_dex.wait_connections(BOOSTS, 1)
+        sink.script = [500, 500, 503, 500]
+        for name in ("AAA1", "BBB2", "CCC3"):
+            await fake_dex.push(BOOSTS, snapshot(boost(name, 1)))
+        messages = await sink.wait_for(3)
+        while daemon.delivery.stats.sent < 3:  # noqa: ASYNC110 - the sink answers first
+            await trio.sleep(0.01)
+        shutdown.set()
+    assert tokens_in(messages) == ["AAA1", "BBB2", "CCC3"]
+    assert [s for _, s in sink.attempts][:4] == [500, 500, 503, 500]
+    assert daemon.delivery.stats.failed == 4 and daemon.delivery.stats.sent == 3
+
+
+async def test_retry_after_is_honoured(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    sink.error_body = json.dumps({"ok": False, "error_code": 429,
+                                  "description": "Too Many Requests: retry after 1",
+                                  "parameters": {"retry_after": 1}}).encode()
+    with trio.fail_after(GUARD_S):
+        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, sink.url()))
+        await fake_dex.wait_connections(BOOSTS, 1)
+        sink.script = [429]
+        await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1)))
+        await sink.wait_for(1)
+        shutdown.set()
+    (first, status), (second, _) = sink.attempts
+    assert status == 429
+    assert second - first >= 0.95  # not the 100 ms back-off: the platform's 1 s
+
+
+async def test_a_burst_to_a_slow_notifier_arrives_as_a_few_digests(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    notifier = f"{{urls: ['{sink.url()}'], rate: 20/min}}"
+    burst = [boost(f"TOK{i}", 1) for i in range(100)]
+    with trio.fail_after(GUARD_S):
+        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, notifier))
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(*burst))
+        while sorted(tokens_in(sink.messages)) != sorted(f"TOK{i}" for i in range(100)):
+            await sink.wait_for(len(sink.messages) + 1)
+        shutdown.set()
+    assert len(sink.messages) <= 5
+    assert len(tokens_in(sink.messages)) == 100  # each exactly once
+    assert any("alerts in the last" in str(m["title"]) for m in sink.messages)
+
+
+async def test_grouping_by_field_waits_and_sends_one_message_per_group(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    group = "\n    group: {by: [chain], wait: 1s, interval: 5m}"
+    with trio.fail_after(GUARD_S):
+        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, sink.url(),
+                                                      rule=group))
+        await fake_dex.wait_connections(BOOSTS, 1)
+        start_at = trio.current_time()
+        for item in (boost("AAA1", 1), boost("BAS1", 1, chain="base"), boost("BBB2", 1),
+                     boost("CCC3", 1)):
+            await fake_dex.push(BOOSTS, snapshot(item))
+        messages = await sink.wait_for(2)
+        waited = trio.current_time() - start_at
+        shutdown.set()
+    by_chain = {("base" if "BAS1" in str(m["message"]) else "solana"): m for m in messages}
+    assert tokens_in([by_chain["solana"]]) == ["AAA1", "BBB2", "CCC3"]
+    assert tokens_in([by_chain["base"]]) == ["BAS1"]
+    assert "(+2 more)" in str(by_chain["solana"]["title"])
+    assert waited >= 0.9
+
+
+async def test_dead_letters_after_max_age_are_listed_and_requeued(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    sink.status = 500
+    rules = rules_file(tmp_path, fake_dex.url, sink.url(), extra=", max_age: 1s")
+    with trio.fail_after(GUARD_S):
+        daemon, shutdown = await start(nursery, rules)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1)))
+        while daemon.delivery.stats.dead == 0:  # noqa: ASYNC110 - a counter, no event
+            await trio.sleep(0.05)
+        shutdown.set()
+    assert main(["outbox", str(rules)]) == 0
+    listing = capsys.readouterr().out
+    assert re.search(r"^dead .* sink boosts: Boost: AAA1 on solana \(attempts \d+\) — "
+                     r"sink: json://127\.0\.0\.1:\d+/alerts did not accept the message "
+                     r"\(HTTP 500\)$", listing, re.M), listing
+    assert listing.endswith("0 pending, 1 dead-lettered\n")
+    assert main(["outbox", str(rules), "--retry"]) == 0
+    assert "requeued 1" in capsys.readouterr().out
+    assert main(["outbox", str(rules)]) == 0
+    assert capsys.readouterr().out.endswith("1 pending, 0 dead-lettered\n")
+
+
+async def test_a_template_failing_at_run_time_still_delivers(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    rule = '\n    message: "{{ 100 / amount }} per unit"'  # passes check; amount 0 fails
+    with trio.fail_after(GUARD_S):
+        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, sink.url(),
+                                                      rule=rule))
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1, amount=0)))
+        (message,) = await sink.wait_for(1)
+        shutdown.set()
+    assert "AAA1" in str(message["message"])
+    assert "(template error: float division by zero)" in str(message["message"])
+
+
+async def test_kill_9_loses_nothing_and_doubles_nothing(
+    fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    rules = rules_file(tmp_path, fake_dex.url, sink.url())
+    rules.write_text(rules.read_text().replace("retry_initial: 100ms", "retry_initial: 5s"))
+    with trio.fail_after(GUARD_S):
+        async with rulesd_process("run", str(rules)) as process:
+            await fake_dex.wait_connections(BOOSTS, 1)
+            await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1), boost("OLD1", 1)))
+            await sink.wait_for(1)
+            sink.status = 500  # the platform goes down with two alerts to send
+            await fake_dex.push(BOOSTS, snapshot(boost("BBB2", 1), boost("CCC3", 1)))
+            while len(sink.attempts) < 2:  # noqa: ASYNC110 - recorded in the sink's thread
+                await trio.sleep(0.05)
+            process.kill()  # SIGKILL: no clean shutdown
+            await process.wait()
+        sink.status = 200
+        fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1), boost("BBB2", 1),
+                                               boost("CCC3", 1), boost("OLD1", 1))]
+        async with rulesd_process("run", str(rules)) as process:
+            await sink.wait_for(3)
+            await fake_dex.wait_connections(BOOSTS, 2)
+            await fake_dex.push(BOOSTS, snapshot(boost("DDD4", 1)))
+            await sink.wait_for(4)
+            assert await stop(process, signal.SIGTERM) == 0
+    assert tokens_in(sink.messages) == ["AAA1", "BBB2", "CCC3", "DDD4"]
+
+
+@pytest.mark.parametrize(("scheme_url", "limit"), [
+    ("tgram://123456789:AAbbCCddEEff/12345", LIMITS["tgram"]),
+    ("discord://1234567890/AbCdEfGhIjKlMnOp", LIMITS["discord"]),
+])
+def test_over_long_messages_fit_their_platform(scheme_url: str, limit: int,
+                                               tmp_path: Path) -> None:
+    text = f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources: {{dexscreener: {{}}}}
+notifiers: {{chat: "{scheme_url}"}}
+rules:
+  - {{name: r, on: boost, notify: [chat], message: "{{{{ description }}}}"}}
+"""
+    loaded = config.loads(text, "rules.yaml", {})
+    db = StateDB(":memory:")
+    service = DeliveryService.create(loaded, db, _notifiers(loaded), TrioClock.__new__(
+        TrioClock))
+    long = "x\\y*" * 5000
+    alert = Alert("id", "r", "boost", "k", 0.0, ("chat",), RuleTemplates(None, "{{ description }}"),
+                  {"description": long, "rule": "r", "kind": "boost", "source": "s",
+                   "token": None, "stream": "s"})
+    (delivery,) = service.deliveries([alert])
+    assert len(delivery.title) + 1 + len(delivery.body) <= limit
+    assert delivery.body.endswith("… (truncated)") and not delivery.body.endswith("\\…")
+    items = [Delivery(f"a{i}", "chat", 0.0, "r", "boost", None, "T" * 80, "b")
+             for i in range(200)]
+    message, taken = digest(items, 60, limit)
+    assert 0 < taken < 200 and len(message.title) + len(message.body) < limit
+    assert fit(Rendered("t", "short"), limit) == Rendered("t", "short")
+
+
+def _notifiers(loaded: Any) -> Any:
+    from rulesd.delivery.notifiers import build_notifiers
+
+    return build_notifiers({n: c.urls for n, c in loaded.config.notifiers.items()})
+
+
+async def test_notify_test_reports_each_notifier(sink: HttpSink, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, f"""\
+        version: 1
+        sources: {{dexscreener: {{}}}}
+        notifiers:
+          good: {sink.url()}
+          bad: json://127.0.0.1:9/nothing-listens
+        rules: []
+        """)
+    output = await trio.to_thread.run_sync(_capture_main, ["notify-test", str(rules)])
+    code, out = output
+    assert code == 1
+    assert re.search(r"^ok   good \(json://127\.0\.0\.1:\d+/alerts\)$", out, re.M), out
+    assert re.search(r"^FAIL bad \(json://127\.0\.0\.1:9/nothing-listens\): ", out, re.M), out
+    assert sink.messages[0]["title"] == "rulesd test message"
+    code, out = await trio.to_thread.run_sync(
+        _capture_main, ["notify-test", str(rules), "--notifier", "good"])
+    assert code == 0 and out.startswith("ok   good")
+
+
+def _capture_main(argv: list[str]) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(argv)
+    return code, buffer.getvalue()
