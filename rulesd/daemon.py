@@ -17,8 +17,9 @@ from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
 from rulesd.rules.engine import Alert, RuleSet
 from rulesd.source_config import SourcesConfig
-from rulesd.sources import coinmarketcap, dexscreener, tokenmetrics
+from rulesd.sources import coinmarketcap, dexscreener, mobula, tokenmetrics
 from rulesd.sources.health import SourceHealth
+from rulesd.sources.mobula import MobulaSource
 from rulesd.state import SEEN_RETENTION_S, StateStore
 from rulesd.statedb import StateDB, StateDBError
 
@@ -40,6 +41,7 @@ RUNNERS: Final[dict[str, Callable[..., Awaitable[None]]]] = {
     "dexscreener": dexscreener.run,
     "coinmarketcap": coinmarketcap.run,
     "tokenmetrics": tokenmetrics.run,
+    "mobula": mobula.run,
 }
 
 
@@ -95,6 +97,7 @@ class Daemon:
         self.loaded = loaded
         self.ruleset = RuleSet(loaded.rules)
         self.ruleset.adopt(self.store)
+        await self._use_views()
         log.info("reload: %d rules active", len(loaded.rules))
         return True
 
@@ -152,6 +155,14 @@ class Daemon:
     async def _start_source(self, name: str, config: object) -> None:
         assert self._nursery is not None
         self._running[name] = await self._nursery.start(self._source, name, config)
+        if name == "mobula":
+            await self._use_views()
+
+    async def _use_views(self) -> None:
+        """Pause the Mobula views no enabled rule uses (unpause those back in use)."""
+        running = self._running.get("mobula")
+        if running is not None and isinstance(running.handle, MobulaSource):
+            await running.handle.use_views(self.ruleset.views_in_use())
 
     async def _source(self, name: str, config: object, *,
                       task_status: trio.TaskStatus[_Running] = trio.TASK_STATUS_IGNORED) -> None:

@@ -52,6 +52,7 @@ class Occurrence:
     version: float | str | None = None
     batch: str | None = None
     members: frozenset[str] | None = None
+    leave: bool = False  # the item left its list: forget it, so re-entry is news
 
 
 @attrs.frozen
@@ -99,6 +100,40 @@ def series_key(event: Event) -> SeriesKey:
 _DEX_COMMON: Final = frozenset(
     {"chain", "address", "url", "icon", "header", "description", "links"}
 )
+_PULSE_WINDOWS: Final = ("1min", "5min", "15min", "1h", "4h", "6h", "12h", "24h")
+_PULSE_METRICS: Final = (
+    "volume", "volume_buy", "volume_sell", "trades", "buys", "sells", "buyers", "sellers",
+    "traders", "fees_paid", *(f"organic_{m}" for m in (
+        "volume", "volume_buy", "volume_sell", "trades", "buys", "sells", "buyers", "sellers",
+        "traders")))
+# Mobula Pulse V2 (TokenDataSchema): the stats in snake_case as sent, the token
+# object's camelCase fields in snake_case (`top10HoldingsPercentage` →
+# `top_10_holdings_percentage`, as Mobula's own filters spell them).
+_PULSE: Final = frozenset({
+    "view", "venue", "chain", "chain_id", "address",
+    *(f"{m}_{w}" for m in _PULSE_METRICS for w in _PULSE_WINDOWS),
+    *(f"price_change_{w}" for w in _PULSE_WINDOWS if w != "15min"),
+    *(f"price_{w}_ago" for w in _PULSE_WINDOWS if w != "15min"),
+    "latest_price", "market_cap", "latest_market_cap", "created_at", "latest_trade_date",
+    "description", "socials", "security", "bonded_at", "migrated_at", "twitter_reuses_count",
+    "twitter_rename_count", "twitter_rename_history", "deployer_migrations_count",
+    "dexscreener_listed", "dexscreener_header", "dexscreener_ad_paid", "total_fees_paid_usd",
+    "is_cashback_coin", "is_mayhem_mode", "is_agent_mode", "is_og_coin",
+    "symbol", "name", "decimals", "id", "price", "price_token", "price_token_string",
+    "approximate_reserve_usd", "approximate_reserve_token_raw", "approximate_reserve_token",
+    "total_supply", "circulating_supply", "market_cap_diluted", "logo", "origin_logo_url",
+    "exchange", "factory", "source_factory", "liquidity", "liquidity_max", "bonded",
+    "bonding_percentage", "bonding_curve_address", "pre_bonding_factory", "pool_address",
+    "blockchain", "type", "deployer", "ath", "atl", "ath_date", "atl_date", "holders_count",
+    *(f"top_{n}_holdings_percentage" for n in (10, 50, 100, 200)),
+    *(f"{c}_holdings_percentage" for c in (
+        "dev", "insiders", "bundlers", "snipers", "pro_traders", "fresh_traders",
+        "smart_traders")),
+    *(f"{c}_count" for c in (
+        "insiders", "bundlers", "snipers", "fresh_traders", "pro_traders", "smart_traders")),
+    *(f"{c}_buys" for c in ("fresh_traders", "pro_traders", "smart_traders")),
+    "fees_to_volume_ratio_24h",
+})
 KIND_FIELDS: Final[dict[str, frozenset[str]]] = {
     "boost": _DEX_COMMON | {"amount", "total_amount"},
     "top_boost": _DEX_COMMON | {"amount", "total_amount"},
@@ -133,6 +168,7 @@ KIND_FIELDS: Final[dict[str, frozenset[str]]] = {
     "holders": frozenset({"chain", "address", "channel", "raw", "type", "top_10_share",
                           "top_50_share", "top_100_share"}),
     "wallet": frozenset({"chain", "address", "channel", "raw", "type"}),
+    "pulse_enter": _PULSE, "pulse_update": _PULSE, "pulse_exit": _PULSE,
     "source_up": frozenset({"reason"}),
     "source_down": frozenset({"reason"}),
 }

@@ -91,11 +91,47 @@ class TokenMetricsConfig:
     max_message_size: int = _DEFAULT_MAX_MESSAGE
 
 
+# Mobula's documented Pulse V2 limits, and the views of `model: default`.
+MOBULA_MAX_VIEWS: Final = 10
+MOBULA_MAX_PER_VIEW: Final = 100
+MOBULA_MAX_TOKENS: Final = 1000
+MOBULA_DEFAULT_VIEWS: Final = {"new": 50, "bonding": 50, "bonded": 50}
+
+
+@attrs.frozen
+class MobulaConfig:
+    api_key: str
+    # Mobula's own clients use another host than the document's: set `url`.
+    url: str = "wss://api.mobula.io"
+    payload: Mapping[str, Any] = attrs.field(
+        factory=lambda: {"model": "default", "assetMode": True})
+    ping_interval: Duration = Duration(30.0)
+    connect_timeout: Duration = Duration(10.0)
+    # An init of 10 views x 100 tokens is several megabytes.
+    max_message_size: int = 16 * 1024 * 1024
+    # A compressed frame may inflate to at most this (a gzip bomb is refused).
+    max_inflated_size: int = 64 * 1024 * 1024
+
+
+def mobula_views(config: MobulaConfig) -> dict[str, int]:
+    """View name → its token limit (100, Mobula's maximum, when it sets none)."""
+    views = config.payload.get("views")
+    if not isinstance(views, list):
+        return dict(MOBULA_DEFAULT_VIEWS) if config.payload.get("model") == "default" else {}
+    out: dict[str, int] = {}
+    for view in views:
+        if isinstance(view, Mapping) and isinstance(view.get("name"), str):
+            limit = view.get("limit", MOBULA_MAX_PER_VIEW)
+            out[view["name"]] = limit if isinstance(limit, int) else MOBULA_MAX_PER_VIEW
+    return out
+
+
 @attrs.frozen
 class SourcesConfig:
     dexscreener: DexScreenerConfig | None = None
     coinmarketcap: CoinMarketCapConfig | None = None
     tokenmetrics: TokenMetricsConfig | None = None
+    mobula: MobulaConfig | None = None
 
 
 # Lower bounds that keep a source from hammering a vendor or itself.
@@ -204,7 +240,44 @@ def _check_tokenmetrics(tm: TokenMetricsConfig, report: Report) -> None:
     _check_common(tm, here, report)
 
 
+def _check_mobula(mob: MobulaConfig, report: Report) -> None:
+    here: Path = ("sources", "mobula", "payload")
+    views = mob.payload.get("views")
+    if views is None and mob.payload.get("model") != "default":
+        report(here, "the payload needs `views` or `model: default`")
+    if views is not None and not isinstance(views, list):
+        report((*here, "views"), "`views` must be a list of views")
+        views = []
+    names: set[str] = set()
+    for i, view in enumerate(views or []):
+        at: Path = (*here, "views", i)
+        if not isinstance(view, Mapping) or not isinstance(view.get("name"), str):
+            report(at, "each view needs a `name`")
+            continue
+        if view["name"] in names:
+            report((*at, "name"), f"view name {view['name']!r} is used twice")
+        names.add(view["name"])
+        limit = view.get("limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                  or not 1 <= limit <= MOBULA_MAX_PER_VIEW):
+            report((*at, "limit"), f"`limit` must be 1 to {MOBULA_MAX_PER_VIEW} "
+                                   "(Mobula's maximum per view)")
+    if views and len(views) > MOBULA_MAX_VIEWS:
+        report((*here, "views"), f"{len(views)} views exceed Mobula's limit of "
+                                 f"{MOBULA_MAX_VIEWS} per connection")
+    total = sum(mobula_views(mob).values())
+    if total > MOBULA_MAX_TOKENS:
+        report((*here, "views"), f"the views' limits add up to {total} tokens, over Mobula's "
+                                 f"{MOBULA_MAX_TOKENS} per connection (a view without "
+                                 f"`limit` counts {MOBULA_MAX_PER_VIEW})")
+    if not mob.api_key:
+        report(("sources", "mobula", "api_key"), "`api_key` is empty")
+    _check_common(mob, ("sources", "mobula"), report)
+
+
 def check_sources(sources: SourcesConfig, report: Report) -> None:
+    if sources.mobula is not None:
+        _check_mobula(sources.mobula, report)
     if sources.dexscreener is not None:
         _check_dexscreener(sources.dexscreener, report)
     if sources.coinmarketcap is not None:
@@ -224,12 +297,14 @@ def produced_kinds(sources: SourcesConfig) -> set[str]:
                   if s.channel in CMC_CHANNELS}
     if sources.tokenmetrics is not None:
         kinds.add("price")
+    if sources.mobula is not None:
+        kinds |= {"pulse_enter", "pulse_update", "pulse_exit"}
     return kinds
 
 
 def source_secrets(sources: SourcesConfig) -> set[str]:
     """API keys, masked in logs even when written into the file literally."""
-    return {s.api_key for s in (sources.coinmarketcap, sources.tokenmetrics)
+    return {s.api_key for s in (sources.coinmarketcap, sources.tokenmetrics, sources.mobula)
             if s is not None and s.api_key}
 
 
@@ -242,4 +317,6 @@ def summary(sources: SourcesConfig) -> list[str]:
                      "subscriptions)")
     if sources.tokenmetrics:
         parts.append(f"tokenmetrics ({len(sources.tokenmetrics.tokens)} tokens)")
+    if sources.mobula:
+        parts.append(f"mobula ({len(mobula_views(sources.mobula))} views)")
     return parts

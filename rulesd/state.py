@@ -170,6 +170,11 @@ class StateStore:
 
     def _observe(self, occ: Occurrence, now: float) -> bool:
         entries = self.seen.setdefault(occ.scope, {})
+        if occ.leave:
+            if entries.pop(occ.id, None) is not None:
+                self._deleted_seen.add((occ.scope, occ.id))
+                self._dirty_seen.discard((occ.scope, occ.id))
+            return True
         if occ.members is not None and self._members_batch.get(occ.scope, "") != occ.batch:
             # Once per snapshot: what is not in it has left the list.
             self._members_batch[occ.scope] = occ.batch

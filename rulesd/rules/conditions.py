@@ -47,6 +47,9 @@ class NeedsBuilder:
     counts_s: float = 0.0
     kinds_s: float = 0.0
     absent: AbsentSpec | None = None
+    # The views a rule names (`view: x` or `view: {in: [...]}` at the top of `where`);
+    # None: it does not restrict views.
+    views: set[str] | None = None
 
     def build(self) -> Needs:
         return Needs(dict(self.series), self.counts_s, self.kinds_s)
@@ -197,6 +200,11 @@ class _Compiler:
 
             return compile_stateful(key, value, path, self)
         self.check_field(key, path)
+        if key == "view" and not self.depth:
+            named = value.get("in", value.get("eq")) if isinstance(value, Mapping) else value
+            named = named if isinstance(named, list) else [named]
+            if all(isinstance(v, str) for v in named):
+                self.needs.views = set(named)
         return self.field(key, value, path)
 
     def check_field(self, name: str, path: tuple[str | int, ...]) -> None:

@@ -121,6 +121,17 @@ class RuleSet:
             needs.merge(rule.needs)
         self.needs: Needs = needs.build()
 
+    def views_in_use(self) -> set[str] | None:
+        """Mobula views some enabled pulse rule listens to; None: all of them."""
+        used: set[str] = set()
+        for rule in self.rules:
+            if not {"pulse_enter", "pulse_update", "pulse_exit"} & set(rule.kinds):
+                continue
+            if rule.needs.views is None:
+                return None
+            used |= rule.needs.views
+        return used
+
     def adopt(self, state: StateStore) -> None:
         """Make `state` serve these rules: their needs, and no firing state of rules that
         are gone (a removed `absent` rule must not fire from its old presence)."""

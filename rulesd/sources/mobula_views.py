@@ -1,0 +1,173 @@
+"""Mobula Pulse V2 view state (pure): messages in, pulse_enter/update/exit events out.
+
+`init` and `sync` replace a view's state (a token absent from a sync has left
+the view); `new-token`, `update-token` and `remove-token` are deltas on top.
+Entering is an occurrence with the view's membership, so the state store makes
+the first snapshot of a view a silent baseline and remembers membership across
+restarts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+import orjson
+
+from rulesd.events import Event, Occurrence, TokenRef
+from rulesd.sources.health import Malformed
+
+SOURCE: Final = "mobula"
+WINDOWS: Final = ("1min", "5min", "15min", "1h", "4h", "6h", "12h", "24h")
+_CAMEL: Final = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Z])")
+# Big and not something to alert on: left out of event fields.
+_DROPPED: Final = frozenset({"holders_list", "holdersList"})
+
+
+def snake(name: str) -> str:
+    """`top10HoldingsPercentage` → `top_10_holdings_percentage` (filters' spelling)."""
+    return _CAMEL.sub("_", name).lower()
+
+
+def inflate(data: bytes, cap: int) -> bytes:
+    """Gunzip a binary frame, refusing more than `cap` bytes (a gzip bomb)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise Malformed("bad_gzip", f"a binary frame that is not gzip: {exc}") from exc
+    if len(out) > cap or inflater.unconsumed_tail:
+        raise Malformed("inflated_too_large", f"a frame inflating past {cap} bytes")
+    if not inflater.eof:
+        raise Malformed("bad_gzip", "a truncated gzip frame")
+    return out
+
+
+def decode(message: str | bytes, cap: int) -> dict[str, Any]:
+    """One frame as a JSON object; binary frames are gzip whatever the flag says."""
+    if isinstance(message, bytes):
+        message = inflate(message, cap)
+    try:
+        payload = orjson.loads(message)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed("invalid_json", str(exc)) from exc
+    if not isinstance(payload, dict):
+        raise Malformed("unknown_shape", f"a JSON {type(payload).__name__} is not a message")
+    return payload
+
+
+@attrs.frozen
+class Item:
+    key: str  # Mobula's token key: `chainId|address`
+    token: TokenRef
+    fields: dict[str, Any]
+
+
+def item_of(raw: Any) -> Item:
+    """A TokenDataSchema object (nested `{token, ...stats}` or flat) as an Item."""
+    if not isinstance(raw, dict):
+        raise Malformed("wrong_type", f"a token entry is a {type(raw).__name__}")
+    inner = raw.get("token")
+    token_part = inner if isinstance(inner, dict) else raw
+    chain_id, address = token_part.get("chainId"), token_part.get("address")
+    if not isinstance(chain_id, str) or not isinstance(address, str) or not address:
+        raise Malformed("missing_field", "a token without `chainId` and `address`")
+    fields: dict[str, Any] = {}
+    for source in (token_part, raw) if token_part is not raw else (raw,):
+        for name, value in source.items():
+            if name in _DROPPED or name == "token":
+                continue
+            fields[snake(name)] = value
+    symbol, name = token_part.get("symbol"), token_part.get("name")
+    token = TokenRef.on_chain(chain_id, address,
+                              symbol=symbol if isinstance(symbol, str) else None,
+                              name=name if isinstance(name, str) else None)
+    fields.update(chain=token.chain, address=token.address, chain_id=chain_id)
+    if "price" not in fields and isinstance(fields.get("latest_price"), int | float):
+        fields["price"] = fields["latest_price"]
+    return Item(f"{chain_id}|{address}", token, fields)
+
+
+@attrs.define
+class Views:
+    """What each view holds now, per the server."""
+
+    views: dict[str, dict[str, Item]] = attrs.field(factory=dict)
+    subscription_id: str | None = None
+    _snapshots: int = 0
+
+    def apply(self, message: Mapping[str, Any], received: float) -> list[Event]:
+        kind = message.get("type")
+        if isinstance(message.get("subscriptionId"), str):
+            self.subscription_id = message["subscriptionId"]
+        payload = message.get("payload")
+        if kind in ("init", "sync"):
+            if not isinstance(payload, dict):
+                raise Malformed("wrong_type", f"a {kind} without a payload object")
+            events: list[Event] = []
+            for view, content in payload.items():
+                data = content.get("data") if isinstance(content, dict) else None
+                if not isinstance(data, list):
+                    raise Malformed("wrong_type", f"{kind} view {view!r} without a data list")
+                events.extend(self._replace(str(view), data, received))
+            return events
+        if kind in ("new-token", "update-token", "remove-token"):
+            if not isinstance(payload, dict) or not isinstance(payload.get("viewName"), str):
+                raise Malformed("missing_field", f"{kind} without `viewName`")
+            view = payload["viewName"]
+            if kind == "remove-token":
+                return self._remove(view, payload.get("tokenKey"), received)
+            return self._upsert(view, item_of(payload.get("token")), received)
+        raise Malformed("unknown_type", f"a message of type {kind!r}")
+
+    def _replace(self, view: str, data: list[Any], received: float) -> list[Event]:
+        self._snapshots += 1
+        items: dict[str, Item] = {}
+        for raw in data:
+            item = item_of(raw)
+            items[item.key] = item
+        members = frozenset(items)
+        old = self.views.get(view, {})
+        self.views[view] = items
+        batch = f"{view}#{self._snapshots}"
+        events = []
+        for key, item in items.items():
+            if key in old and old[key].fields == item.fields:
+                continue
+            kind = "pulse_update" if key in old else "pulse_enter"
+            events.append(self._event(kind, view, item, received, batch, members))
+        for key in old.keys() - items.keys():
+            events.append(self._event("pulse_exit", view, old[key], received))
+        return events
+
+    def _upsert(self, view: str, item: Item, received: float) -> list[Event]:
+        items = self.views.setdefault(view, {})
+        known = item.key in items
+        items[item.key] = item
+        return [self._event("pulse_update" if known else "pulse_enter", view, item, received)]
+
+    def _remove(self, view: str, key: Any, received: float) -> list[Event]:
+        if not isinstance(key, str):
+            raise Malformed("missing_field", "remove-token without `tokenKey`")
+        item = self.views.get(view, {}).pop(key, None)
+        return [self._event("pulse_exit", view, item, received)] if item else []
+
+    @staticmethod
+    def _event(kind: str, view: str, item: Item, received: float, batch: str | None = None,
+               members: frozenset[str] | None = None) -> Event:
+        fields = {**item.fields, "view": view, "venue": view}
+        occurrence = None
+        if kind == "pulse_enter":
+            occurrence = Occurrence(f"{SOURCE}:{view}", item.key, None, batch, members)
+        elif kind == "pulse_exit":
+            occurrence = Occurrence(f"{SOURCE}:{view}", item.key, leave=True)
+        return Event(kind, SOURCE, view, item.token, received, received, fields, occurrence)
+
+
+def gzip_frame(payload: Mapping[str, Any]) -> bytes:
+    """A frame as the server sends it compressed (for tests and captures)."""
+    return gzip.compress(orjson.dumps(payload))
