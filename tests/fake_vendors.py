@@ -208,3 +208,89 @@ def tm_tick(slug: str, exchange: str, price: float, epoch_ms: int, **extra: Any
         "isBid": False, "sequence": 0, "maker_address": None, "signature": None,
         "last_5s_messages": [], **extra,
     }
+
+
+def pulse_token(address: str, chain_id: str = "solana:solana", flat: bool = False,
+                **stats: Any) -> dict[str, Any]:
+    """A TokenDataSchema entry as the document shows it: nested for init and deltas,
+    flat (token fields at the top) as in its sync example."""
+    token = {
+        "address": address, "chainId": chain_id, "symbol": address[:4].upper(),
+        "name": f"Token {address[:4]}", "decimals": 6, "price": stats.get("latest_price", 1e-4),
+        "marketCap": stats.get("market_cap", 50_000), "liquidity": 20_000,
+        "holdersCount": stats.pop("holders_count", 500),
+        "top10HoldingsPercentage": stats.pop("top10", 20.0), "bonded": False,
+        "bondingPercentage": 40.0, "exchange": {"name": "Pumpfun", "logo": None},
+    }
+    entry = {"market_cap": 50_000, "latest_price": 1e-4, "volume_1h": 1000,
+             "price_change_1h": 5.0, "description": None,
+             "socials": {"twitter": None, "website": None, "telegram": None, "others": None},
+             "holders_list": [{"address": "x", "balance": 1}], **stats}
+    return {**token, **entry} if flat else {"token": token, **entry}
+
+
+class FakeMobula(LoopbackServer):
+    """The documented Pulse V2 protocol: subscribe with `authorization`, an `init` for
+    the views, `{"event": "ping"}` answered with a pong, `pulse-pause` recorded."""
+
+    def __init__(self, keys: set[str] | None = None) -> None:
+        super().__init__()
+        self.keys = keys if keys is not None else {"mob-key"}
+        self.views: dict[str, list[dict[str, Any]]] = {}
+        self.compressed = False
+        self.answer_pings = True
+        self.subscriptions: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        self.pings: list[float] = []
+        self.handshakes = 0
+        self._sockets: list[trio_websocket.WebSocketConnection] = []
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
+        self.handshakes += 1
+        ws = await request.accept()
+        try:
+            subscribe = orjson.loads(await ws.get_message())
+            self.subscriptions.append(subscribe)
+            if subscribe.get("authorization") not in self.keys:
+                await ws.send_message('{"error": "Invalid API key"}')
+                await ws.aclose(1008, "unauthorized")
+                return
+            self._sockets.append(ws)
+            await self.send({"type": "init", "subscriptionId": f"sub-{self.handshakes}",
+                             "payload": {v: {"data": d} for v, d in self.views.items()}},
+                            only=ws)
+            self._notify()
+            while True:
+                message = orjson.loads(await ws.get_message())
+                self.received.append(message)
+                if message.get("event") == "ping":
+                    self.pings.append(trio.current_time())
+                    if self.answer_pings:
+                        await ws.send_message('{"event": "pong"}')
+                self._notify()
+        except trio_websocket.ConnectionClosed:
+            self._notify()
+
+    def live(self) -> list[trio_websocket.WebSocketConnection]:
+        return [ws for ws in self._sockets if not ws.closed]
+
+    async def send(self, message: dict[str, Any],
+                   only: trio_websocket.WebSocketConnection | None = None) -> None:
+        from rulesd.sources.mobula_views import gzip_frame
+
+        frame: str | bytes = gzip_frame(message) if self.compressed else \
+            orjson.dumps(message).decode()
+        for ws in [only] if only else self.live():
+            await ws.send_message(frame)
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        for ws in self.live():
+            await ws.send_message(frame)
+
+    async def drop_all(self) -> None:
+        for ws in self.live():
+            await ws.aclose()
