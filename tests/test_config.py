@@ -230,10 +230,13 @@ def test_the_examples_commented_out_in_the_example_file_are_valid() -> None:
 
     example = (Path(__file__).parent.parent / "rules.example.yaml").read_text()
     enabled = re.sub(r"(?m)^  # (?=coinmarketcap:|tokenmetrics:|  |- name:)", "  ", example)
+    enabled = re.sub(r"(?m)^  # (?=mobula:)", "  ", enabled)
     loaded = config.loads(enabled, "rules.example.yaml",
-                          {"CMC_API_KEY": "k1", "TOKENMETRICS_API_KEY": "k2"})
+                          {"CMC_API_KEY": "k1", "TOKENMETRICS_API_KEY": "k2",
+                           "MOBULA_API_KEY": "k3"})
     sources = loaded.config.sources
     assert sources.coinmarketcap and sources.tokenmetrics and sources.dexscreener
+    assert sources.mobula
     assert {r.name for r in loaded.rules} >= {"btc-above-100k", "big-buys", "btc-5m-move",
-                                              "boosted-and-pumping"}
+                                              "boosted-and-pumping", "fresh-and-boosted"}
     assert not loaded.warnings
