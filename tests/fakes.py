@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -119,12 +120,17 @@ class HttpSink:
                 if status >= 300:
                     self.wfile.write(sink.error_body)
                 else:
-                    sink._token.run_sync_soon(sink._record, body)
+                    with contextlib.suppress(trio.RunFinishedError):
+                        sink._token.run_sync_soon(sink._record, body)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # Join request threads on close: none may outlive its test (a daemon thread
+        # writing at interpreter exit can abort the test run).
+        self._server.daemon_threads = False
+        self._server.block_on_close = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

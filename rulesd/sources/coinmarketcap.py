@@ -41,6 +41,7 @@ from rulesd.sources.supervisor import (
     SourceLimited,
     supervise_all,
 )
+from rulesd.sources.tap import tap_connected, tap_frame
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class CmcSource:
             connect_timeout_s=self.config.connect_timeout,
         ) as ws:
             link = _Link(ws, last_heard=trio.current_time())
+            tap_connected(SOURCE, shard.health.name)
             await self._request(link, subscribe_requests(shard.units))
             shard.link = link
             try:
@@ -223,9 +225,10 @@ class CmcSource:
             except trio_websocket.ConnectionClosed as exc:
                 raise _closed(exc) from exc
             link.last_heard = trio.current_time()
+            tap_frame(SOURCE, health.name, text)
             health.frames += 1
             try:
-                message = _decode(text)
+                message = decode(text)
                 event = self._handle(message, link, shard)
             except Malformed as exc:
                 health.fault(exc.kind, str(exc))
@@ -243,15 +246,12 @@ class CmcSource:
         if "ping_interval_ms" in message:
             _set_interval(link, message["ping_interval_ms"])
         if kind == "data":
-            event = push_event(message, self.clock.now(), self.naming)
             routes = {unit.route() for unit in shard.units}
-            if route_key(event.stream, message.get("params") or {}) not in routes:
-                health.fault("unrouted_push", f"a push for {event.stream} "
-                                              f"{message.get('params')} we did not subscribe")
-            key = dedupe_key(event)
-            if key is not None and not self.recent.add(key):
-                return None
-            return event
+            params = message.get("params") if isinstance(message.get("params"), dict) else {}
+            if route_key(str(message.get("channel")), params or {}) not in routes:
+                health.fault("unrouted_push", f"a push for {message.get('channel')} "
+                                              f"{params} we did not subscribe")
+            return data_event(message, self.clock.now(), self.naming, self.recent)
         if kind == "ack":
             request = link.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
             if request is not None and message.get("duplicate"):
@@ -286,7 +286,17 @@ class CmcSource:
             log.error("%s: %s refused: %s", health.name, what, reason)
 
 
-def _decode(text: str | bytes) -> dict[str, Any]:
+def data_event(message: dict[str, Any], received: float, naming: Naming,
+               recent: RecentKeys) -> Event | None:
+    """A data push as an event; None for the second push of one swap."""
+    event = push_event(message, received, naming)
+    key = dedupe_key(event)
+    if key is not None and not recent.add(key):
+        return None
+    return event
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
     if isinstance(text, bytes):
         raise Malformed("binary_frame", f"binary frame of {len(text)} bytes")
     try:

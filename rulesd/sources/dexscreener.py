@@ -29,6 +29,7 @@ from rulesd.sources.connection import keepalive, open_connection
 from rulesd.sources.dexscreener_streams import STREAMS
 from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.supervisor import Connection, Emit, Session, supervise_all
+from rulesd.sources.tap import tap_connected, tap_frame
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ def stream_session(config: DexScreenerConfig, stream: str, emit: Emit, clock: Cl
             max_message_size=config.max_message_size,
             connect_timeout_s=config.connect_timeout,
         ) as ws:
+            tap_connected(SOURCE, f"{stream}/v1")
             await connected()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(keepalive, ws, config.ping_interval)
@@ -277,6 +279,7 @@ def stream_session(config: DexScreenerConfig, stream: str, emit: Emit, clock: Cl
                     raise
             if message is None:
                 continue
+            tap_frame(SOURCE, f"{stream}/v1", message)
             events, carried_data = reader.events(message, clock.now())
             if carried_data:
                 last_data = trio.current_time()

@@ -29,6 +29,7 @@ from rulesd.sources.supervisor import (
     FatalSourceError,
     supervise_all,
 )
+from rulesd.sources.tap import tap_connected, tap_frame
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class MobulaSource:
             if self.paused:
                 await self._pause(ws, "pause", self.paused)
             self._ws = ws
+            tap_connected(SOURCE, "pulse-v2")
             self._last_heard = trio.current_time()
             try:
                 await connected()
@@ -86,6 +88,7 @@ class MobulaSource:
                                            "the API key was refused") from exc
                 raise
             self._last_heard = trio.current_time()
+            tap_frame(SOURCE, "pulse-v2", frame)
             self.health.frames += 1
             try:
                 message = decode(frame, self.config.max_inflated_size)

@@ -25,6 +25,7 @@ from rulesd.sources.coinmarketcap import RecentKeys
 from rulesd.sources.connection import keepalive, open_connection
 from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.supervisor import Connection, Emit, FatalSourceError, supervise_all
+from rulesd.sources.tap import tap_connected, tap_frame
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,28 @@ def message_ticks(text: str | bytes) -> list[Any]:
     return out
 
 
+def message_events(text: str | bytes, received: float, recent: RecentKeys,
+                   health: SourceHealth) -> list[Event]:
+    """The new ticks of one message as events; faults counted on `health`."""
+    health.frames += 1
+    try:
+        ticks = message_ticks(text)
+    except Malformed as exc:
+        health.fault(exc.kind, str(exc))
+        return []
+    out = []
+    for tick in ticks:
+        try:
+            event = tick_event(tick, received)
+        except Malformed as exc:
+            health.fault(exc.kind, str(exc))
+            continue
+        if recent.add(_tick_key(event)):
+            out.append(event)
+    health.events += len(out)
+    return out
+
+
 def _tick_key(event: Event) -> str:
     f = event.fields
     return f"{event.token.key if event.token else ''}|{f['venue']}|{event.ts}|{f['sequence']}" \
@@ -144,6 +167,7 @@ class TmConnection:
             connect_timeout_s=self.config.connect_timeout,
         ) as ws:
             await _send(ws, 0, self.tokens)
+            tap_connected(SOURCE, self.health.name)
             self._ws = ws
             try:
                 await connected()
@@ -174,21 +198,9 @@ class TmConnection:
                     raise FatalSourceError(f"Token Metrics closed the connection (code {code}): "
                                            "the API key was refused") from exc
                 raise
-            self.health.frames += 1
-            try:
-                ticks = message_ticks(text)
-            except Malformed as exc:
-                self.health.fault(exc.kind, str(exc))
-                continue
-            for tick in ticks:
-                try:
-                    event = tick_event(tick, self.clock.now())
-                except Malformed as exc:
-                    self.health.fault(exc.kind, str(exc))
-                    continue
-                if self.recent.add(_tick_key(event)):
-                    self.health.events += 1
-                    await self.emit(event)
+            tap_frame(SOURCE, self.health.name, text)
+            for event in message_events(text, self.clock.now(), self.recent, self.health):
+                await self.emit(event)
 
 
 async def _send(ws: trio_websocket.WebSocketConnection, append: int, tokens: list[str]) -> None:
