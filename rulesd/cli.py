@@ -1,4 +1,4 @@
-"""The command line: run, check, notify-test, outbox."""
+"""The command line: run, check, record, dry-run, notify-test, outbox."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from rulesd import __version__, logs
+from rulesd import __version__, dryrun, logs, record
 from rulesd import config as config_mod
 from rulesd.clock import SystemClock
 from rulesd.config import LoadedConfig
@@ -19,6 +19,7 @@ from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import ConsoleNotifier, DeliveryError, Notifier, build_notifiers
 from rulesd.delivery.outbox import DEAD, PENDING
 from rulesd.delivery.templates import Rendered
+from rulesd.durations import parse_duration
 from rulesd.statedb import StateDB, StateDBError
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError
@@ -42,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     test = commands.add_parser("notify-test", help="send a test message to each notifier")
     test.add_argument("config", help="the rules file (YAML)")
     test.add_argument("--notifier", help="only this notifier")
+    record = commands.add_parser("record", help="write every raw frame to a capture file")
+    record.add_argument("config", help="the rules file (YAML)")
+    record.add_argument("--out", required=True, help="the capture file (JSONL, appended)")
+    record.add_argument("--duration", help="stop after this long (e.g. 10m)")
+    record.add_argument("--sources", help="only these sources, comma-separated")
+    dry = commands.add_parser("dry-run", help="replay a capture through the rules, print "
+                                              "what would be sent")
+    dry.add_argument("config", help="the rules file (YAML)")
+    dry.add_argument("--replay", required=True, help="the capture file")
+    dry.add_argument("--from", dest="start", help="skip frames before (epoch or ISO time)")
+    dry.add_argument("--to", dest="end", help="skip frames after (epoch or ISO time)")
+    dry.add_argument("--format", choices=("text", "json"), default="text")
     outbox = commands.add_parser("outbox", help="list undelivered and dead-lettered alerts")
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
@@ -196,6 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _notify_test(args.config, args.notifier)
         if args.command == "outbox":
             return _outbox(args.config, args.retry)
+        if args.command in ("record", "dry-run"):
+            loaded = _load(args.config)
+            if loaded is None:
+                return 1
+            logs.setup(loaded.secrets)
+            if args.command == "record":
+                duration = parse_duration(args.duration) if args.duration else None
+                only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
+                return record.run(loaded, args.out, duration, only)
+            return dryrun.run(loaded, args.replay,
+                              dryrun.parse_time(args.start) if args.start else None,
+                              dryrun.parse_time(args.end) if args.end else None, args.format)
     except KeyboardInterrupt:  # Ctrl-C before the daemon took over the signals
         return 130
     raise AssertionError(args.command)

@@ -66,6 +66,9 @@ class Daemon:
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     _persist_failing: bool = False
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    # Replaces the live sources (dry-run replays, rule tests): started with a send
+    # channel of its own, it emits events and returns when it is done.
+    feed: Callable[..., Awaitable[None]] | None = None
     _running: dict[str, _Running] = attrs.field(factory=dict)
     _send: trio.MemorySendChannel[Event] | None = None
     _nursery: trio.Nursery | None = None
@@ -145,6 +148,10 @@ class Daemon:
             with scope:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
+                    if self.feed is not None:  # a replay instead of live sources
+                        await nursery.start(self.feed, send.clone())
+                        task_status.started()
+                        return
                     async with trio.open_nursery() as starting:
                         for name in RUNNERS:
                             config = getattr(self.loaded.config.sources, name)

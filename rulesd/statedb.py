@@ -47,7 +47,8 @@ class StateDB:
     """A small synchronous wrapper: the writes are a few rows per event."""
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
+        self.in_memory = path == ":memory:"
+        if not self.in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             # Used from one worker thread at a time (the daemon serializes calls).

@@ -12,6 +12,7 @@ thread: the trio loop never waits on SQLite.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -46,6 +47,8 @@ class DeliveryStats:
     messages: int = 0  # messages the platforms accepted
     failed: int = 0  # failed send attempts
     dead: int = 0  # alerts dead-lettered
+    # Alerts per rule that went out folded into a digest.
+    digested: collections.Counter[str] = attrs.field(factory=collections.Counter)
 
 
 @attrs.define
@@ -117,6 +120,7 @@ class NotifierWorker:
         if len(single) > 1 and self.bucket.available() < len(single) - 1:
             window = max(1.0, now - single[0].created)
             message, taken = digest(single, window, self.limit)
+            self.stats.digested.update(d.rule for d in single[:taken])
             return message, single[:taken]
         return fit(Rendered(head.title, head.body), self.limit), [head]
 

@@ -62,7 +62,12 @@ class DeliveryService:
         return service
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a StateDB method in the database's worker thread."""
+        """Run a StateDB method in the database's worker thread — or inline for an
+        in-memory database, which never waits on a disk (and so dry-runs stay on
+        trio's clock alone, deterministic under MockClock)."""
+        if self.db.in_memory:
+            await trio.lowlevel.checkpoint()
+            return fn(*args)
         return await trio.to_thread.run_sync(functools.partial(fn, *args),
                                              limiter=self._limiter)
 

@@ -14,6 +14,7 @@ for their window.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -116,6 +117,8 @@ class RuleSet:
             for kind in rule.kinds:
                 self._by_kind.setdefault(kind, []).append((rule, self._templates[rule.name]))
         self._pending: dict[tuple[str, str], _Pending] = {}
+        # (rule, "fired" | "cooldown"): what each rule did, for dry-run summaries.
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
         needs = NeedsBuilder()
         for rule in self.rules:
             needs.merge(rule.needs)
@@ -164,7 +167,9 @@ class RuleSet:
     def _fire(self, rule: Rule, templates: RuleTemplates, kind: str, key: str,
               occurrence: str, ev: Evaluation, state: StateStore, now: float) -> list[Alert]:
         if rule.cooldown and state.in_cooldown(rule.name, key, rule.cooldown, now):
+            self.counts[(rule.name, "cooldown")] += 1
             return []
+        self.counts[(rule.name, "fired")] += 1
         state.fired(rule.name, key, now)
         return [self._alert(rule, templates, kind, key, occurrence, ev.values, ev.why, now)]
 

@@ -1,0 +1,135 @@
+"""`rulesd dry-run CONFIG --replay FILE`: a capture through the whole daemon, printed.
+
+The daemon runs as it would live — parsers, state, rules, cooldowns, digests,
+groups and rate limits — on trio's MockClock driven by the capture's times,
+with notifiers that print instead of sending and an in-memory state. No
+threads and no randomness take part, so the same capture prints the same
+bytes every time.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Final, TextIO
+from urllib.parse import urlsplit
+
+import orjson
+import trio
+import trio.testing
+
+from rulesd import capture
+from rulesd.clock import TrioClock
+from rulesd.config import LoadedConfig
+from rulesd.daemon import Daemon
+from rulesd.delivery.escaping import Format
+from rulesd.delivery.templates import TEMPLATE_FAILURES, Rendered
+from rulesd.events import Event
+
+# After the last frame, time given to groups and digests to go out.
+_SETTLE_S: Final = 600.0
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class PrintingNotifier:
+    """Prints what would be sent to one notifier, at its virtual time."""
+
+    def __init__(self, name: str, fmt: Format, out: TextIO, clock: TrioClock,
+                 output: str) -> None:
+        self.name, self.format = name, fmt
+        self._out, self._clock, self._output = out, clock, output
+
+    def describe(self) -> str:
+        return f"dry-run → {self.name}"
+
+    async def send(self, message: Rendered) -> None:
+        t = self._clock.now()
+        if self._output == "json":
+            line = {"t": round(t, 3), "notifier": self.name, "title": message.title,
+                    "body": message.body}
+            self._out.write(orjson.dumps(line).decode() + "\n")
+        else:
+            body = "\n".join(f"    {row}" for row in message.body.splitlines())
+            self._out.write(f"{_when(t)} → {self.name}: {message.title}\n{body}\n")
+
+
+def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
+    counts = daemon.ruleset.counts
+    digested = daemon.delivery.stats.digested
+    return {
+        rule.name: {
+            "fired": counts[(rule.name, "fired")],
+            "suppressed_by_cooldown": counts[(rule.name, "cooldown")],
+            "in_digests": digested[rule.name],
+            "template_errors": TEMPLATE_FAILURES[rule.name],
+        }
+        for rule in daemon.ruleset.rules
+    }
+
+
+def _print_summary(table: dict[str, dict[str, int]], out: TextIO, output: str) -> None:
+    if output == "json":
+        out.write(orjson.dumps({"summary": table}).decode() + "\n")
+        return
+    out.write("\nrule                             fired  cooldown  digested  template errors\n")
+    for rule, row in table.items():
+        out.write(f"{rule:<32} {row['fired']:>5}  {row['suppressed_by_cooldown']:>8}  "
+                  f"{row['in_digests']:>8}  {row['template_errors']:>15}\n")
+
+
+async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: TextIO,
+                  output: str) -> dict[str, dict[str, int]]:
+    clock = TrioClock(epoch=frames[0].t if frames else 0.0)
+
+    def printer(name: str) -> PrintingNotifier:
+        schemes = {urlsplit(u).scheme for u in loaded.config.notifiers[name].urls}
+        fmt: Format = "markdown" if schemes == {"discord"} else "text"
+        return PrintingNotifier(name, fmt, out, clock, output)
+
+    notifiers = {name: printer(name) for name in loaded.config.notifiers}
+    daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:")
+    done = trio.Event()
+
+    async def feed(send: trio.MemorySendChannel[Event], *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with send:
+            await capture.replay(frames, loaded.config.sources, send.send, done,
+                                 task_status=task_status)
+
+    daemon.feed = feed
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, shutdown)
+        await done.wait()
+        await trio.sleep(_SETTLE_S)
+        shutdown.set()
+    return summary(daemon)
+
+
+def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
+        output: str, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    frames, problems = capture.read(path)
+    for number, reason in problems:
+        print(f"{path}:{number}: skipped: {reason}", file=sys.stderr)
+    frames = [f for f in frames if (start is None or f.t >= start) and (end is None or f.t <= end)]
+    table = trio.run(_replay, loaded, frames, out, output,
+                     clock=trio.testing.MockClock(autojump_threshold=0))
+    _print_summary(table, out, output)
+    return 0
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds, or an ISO 8601 time (UTC when it names no zone)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

@@ -1,0 +1,72 @@
+"""`rulesd record CONFIG --out FILE`: every raw frame the sources receive, to a capture."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Collection
+from typing import TextIO
+
+import trio
+
+from rulesd.capture import Writer
+from rulesd.clock import SystemClock
+from rulesd.config import LoadedConfig
+from rulesd.daemon import RUNNERS
+from rulesd.events import Event
+from rulesd.sources.health import SourceHealth
+from rulesd.sources.tap import TAP
+
+
+def _progress(writer: Writer) -> str:
+    parts = [f"{s}: {writer.frames[s]} frames, {writer.sizes[s] / 1024:.0f} KiB"
+             for s in sorted(writer.frames)]
+    return "; ".join(parts) or "no frames yet"
+
+
+async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
+                  only: Collection[str], status: TextIO) -> None:
+    TAP.set(writer.tap)  # the sources' tasks inherit it
+
+    async def discard(event: Event) -> None:
+        """Recording keeps raw frames only."""
+
+    healths: dict[str, SourceHealth] = {}
+    terminal = status.isatty()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            for name, runner in RUNNERS.items():
+                config = getattr(loaded.config.sources, name)
+                if config is not None and (not only or name in only):
+                    nursery.start_soon(runner, config, discard, writer.clock, healths)
+
+            async def stop_after(seconds: float) -> None:
+                await trio.sleep(seconds)
+                nursery.cancel_scope.cancel()
+
+            async def show() -> None:
+                while True:
+                    await trio.sleep(1)
+                    status.write(f"\r\x1b[Krecording: {_progress(writer)}")
+                    status.flush()
+
+            if duration:
+                nursery.start_soon(stop_after, duration)
+            if terminal:
+                nursery.start_soon(show)
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel()
+
+
+def run(loaded: LoadedConfig, out: str, duration: float | None, only: Collection[str]) -> int:
+    unknown = [s for s in only if s not in RUNNERS]
+    if unknown:
+        print(f"unknown source(s): {', '.join(unknown)} (one of {', '.join(RUNNERS)})",
+              file=sys.stderr)
+        return 1
+    with open(out, "a", encoding="utf-8") as file:
+        writer = Writer(file, SystemClock())
+        trio.run(_record, loaded, writer, duration, only, sys.stderr)
+    print(f"\nrecorded to {out}: {_progress(writer)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,117 @@
+"""record → dry-run: captures, deterministic replays, and the same alerts as live."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+import trio
+
+from rulesd import capture, config, dryrun
+from rulesd.cli import main
+from rulesd.clock import SystemClock, TrioClock
+from rulesd.daemon import Daemon
+from rulesd.sources.tap import TAP
+from tests.fakes import FakeDexScreener, HttpSink
+from tests.helpers import boost, snapshot, write_rules
+
+ROOT = Path(__file__).parent.parent
+SAMPLE = ROOT / "contrib" / "captures" / "dexscreener-sample.jsonl"
+EXAMPLE = ROOT / "rules.example.yaml"
+BOOSTS = "/token-boosts/latest/v1"
+
+
+def dry_run(rules: Path, capture_file: Path, output: str = "text") -> str:
+    out = io.StringIO()
+    assert dryrun.run(config.load(rules, env={}), str(capture_file), None, None, output,
+                      out) == 0
+    return out.getvalue()
+
+
+def test_the_sample_capture_shows_what_the_example_rules_would_send() -> None:
+    text = dry_run(EXAMPLE, SAMPLE)
+    assert "2025-11-21 10:00:30 → console: Boost 9BB6NF" in text
+    assert "→ console: Community takeover: 5jSCJN" in text
+    # The group of new profiles waited its 30 s.
+    assert "2025-11-21 10:10:40 → console: New profile: DPQxrr" in text
+    assert "@everyone" not in text and "@\u200beveryone" in text
+    assert re.search(r"^solana-boost\s+2\s+0\s+0\s+0$", text, re.M)
+    assert re.search(r"^boosted-thrice\s+1\s", text, re.M)
+
+
+def test_two_dry_runs_of_one_capture_are_byte_identical() -> None:
+    assert dry_run(EXAMPLE, SAMPLE) == dry_run(EXAMPLE, SAMPLE)
+    assert dry_run(EXAMPLE, SAMPLE, "json") == dry_run(EXAMPLE, SAMPLE, "json")
+
+
+def test_json_output_has_one_object_per_message_and_a_summary() -> None:
+    import orjson
+
+    lines = [orjson.loads(line) for line in dry_run(EXAMPLE, SAMPLE, "json").splitlines()]
+    assert lines[-1]["summary"]["solana-boost"]["fired"] == 2
+    assert {"t", "notifier", "title", "body"} <= set(lines[0])
+
+
+def test_malformed_capture_lines_are_reported_with_their_number_and_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = SAMPLE.read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([lines[0], "{not json", '{"t": "soon"}', *lines[1:],
+                                 '{"t": 1, "source": "x", "stream": "y"}']) + "\n")
+    assert main(["dry-run", str(EXAMPLE), "--replay", str(broken)]) == 0
+    captured = capsys.readouterr()
+    assert f"{broken}:2: skipped: not JSON" in captured.err
+    assert f"{broken}:3: skipped: `t` must be epoch seconds" in captured.err
+    assert f"{broken}:{len(lines) + 3}: skipped: a line needs `text`" in captured.err
+    assert "Boost 9BB6NF" in captured.out  # the rest replayed
+
+
+def test_from_and_to_select_a_window(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dry-run", str(EXAMPLE), "--replay", str(SAMPLE),
+                 "--from", "2025-11-21T10:00:00", "--to", "2025-11-21T10:02:00"]) == 0
+    out = capsys.readouterr().out
+    assert "Boost 9BB6NF" in out and "Community takeover" not in out
+
+
+def test_binary_frames_round_trip() -> None:
+    frame = capture.Frame(1.5, "mobula", "pulse-v2", b"\x1f\x8b\x00")
+    assert capture._frame(frame.to_json()) == frame
+
+
+async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+        notifiers: {{sink: {sink.url()}}}
+        rules:
+          - name: boosts
+            on: boost
+            notify: [sink]
+            where: {{amount: {{gte: 10}}}}
+        """)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    recording = tmp_path / "capture.jsonl"
+    with recording.open("w") as file, trio.fail_after(10):
+        writer = capture.Writer(file, SystemClock())
+        TAP.set(writer.tap)  # what `rulesd record` does, here beside a live daemon
+        daemon = Daemon.create(config.load(rules, env={}), TrioClock())
+        shutdown = trio.Event()
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 50, amount=50), boost("OLD1", 1)))
+        await fake_dex.push(BOOSTS, snapshot(boost("BBB2", 5, amount=5), boost("OLD1", 1)))
+        await fake_dex.push(BOOSTS, snapshot(boost("CCC3", 20, amount=20), boost("OLD1", 1)))
+        live = await sink.wait_for(2)
+        shutdown.set()
+        TAP.set(None)
+    replayed = await trio.to_thread.run_sync(dry_run, rules, recording)
+    titles = re.findall(r"→ sink: (.*)$", replayed, re.M)
+    assert titles == [m["title"] for m in live] == ["Boost: AAA1 on solana",
+                                                    "Boost: CCC3 on solana"]
