@@ -48,7 +48,7 @@ class Frame:
         return orjson.dumps(line).decode()
 
 
-def _frame(line: str) -> Frame:
+def parse_line(line: str) -> Frame:
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -81,7 +81,7 @@ def read(path: str | Path) -> tuple[list[Frame], list[tuple[int, str]]]:
             if not line.strip():
                 continue
             try:
-                frames.append(_frame(line))
+                frames.append(parse_line(line))
             except ValueError as exc:
                 problems.append((number, str(exc)))
     frames.sort(key=lambda f: f.t)  # stable: equal times keep the file's order

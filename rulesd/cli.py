@@ -1,4 +1,4 @@
-"""The command line: run, check, record, dry-run, notify-test, outbox."""
+"""The command line: run, check, record, dry-run, test, notify-test, outbox."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from rulesd import __version__, dryrun, logs, record
+from rulesd import __version__, dryrun, logs, record, ruletest
 from rulesd import config as config_mod
 from rulesd.clock import SystemClock
 from rulesd.config import LoadedConfig
@@ -19,7 +19,7 @@ from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import ConsoleNotifier, DeliveryError, Notifier, build_notifiers
 from rulesd.delivery.outbox import DEAD, PENDING
 from rulesd.delivery.templates import Rendered
-from rulesd.durations import parse_duration
+from rulesd.durations import parse_duration, parse_time
 from rulesd.statedb import StateDB, StateDBError
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError
@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     dry.add_argument("--from", dest="start", help="skip frames before (epoch or ISO time)")
     dry.add_argument("--to", dest="end", help="skip frames after (epoch or ISO time)")
     dry.add_argument("--format", choices=("text", "json"), default="text")
+    tests = commands.add_parser("test", help="run rule unit tests")
+    tests.add_argument("files", nargs="+", help="test files (YAML)")
     outbox = commands.add_parser("outbox", help="list undelivered and dead-lettered alerts")
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
@@ -209,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _notify_test(args.config, args.notifier)
         if args.command == "outbox":
             return _outbox(args.config, args.retry)
+        if args.command == "test":
+            return ruletest.run_files(args.files, sys.stdout)
         if args.command in ("record", "dry-run"):
             loaded = _load(args.config)
             if loaded is None:
@@ -219,8 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
                 return record.run(loaded, args.out, duration, only)
             return dryrun.run(loaded, args.replay,
-                              dryrun.parse_time(args.start) if args.start else None,
-                              dryrun.parse_time(args.end) if args.end else None, args.format)
+                              parse_time(args.start) if args.start else None,
+                              parse_time(args.end) if args.end else None, args.format)
     except KeyboardInterrupt:  # Ctrl-C before the daemon took over the signals
         return 130
     raise AssertionError(args.command)

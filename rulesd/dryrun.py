@@ -121,15 +121,3 @@ def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
                      clock=trio.testing.MockClock(autojump_threshold=0))
     _print_summary(table, out, output)
     return 0
-
-
-def parse_time(text: str) -> float:
-    """Epoch seconds, or an ISO 8601 time (UTC when it names no zone)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()

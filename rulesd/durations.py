@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Final, NewType
 
 # Seconds, parsed from what users write (a distinct type for the config converter).
@@ -30,7 +31,7 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """A short human form: 90 → `1m30s`."""
-    if seconds < 1:
+    if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     out, rest = [], round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
@@ -38,3 +39,15 @@ def format_duration(seconds: float) -> str:
             out.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(out) or "0s"
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds, or an ISO 8601 time (UTC when it names no zone); raise ValueError."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

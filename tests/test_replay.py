@@ -78,7 +78,7 @@ def test_from_and_to_select_a_window(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_binary_frames_round_trip() -> None:
     frame = capture.Frame(1.5, "mobula", "pulse-v2", b"\x1f\x8b\x00")
-    assert capture._frame(frame.to_json()) == frame
+    assert capture.parse_line(frame.to_json()) == frame
 
 
 async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(

@@ -1,0 +1,79 @@
+"""`rulesd test`: rule unit tests pass, fail with a readable diff, and locate bad files."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rulesd.cli import main
+from rulesd.ruletest import run_files
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE_TESTS = ROOT / "contrib" / "rules.example.test.yaml"
+
+
+def run(paths: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    return run_files(paths, out), out.getvalue()
+
+
+def test_the_example_rule_tests_pass() -> None:
+    code, out = run([str(EXAMPLE_TESTS)])
+    assert code == 0, out
+    assert out.count("PASS ") == 4 and "FAIL" not in out
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "rules.example.yaml", tmp_path / "rules.example.yaml")
+    test = tmp_path / "t.yaml"
+    test.write_text(EXAMPLE_TESTS.read_text().replace("../rules.example.yaml",
+                                                      "rules.example.yaml"))
+    return test
+
+
+def test_a_wrong_expectation_fails_with_a_diff(suite: Path) -> None:
+    suite.write_text(suite.read_text().replace(
+        '{rule: takeover-claims, key: "solana:Cto1", at: 0s}',
+        '{rule: takeover-claims, key: "solana:Cto2", at: 5s, contains: ["t.me"]}'))
+    code, out = run([str(suite)])
+    assert code == 1
+    assert f"FAIL {suite}: takeover claims mentioning Telegram alert, others do not" in out
+    assert '  missing:    takeover-claims solana:Cto2 at 5s containing "t.me"' in out
+    assert "  unexpected: takeover-claims solana:Cto1 at 0s (Community takeover: Cto1" in out
+    assert out.count("PASS ") == 3
+
+
+def test_a_wrong_time_or_text_fails(suite: Path) -> None:
+    suite.write_text(suite.read_text().replace('at: 30m, contains: ["nothing for 30m"]',
+                                               'at: 31m, contains: ["nothing for 30m"]'))
+    code, out = run([str(suite)])
+    assert code == 1 and "missing:    boosts-silent dexscreener:token-boosts/latest at 31m" in out
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("  - name: a token boosted", "  - nam: a token boosted"),
+     ":23:5: unknown key 'nam' in a case (did you mean 'name'?)"),
+    (("{at: 20m, event: {kind: boost,", "{at: 20m, event: {kind: boots,"),
+     ":26:33: an event needs `kind`, one of the event kinds (did you mean 'boost'?)"),
+    (("{at: 50m, event:", "{at: soon, event:"),
+     ":27:14: expected a duration"),
+    (("    expect:\n      - {rule: boosted-thrice", "    expect:\n      - {rul: boosted-thrice"),
+     ":29:10: unknown key 'rul'"),
+])
+def test_a_malformed_test_file_is_reported_with_line_numbers(
+    suite: Path, change: tuple[str, str], message: str,
+) -> None:
+    assert change[0] in suite.read_text()
+    suite.write_text(suite.read_text().replace(*change, 1))
+    code, out = run([str(suite)])
+    assert code == 1
+    assert f"{suite}{message}" in out, out
+
+
+def test_the_command_line(suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", str(suite)]) == 0
+    assert capsys.readouterr().out.count("PASS") == 4
