@@ -15,7 +15,7 @@ from rulesd.clock import SystemClock, TrioClock
 from rulesd.daemon import Daemon
 from rulesd.sources.tap import TAP
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot, write_rules
+from tests.helpers import boost, rulesd_process, snapshot, write_rules
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "contrib" / "captures" / "dexscreener-sample.jsonl"
@@ -115,3 +115,37 @@ async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(
     titles = re.findall(r"→ sink: (.*)$", replayed, re.M)
     assert titles == [m["title"] for m in live] == ["Boost: AAA1 on solana",
                                                     "Boost: CCC3 on solana"]
+
+
+async def test_the_record_command_writes_a_capture_dry_run_can_replay(
+    fake_dex: FakeDexScreener, tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+        notifiers: {{console: stdout}}
+        rules:
+          - {{name: boosts, on: boost, notify: [console]}}
+        """)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    out = tmp_path / "rec.jsonl"
+    with trio.fail_after(20):
+        async with rulesd_process("record", str(rules), "--out", str(out), "--duration", "3s",
+                                  "--sources", "dexscreener") as process:
+            await fake_dex.wait_connections(BOOSTS, 1)
+            await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("OLD1", 1)))
+            assert await process.wait() == 0  # stopped by --duration, file flushed
+    frames, problems = capture.read(out)
+    assert not problems
+    assert [f.data is None for f in frames] == [True, False, False]  # connected, 2 frames
+    replayed = await trio.to_thread.run_sync(dry_run, rules, out)
+    assert "→ console: Boost: NEW1 on solana" in replayed and "OLD1 on" not in replayed
+
+
+def test_record_refuses_an_unknown_source(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", str(EXAMPLE), "--out", str(tmp_path / "x"),
+                 "--sources", "dexscreenr"]) == 1
+    assert "unknown source(s): dexscreenr" in capsys.readouterr().err
