@@ -204,6 +204,13 @@ def _matches(expected: Expected, alert: Alert, start: float) -> bool:
     return all(fragment in text for fragment in expected.contains)
 
 
+def _describe(alert: Alert, start: float) -> str:
+    """An alert with the values the rule evaluated (its `why`, else its title)."""
+    why = alert.values.get("why_text") or alert.render("text").title
+    return (f"{alert.rule} {alert.key} at {format_duration(alert.fired_at - start)} "
+            f"({why.replace(chr(10), '; ')})")
+
+
 def _compare(case: Case, alerts: list[Alert], start: float) -> list[str]:
     remaining = list(alerts)
     lines = []
@@ -211,13 +218,15 @@ def _compare(case: Case, alerts: list[Alert], start: float) -> list[str]:
         hit = next((a for a in remaining if _matches(expected, a, start)), None)
         if hit is None:
             lines.append(f"  missing:    {expected.describe()}")
+            near = [a for a in alerts if a.rule == expected.rule]
+            lines.extend(f"    the rule gave: {_describe(a, start)}" for a in near)
+            if not near:
+                lines.append("    the rule gave: no alert in this case")
         else:
             remaining.remove(hit)
     for alert in remaining:
         if case.strict or alert.rule in case.never:
-            title = alert.render("text").title
-            lines.append(f"  unexpected: {alert.rule} {alert.key} at "
-                         f"{format_duration(alert.fired_at - start)} ({title})")
+            lines.append(f"  unexpected: {_describe(alert, start)}")
     return lines
 
 
@@ -232,16 +241,19 @@ def run_files(paths: Sequence[str], out: Any) -> int:
                 print(problem, file=out)
             failed += 1
             continue
-        for case in cases:
-            diff = _compare(case, _run_case(loaded, case, start), start)
-            print(f"{'FAIL' if diff else 'PASS'} {path}: {case.name}", file=out)
-            for line in diff:
-                print(line, file=out)
-            failed += bool(diff)
+        for rules_file, config in loaded:
+            label = f"{path}: " if len(loaded) == 1 else f"{path} [{rules_file}]: "
+            for case in cases:
+                diff = _compare(case, _run_case(config, case, start), start)
+                print(f"{'FAIL' if diff else 'PASS'} {label}{case.name}", file=out)
+                for line in diff:
+                    print(line, file=out)
+                failed += bool(diff)
     return 1 if failed else 0
 
 
-def _load(path: str) -> tuple[config_mod.LoadedConfig, list[Case], float]:
+def _load(path: str
+          ) -> tuple[list[tuple[str, config_mod.LoadedConfig]], list[Case], float]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -255,12 +267,14 @@ def _load(path: str) -> tuple[config_mod.LoadedConfig, list[Case], float]:
             start = parse_time(str(top["start"]))
         except ValueError:
             reader.fail(("start",), "`start` is an ISO time or epoch seconds")
-    if not isinstance(top.get("rules"), str):
-        reader.fail((), "a test file needs `rules`: the rules file to test")
+    names = top.get("rules")
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        reader.fail(("rules",) if "rules" in top else (),
+                    "a test file needs `rules`: the rules file (or a list of them) to test")
         raise ConfigError(reader.problems)
     env = {**os.environ, **{str(k): str(v) for k, v in (top.get("env") or {}).items()}}
-    rules_path = Path(path).parent / top["rules"]
-    loaded = config_mod.load(rules_path, env=env)
+    loaded = [(name, config_mod.load(Path(path).parent / name, env=env)) for name in names]
     cases = [c for i, raw in enumerate(top.get("cases") or [])
              if (c := _case(reader, raw, ("cases", i), start)) is not None]
     if not cases:

@@ -21,9 +21,32 @@ def run(paths: list[str]) -> tuple[int, str]:
 
 
 def test_the_example_rule_tests_pass() -> None:
-    code, out = run([str(EXAMPLE_TESTS)])
+    price_tests = ROOT / "contrib" / "tests" / "price-rules.test.yaml"
+    code, out = run([str(EXAMPLE_TESTS), str(price_tests)])
     assert code == 0, out
-    assert out.count("PASS ") == 4 and "FAIL" not in out
+    assert out.count("PASS ") == 6 and "FAIL" not in out
+
+
+def test_a_failure_shows_what_the_rule_gave_with_its_values(tmp_path: Path) -> None:
+    source = ROOT / "contrib" / "tests"
+    shutil.copy(source / "price-rules.yaml", tmp_path / "price-rules.yaml")
+    test = tmp_path / "t.yaml"
+    test.write_text((source / "price-rules.test.yaml").read_text().replace(
+        "- {rule: btc-5m-move, at: 42m,", "- {rule: btc-5m-move, at: 20m,"))
+    code, out = run([str(test)])
+    assert code == 1
+    assert "  missing:    btc-5m-move at 20m containing" in out
+    assert ("    the rule gave: btc-5m-move cmc:1 at 42m (price -3.03% in 5m: "
+            "99,000 → 96,000)") in out
+    assert "  unexpected: btc-5m-move cmc:1 at 42m (price -3.03% in 5m" in out
+
+
+def test_a_list_of_rules_files_runs_every_case_against_each(suite: Path) -> None:
+    shutil.copy(suite.parent / "rules.example.yaml", suite.parent / "copy.yaml")
+    suite.write_text(suite.read_text().replace("rules: rules.example.yaml",
+                                               "rules: [rules.example.yaml, copy.yaml]"))
+    code, out = run([str(suite)])
+    assert code == 0 and out.count("PASS ") == 8 and "[copy.yaml]" in out
 
 
 @pytest.fixture
