@@ -32,7 +32,7 @@ from rulesd.sources.coinmarketcap_parse import (
     route_key,
 )
 from rulesd.sources.connection import open_connection
-from rulesd.sources.health import Malformed, SourceHealth
+from rulesd.sources.health import Malformed, SourceHealth, json_object
 from rulesd.sources.supervisor import (
     Connection,
     DeadConnection,
@@ -299,13 +299,7 @@ def data_event(message: dict[str, Any], received: float, naming: Naming,
 def decode(text: str | bytes) -> dict[str, Any]:
     if isinstance(text, bytes):
         raise Malformed("binary_frame", f"binary frame of {len(text)} bytes")
-    try:
-        message = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed("invalid_json", str(exc)) from exc
-    if not isinstance(message, dict):
-        raise Malformed("unknown_shape", f"a JSON {type(message).__name__} is not a message")
-    return message
+    return json_object(text)
 
 
 def _set_interval(link: _Link, value: Any) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import Any
 
 import attrs
+import orjson
 
 log = logging.getLogger("rulesd.sources")
 
@@ -16,6 +18,17 @@ class Malformed(Exception):
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(detail)
         self.kind = kind
+
+
+def json_object(text: str | bytes) -> dict[str, Any]:
+    """A frame's JSON object; raise Malformed for anything else."""
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed("invalid_json", str(exc)) from exc
+    if not isinstance(message, dict):
+        raise Malformed("unknown_shape", f"a JSON {type(message).__name__} is not a message")
+    return message
 
 
 @attrs.define

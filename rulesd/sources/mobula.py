@@ -19,7 +19,7 @@ import trio_websocket
 
 from rulesd.clock import Clock
 from rulesd.source_config import MobulaConfig, mobula_views
-from rulesd.sources.connection import open_connection
+from rulesd.sources.connection import open_connection, receive
 from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.mobula_views import SOURCE, Views, decode
 from rulesd.sources.supervisor import (
@@ -34,7 +34,6 @@ from rulesd.sources.tap import tap_connected, tap_frame
 log = logging.getLogger(__name__)
 
 _AUTH_WORDS: Final = ("auth", "api key", "apikey", "unauthori", "forbidden", "invalid key")
-_AUTH_CLOSE_CODES: Final = frozenset({1008, 4001, 4003, 4401, 4403})
 
 
 @attrs.define
@@ -79,14 +78,7 @@ class MobulaSource:
 
     async def _read(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
-            try:
-                frame = await ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                code = exc.reason.code if exc.reason is not None else None
-                if code in _AUTH_CLOSE_CODES:
-                    raise FatalSourceError(f"Mobula closed the connection (code {code}): "
-                                           "the API key was refused") from exc
-                raise
+            frame = await receive(ws, "Mobula")
             self._last_heard = trio.current_time()
             tap_frame(SOURCE, "pulse-v2", frame)
             self.health.frames += 1

@@ -19,7 +19,7 @@ import attrs
 import orjson
 
 from rulesd.events import Event, Occurrence, TokenRef
-from rulesd.sources.health import Malformed
+from rulesd.sources.health import Malformed, json_object
 
 SOURCE: Final = "mobula"
 WINDOWS: Final = ("1min", "5min", "15min", "1h", "4h", "6h", "12h", "24h")
@@ -49,15 +49,7 @@ def inflate(data: bytes, cap: int) -> bytes:
 
 def decode(message: str | bytes, cap: int) -> dict[str, Any]:
     """One frame as a JSON object; binary frames are gzip whatever the flag says."""
-    if isinstance(message, bytes):
-        message = inflate(message, cap)
-    try:
-        payload = orjson.loads(message)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed("invalid_json", str(exc)) from exc
-    if not isinstance(payload, dict):
-        raise Malformed("unknown_shape", f"a JSON {type(payload).__name__} is not a message")
-    return payload
+    return json_object(inflate(message, cap) if isinstance(message, bytes) else message)
 
 
 @attrs.frozen

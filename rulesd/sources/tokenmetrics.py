@@ -22,19 +22,15 @@ from rulesd.clock import Clock
 from rulesd.events import Event, TokenRef
 from rulesd.source_config import TOKENMETRICS_PLANS, TokenMetricsConfig
 from rulesd.sources.coinmarketcap import RecentKeys
-from rulesd.sources.connection import keepalive, open_connection
+from rulesd.sources.connection import keepalive, open_connection, receive
 from rulesd.sources.health import Malformed, SourceHealth
-from rulesd.sources.supervisor import Connection, Emit, FatalSourceError, supervise_all
+from rulesd.sources.supervisor import Connection, Emit, supervise_all
 from rulesd.sources.tap import tap_connected, tap_frame
 
 log = logging.getLogger(__name__)
 
 SOURCE: Final = "tokenmetrics"
 DEDUPE_MEMORY: Final = 10_000
-# The document says only that a bad key's connection "will be closed": these
-# closes (policy violation, and the 4xxx auth codes servers commonly use) are
-# taken as a refused key.
-_AUTH_CLOSE_CODES: Final = frozenset({1008, 4001, 4003, 4401, 4403})
 
 _NUMBERS: Final = {
     "volume": "volume", "exchange_rank": "exchange_rank", "amount": "amount",
@@ -190,14 +186,7 @@ class TmConnection:
 
     async def _read(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
-            try:
-                text = await ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                code = exc.reason.code if exc.reason is not None else None
-                if code in _AUTH_CLOSE_CODES:
-                    raise FatalSourceError(f"Token Metrics closed the connection (code {code}): "
-                                           "the API key was refused") from exc
-                raise
+            text = await receive(ws, "Token Metrics")
             tap_frame(SOURCE, self.health.name, text)
             for event in message_events(text, self.clock.now(), self.recent, self.health):
                 await self.emit(event)
