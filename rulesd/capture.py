@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -49,12 +49,18 @@ class Frame:
 
 
 def parse_line(line: str) -> Frame:
+    """One capture line; raise ValueError saying what is wrong with it."""
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise ValueError("not a JSON object")
+    return frame_of(raw)
+
+
+def frame_of(raw: Mapping[str, Any]) -> Frame:
+    """A frame from a capture line's (or a rule test's) keys; raise ValueError."""
     t, source, stream = raw.get("t"), raw.get("source"), raw.get("stream")
     if isinstance(t, bool) or not isinstance(t, int | float):
         raise ValueError("`t` must be epoch seconds")

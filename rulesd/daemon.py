@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 EVENTS_QUEUE_SIZE: Final = 1024
 # Deliveries on their way to the workers (they are in the outbox already).
 DELIVERIES_QUEUE_SIZE: Final = 256
-# After SIGTERM: how long queued alerts may take to go out before we give up.
+# After SIGTERM: how long the engine may take to commit what it evaluated.
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
 # How often `for` and `absent` are evaluated between events.
@@ -118,7 +118,8 @@ class Daemon:
 
     async def run(self, shutdown: trio.Event, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until `shutdown` is set, then drain queued alerts and return."""
+        """Run until `shutdown` is set; then stop the sources, let the engine commit
+        what it evaluated, and return (unsent alerts stay in the outbox)."""
         events_tx, events_rx = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
         out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
@@ -134,7 +135,7 @@ class Daemon:
                     await nursery.start(self._sources, events_tx.clone(), sources_scope)
                 task_status.started()
                 await shutdown.wait()
-                log.info("stopping: closing streams, sending queued alerts")
+                log.info("stopping: closing streams; unsent alerts stay in the outbox")
                 sources_scope.cancel()
                 nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
         finally:

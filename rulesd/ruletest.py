@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
-import orjson
 
 from rulesd import capture
 from rulesd import config as config_mod
@@ -127,9 +126,8 @@ class _Reader:
 
     def frame(self, raw: Any, path: tuple[str | int, ...], t: float) -> capture.Frame | None:
         spec = self.mapping(raw, path, _FRAME, "a frame")
-        line = {"t": t, **spec}
         try:
-            return capture.parse_line(orjson.dumps(line).decode())
+            return capture.frame_of({**spec, "t": t})
         except ValueError as exc:
             self.fail(path, f"a frame needs `source`, `stream` and `text`: {exc}")
             return None

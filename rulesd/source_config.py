@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import attrs
 
@@ -22,13 +22,7 @@ from rulesd.sources.coinmarketcap_channels import (
 )
 from rulesd.sources.dexscreener_streams import STREAMS as DEX_STREAMS
 from rulesd.suggest import did_you_mean
-
-Path = tuple[str | int, ...]
-
-
-class Report(Protocol):
-    def __call__(self, path: Path, message: str, at_key: bool = False) -> None:
-        """Record a problem; `at_key` points it at the key rather than its value."""
+from rulesd.yaml_loader import Path, Report
 
 _DEFAULT_MAX_MESSAGE: Final = 4 * 1024 * 1024
 

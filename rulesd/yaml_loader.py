@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 import yaml
 
 Path = tuple[str | int, ...]
+
+
+class Report(Protocol):
+    """Where checks send problems: a path into the document and a message;
+    `at_key` points it at the key rather than its value."""
+
+    def __call__(self, path: Path, message: str, at_key: bool = False) -> None: ...
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ from rulesd.clock import SystemClock, TrioClock
 from rulesd.daemon import Daemon
 from rulesd.sources.tap import TAP
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, rulesd_process, snapshot, write_rules
+from tests.helpers import boost, boost_rules, rulesd_process, snapshot
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "contrib" / "captures" / "dexscreener-sample.jsonl"
@@ -84,18 +84,9 @@ def test_binary_frames_round_trip() -> None:
 async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(
     nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
 ) -> None:
-    rules = write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
-        notifiers: {{sink: {sink.url()}}}
-        rules:
-          - name: boosts
-            on: boost
-            notify: [sink]
-            where: {{amount: {{gte: 10}}}}
-        """)
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url())
+    rules.write_text(rules.read_text().replace(
+        "notify: [sink]", "notify: [sink]\n    where: {amount: {gte: 10}}"))
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     recording = tmp_path / "capture.jsonl"
     with recording.open("w") as file, trio.fail_after(10):
@@ -120,15 +111,7 @@ async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(
 async def test_the_record_command_writes_a_capture_dry_run_can_replay(
     fake_dex: FakeDexScreener, tmp_path: Path,
 ) -> None:
-    rules = write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
-        notifiers: {{console: stdout}}
-        rules:
-          - {{name: boosts, on: boost, notify: [console]}}
-        """)
+    rules = boost_rules(tmp_path, fake_dex.url, "stdout")
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     out = tmp_path / "rec.jsonl"
     with trio.fail_after(20):
@@ -141,7 +124,7 @@ async def test_the_record_command_writes_a_capture_dry_run_can_replay(
     assert not problems
     assert [f.data is None for f in frames] == [True, False, False]  # connected, 2 frames
     replayed = await trio.to_thread.run_sync(dry_run, rules, out)
-    assert "→ console: Boost: NEW1 on solana" in replayed and "OLD1 on" not in replayed
+    assert "→ sink: Boost: NEW1 on solana" in replayed and "OLD1 on" not in replayed
 
 
 def test_record_refuses_an_unknown_source(tmp_path: Path,

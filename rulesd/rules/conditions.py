@@ -11,13 +11,14 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import attrs
 
 from rulesd.events import CONTEXT_FIELDS, TOKEN_FIELDS, Event
 from rulesd.state import Needs, StateStore
 from rulesd.suggest import did_you_mean
+from rulesd.yaml_loader import Path, Report
 
 Values = Mapping[str, Any]
 
@@ -67,10 +68,6 @@ class AbsentSpec:
     per: str  # "token" or "stream"
 
 
-class Report(Protocol):
-    def __call__(self, path: tuple[str | int, ...], message: str, at_key: bool = False) -> None:
-        """Record a problem; `at_key` points it at the key rather than its value."""
-
 OPERATORS: Final = frozenset(
     {"eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "between", "contains", "matches",
      "exists"}
@@ -78,9 +75,6 @@ OPERATORS: Final = frozenset(
 COMBINATORS: Final = frozenset({"all", "any", "not"})
 # Keys of `where` that are conditions on state rather than fields.
 STATEFUL: Final = frozenset({"change", "crosses", "count", "seen", "first_seen", "absent"})
-
-_MISSING: Final = object()
-
 
 def lookup(values: Values, path: str) -> Any:
     """The value at a dotted path, or None when any step is missing."""
@@ -174,14 +168,14 @@ class _Compiler:
         self.needs = needs
         self.depth = 0
 
-    def where(self, spec: Any, path: tuple[str | int, ...]) -> Predicate:
+    def where(self, spec: Any, path: Path) -> Predicate:
         if not isinstance(spec, Mapping):
             self.report(path, f"a condition must be a mapping of fields, got {spec!r}")
             return _never
         parts = [self.entry(str(key), value, (*path, key)) for key, value in spec.items()]
         return _all(parts)
 
-    def entry(self, key: str, value: Any, path: tuple[str | int, ...]) -> Predicate:
+    def entry(self, key: str, value: Any, path: Path) -> Predicate:
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 self.report(path, f"`{key}` needs a non-empty list of conditions")
@@ -207,7 +201,7 @@ class _Compiler:
                 self.needs.views = set(named)
         return self.field(key, value, path)
 
-    def check_field(self, name: str, path: tuple[str | int, ...]) -> None:
+    def check_field(self, name: str, path: Path) -> None:
         if self.fields is None:
             return
         head, _, rest = name.partition(".")
@@ -220,7 +214,7 @@ class _Compiler:
             self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKEN_FIELDS)}",
                         True)
 
-    def field(self, name: str, spec: Any, path: tuple[str | int, ...]) -> Predicate:
+    def field(self, name: str, spec: Any, path: Path) -> Predicate:
         if isinstance(spec, list):
             self.report(path, f"a list needs an operator: write `{name}: {{in: [...]}}`")
             return _never
@@ -285,7 +279,7 @@ def compile_where(
     *,
     fields: frozenset[str] | None = None,
     report: Report,
-    path: tuple[str | int, ...] = (),
+    path: Path = (),
     needs: NeedsBuilder | None = None,
 ) -> Predicate:
     """Compile `where:`; every problem goes to `report(path, message)`.

@@ -113,6 +113,7 @@ class RuleSet:
         self.rules = tuple(rules)
         self._by_kind: dict[str, list[tuple[Rule, RuleTemplates]]] = {}
         self._templates = {r.name: RuleTemplates(r.title, r.message) for r in self.rules}
+        self._by_name = {r.name: r for r in self.rules}
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_kind.setdefault(kind, []).append((rule, self._templates[rule.name]))
@@ -239,7 +240,7 @@ class RuleSet:
     def tick(self, state: StateStore, now: float) -> list[Alert]:
         """Time-driven firing: `for` that has held long enough, `absent` windows."""
         alerts: list[Alert] = []
-        rules = {r.name: r for r in self.rules}
+        rules = self._by_name
         for fkey, pending in list(self._pending.items()):
             rule = rules.get(fkey[0])
             if rule is None:

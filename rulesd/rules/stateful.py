@@ -25,11 +25,11 @@ from rulesd.rules.conditions import (
     operator_test,
 )
 from rulesd.suggest import did_you_mean
+from rulesd.yaml_loader import Path
 
 if TYPE_CHECKING:
     from rulesd.rules.conditions import _Compiler
 
-Path = tuple[str | int, ...]
 _NUMERIC_OPS: Final = ("eq", "ne", "gt", "gte", "lt", "lte", "between")
 _MEASURES: Final = ("pct", "abs_pct", "delta")
 

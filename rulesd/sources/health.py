@@ -50,7 +50,3 @@ class SourceHealth:
         if self.faults[kind] == 1:
             log.warning("%s: skipped a malformed frame (%s): %s; further %s faults are "
                         "counted, not logged", self.name, kind, detail, kind)
-
-    @property
-    def healthy(self) -> bool:
-        return self.state == "up"

@@ -22,7 +22,6 @@ from rulesd.events import Event, Occurrence, TokenRef
 from rulesd.sources.health import Malformed, json_object
 
 SOURCE: Final = "mobula"
-WINDOWS: Final = ("1min", "5min", "15min", "1h", "4h", "6h", "12h", "24h")
 _CAMEL: Final = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Z])")
 # Big and not something to alert on: left out of event fields.
 _DROPPED: Final = frozenset({"holders_list", "holdersList"})
