@@ -1,10 +1,8 @@
-"""The capture format (JSONL, one frame a line) and the replay of a capture.
+"""The capture format: JSONL, one frame a line.
 
 `{"t": <receive epoch s>, "source": "dexscreener", "stream": "token-boosts/latest/v1",
 "text": "<frame>"}`, with `"b64"` in place of `"text"` for binary frames and
 `"event": "connected"` (no frame) where a connection was (re)established.
-Replay feeds the frames through the same parsers as the live sources, with
-time taken from `t`.
 """
 
 from __future__ import annotations
@@ -12,21 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
 import orjson
-import trio
 
 from rulesd.clock import Clock
-from rulesd.events import Event
-from rulesd.source_config import SourcesConfig
-from rulesd.sources import coinmarketcap, mobula_views, tokenmetrics
-from rulesd.sources.coinmarketcap import RecentKeys, naming_of
-from rulesd.sources.dexscreener import StreamReader
-from rulesd.sources.health import Malformed, SourceHealth
 
 
 @attrs.frozen
@@ -112,62 +103,3 @@ class Writer:
         if data is not None:
             self.frames[source] += 1
             self.sizes[source] += len(data)
-
-
-class Parsers:
-    """The live sources' parsers, fed from a capture."""
-
-    def __init__(self, sources: SourcesConfig) -> None:
-        self.health = SourceHealth("replay")
-        self._dex: dict[str, StreamReader] = {}
-        self._recent = RecentKeys(coinmarketcap.DEDUPE_MEMORY)
-        self._tm_recent = RecentKeys(tokenmetrics.DEDUPE_MEMORY)
-        self._naming = naming_of(sources.coinmarketcap) if sources.coinmarketcap else None
-        self._views = mobula_views.Views()
-        self._inflate_cap = sources.mobula.max_inflated_size if sources.mobula else 64 << 20
-
-    def events(self, frame: Frame) -> list[Event]:
-        if frame.source == "dexscreener":
-            stream = frame.stream.removesuffix("/v1")
-            reader = self._dex.setdefault(stream, StreamReader(stream, self.health))
-            if frame.data is None:
-                reader.new_connection()
-                return []
-            return reader.events(frame.data, frame.t)[0]
-        if frame.data is None:
-            return []
-        try:
-            if frame.source == "coinmarketcap" and self._naming is not None:
-                message = coinmarketcap.decode(frame.data)
-                if message.get("type") != "data":
-                    return []
-                event = coinmarketcap.data_event(message, frame.t, self._naming, self._recent)
-                return [event] if event else []
-            if frame.source == "tokenmetrics":
-                return tokenmetrics.message_events(frame.data, frame.t, self._tm_recent,
-                                                   self.health)
-            if frame.source == "mobula":
-                message = mobula_views.decode(frame.data, self._inflate_cap)
-                if message.get("type") in ("init", "sync", "new-token", "update-token",
-                                           "remove-token"):
-                    return self._views.apply(message, frame.t)
-                return []
-        except Malformed as exc:
-            self.health.fault(exc.kind, str(exc))
-        return []
-
-
-async def replay(frames: Sequence[Frame], sources: SourcesConfig,
-                 emit: Callable[[Event], Awaitable[None]], done: trio.Event, *,
-                 task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Feed a capture's frames as events, each at its time (`t`, on trio's clock
-    relative to the first frame: under MockClock a replay takes no real time)."""
-    parsers = Parsers(sources)
-    task_status.started()
-    if frames:
-        start, first = trio.current_time(), frames[0].t
-        for frame in frames:
-            await trio.sleep_until(start + (frame.t - first))
-            for event in parsers.events(frame):
-                await emit(event)
-    done.set()

@@ -11,16 +11,15 @@ from datetime import UTC, datetime
 
 import trio
 
-from rulesd import __version__, dryrun, logs, record, ruletest
-from rulesd import config as config_mod
+from rulesd import __version__, dryrun, loader, logs, record, ruletest
 from rulesd.clock import SystemClock
-from rulesd.config import LoadedConfig
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import ConsoleNotifier, DeliveryError, Notifier, build_notifiers
-from rulesd.delivery.outbox import DEAD, PENDING
 from rulesd.delivery.templates import Rendered
 from rulesd.durations import parse_duration, parse_time
-from rulesd.statedb import StateDB, StateDBError
+from rulesd.loader import LoadedConfig
+from rulesd.state.db import StateDB, StateDBError
+from rulesd.state.outbox import DEAD, PENDING
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError
 
@@ -66,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: str) -> LoadedConfig | None:
     try:
-        loaded = config_mod.load(path)
+        loaded = loader.load(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -103,7 +102,7 @@ async def _serve(daemon: Daemon, path: str) -> None:
 
 async def _reload(daemon: Daemon, path: str) -> None:
     try:
-        loaded = config_mod.load(path)
+        loaded = loader.load(path)
     except ConfigError as exc:
         log.error("reload refused, the old rules keep running:\n%s", exc)
         return

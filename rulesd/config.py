@@ -1,8 +1,9 @@
-"""Load and validate the rules file; every problem carries file:line:col.
+"""The rules file's structure: YAML with marks → `${VAR}` resolved on the parsed
+values → a private cattrs converter into frozen classes, every problem located.
 
-One path: YAML with marks → `${VAR}` resolved on the parsed values → a private
-cattrs converter into frozen classes → semantic checks (kinds, notifiers,
-conditions, templates). `load` raises ConfigError listing every problem found.
+This is the bottom of the configuration: it knows no vendor, rule semantics or
+template. `rulesd.loader` adds those checks on top (through the source
+registry, `rules.compile` and `delivery`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path as FsPath
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -22,26 +23,12 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
-from rulesd.delivery.pacing import parse_rate
-from rulesd.delivery.templates import render_problems, template_problems
-from rulesd.durations import Duration, parse_duration
-from rulesd.events import CONTEXT_FIELDS, KIND_FIELDS, KINDS, OCCURRENCE_KINDS
-from rulesd.rules.conditions import AbsentSpec, NeedsBuilder, Predicate, compile_where
-from rulesd.source_config import (
-    CmcId,
-    SourcesConfig,
-    check_sources,
-    produced_kinds,
-    source_secrets,
-)
-from rulesd.source_config import (
-    summary as sources_summary,
-)
+from rulesd.durations import Duration, parse_duration, parse_rate
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError, Document, Path, Problem
 from rulesd.yaml_loader import load as load_yaml
 
+T = TypeVar("T")
 _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -94,51 +81,15 @@ class RuleConfig:
 
 
 @attrs.frozen
-class Rule:
-    """A validated rule with its defaults applied and its condition compiled."""
-
-    name: str
-    kinds: tuple[str, ...]
-    condition: Predicate
-    notify: tuple[str, ...]
-    title: str | None
-    message: str | None
-    cooldown: float
-    for_s: float = 0.0
-    notify_resolved: bool = False
-    absent: AbsentSpec | None = None
-    needs: NeedsBuilder = attrs.field(factory=NeedsBuilder, eq=False)
-    group: GroupConfig | None = None
-
-
-@attrs.frozen
 class Config:
     version: int
-    sources: SourcesConfig
+    # Vendor name → its section as written: each source structures and checks its own.
+    sources: Mapping[str, Any]
     rules: tuple[RuleConfig, ...]
     state: StateConfig = StateConfig()
     notifiers: Mapping[str, NotifierConfig] = attrs.field(factory=dict)
     defaults: Defaults = Defaults()
     delivery: DeliveryConfig = DeliveryConfig()
-
-
-@attrs.frozen
-class LoadedConfig:
-    """What the daemon runs: the config, its enabled rules, and its secrets."""
-
-    file: str
-    config: Config
-    rules: tuple[Rule, ...]
-    secrets: frozenset[str]
-    warnings: tuple[Problem, ...] = ()
-
-    def summary(self) -> str:
-        parts = sources_summary(self.config.sources)
-        return (
-            f"{self.file}: OK: {len(self.rules)} rules enabled, "
-            f"sources: {', '.join(parts) or 'none'}, "
-            f"notifiers: {', '.join(sorted(self.config.notifiers)) or 'none'}"
-        )
 
 
 def _strict(kind: type, *accept: type) -> Any:
@@ -217,14 +168,18 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook(NotifierConfig, notifier)
 
-    long_coin = conv.get_structure_hook(CmcId)
+    def short_form(cls: type) -> Any:
+        """Classes with `from_short` also accept a bare string (e.g. a coin's symbol)."""
+        long_form: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
 
-    def coin(value: Any, _: Any) -> CmcId:
-        if isinstance(value, str):  # the short form: just the symbol
-            return CmcId(symbol=value)
-        return long_coin(value, CmcId)  # type: ignore[no-any-return]
+        def structure(value: Any, _: Any) -> Any:
+            if isinstance(value, str):
+                return cls.from_short(value)  # type: ignore[attr-defined]
+            return long_form(value, cls)
 
-    conv.register_structure_hook(CmcId, coin)
+        return structure
+
+    conv.register_structure_hook_factory(lambda t: hasattr(t, "from_short"), short_form)
     conv.register_structure_hook(RuleConfig, make_dict_structure_fn(
         RuleConfig, conv, _cattrs_forbid_extra_keys=True, for_=override(rename="for")))
     return conv
@@ -290,104 +245,12 @@ def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
     return [doc.problem(path, str(exc))]
 
 
-# --- semantic checks ----------------------------------------------------------
-
-def _check_rules(
-    config: Config, doc: Document, problems: list[Problem], indexes: list[int]
-) -> list[Rule]:
-    rules: list[Rule] = []
-    seen_names: dict[str, int] = {}
-    notifiers = set(config.notifiers)
-    for i, rc in zip(indexes, config.rules, strict=True):
-        here: Path = ("rules", i)
-        if rc.name in seen_names:
-            problems.append(doc.problem((*here, "name"), f"duplicate rule name {rc.name!r} "
-                                        f"(also rule #{seen_names[rc.name] + 1})"))
-        seen_names.setdefault(rc.name, i)
-        kinds_ok = True
-        for j, kind in enumerate(rc.on):
-            if kind not in KINDS:
-                kinds_ok = False
-                at = (*here, "on", j) if len(rc.on) > 1 or (*here, "on", 0) in doc.value_marks \
-                    else (*here, "on")
-                problems.append(doc.problem(at, f"unknown kind {kind!r}"
-                                            f"{did_you_mean(kind, KINDS)}"))
-        fields = (
-            frozenset().union(*(KIND_FIELDS[k] for k in rc.on)) if kinds_ok and rc.on else None
-        )
-
-        def report(path: Path, message: str, at_key: bool = False, _here: Path = here) -> None:
-            problems.append(doc.problem((*_here, "where", *path), message, at_key=at_key))
-
-        needs = NeedsBuilder()
-        condition = compile_where(rc.where, fields=fields, report=report, needs=needs)
-        if rc.for_ is not None and kinds_ok and not set(rc.on) - OCCURRENCE_KINDS:
-            problems.append(doc.problem((*here, "for"), "`for` applies to level kinds (price, "
-                                        "metrics, pulse_update); these kinds fire per event",
-                                        at_key=True))
-        if rc.notify_resolved and kinds_ok and not set(rc.on) - OCCURRENCE_KINDS \
-                and needs.absent is None:
-            problems.append(doc.problem((*here, "notify_resolved"), "`notify_resolved` applies "
-                                        "to level kinds and `absent`: these kinds fire per "
-                                        "event and never clear", at_key=True))
-        notify = rc.notify if rc.notify is not None else config.defaults.notify
-        if not notify:
-            problems.append(doc.problem(here, f"rule {rc.name!r} has no notifier: add "
-                                        "`notify:` to it or `defaults.notify`"))
-        for j, name in enumerate(notify):
-            if name not in notifiers:
-                at = (*here, "notify", j) if rc.notify is not None else ("defaults", "notify", j)
-                problems.append(doc.problem(at, f"unknown notifier {name!r}"
-                                            f"{did_you_mean(name, notifiers)}"))
-        names = (fields or frozenset()) | CONTEXT_FIELDS
-        for key in ("title", "message"):
-            source = getattr(rc, key)
-            if source is None:
-                continue
-            found = [m for m in template_problems(source, names if fields else ())
-                     if fields or "syntax" in m]
-            if not found and fields:
-                found = render_problems(source, {k: KIND_FIELDS[k] for k in rc.on})
-            problems.extend(doc.problem((*here, key), message) for message in found)
-        cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
-        if rc.group is not None and fields is not None:
-            for j, by in enumerate(rc.group.by):
-                head = by.split(".")[0]
-                if head not in fields | CONTEXT_FIELDS:
-                    problems.append(doc.problem((*here, "group", "by", j),
-                                                f"unknown field {head!r} to group by"
-                                                f"{did_you_mean(head, fields)}"))
-        if rc.enabled:
-            rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
-                              float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
-                              needs.absent, needs, rc.group))
-    return rules
-
-
-def _check_sources(config: Config, doc: Document, problems: list[Problem]) -> None:
-    def report(path: Path, message: str, at_key: bool = False) -> None:
-        problems.append(doc.problem(path, message, at_key=at_key))
-
-    check_sources(config.sources, report)
-
-
-def _warnings(config: Config, rules: list[Rule], doc: Document) -> list[Problem]:
-    """Rules that can never fire because no configured source produces their kind."""
-    produced = produced_kinds(config.sources)
-    out = []
-    for i, rule in enumerate(config.rules):
-        missing = [k for k in rule.on if k in KINDS and k not in produced]
-        if missing and rule.enabled:
-            out.append(doc.problem(("rules", i, "on"), f"warning: no configured source produces "
-                                   f"{', '.join(missing)} events, so rule {rule.name!r} "
-                                   "will not fire on them"))
-    return out
-
-
 def _structure(
     data: dict[str, Any], doc: Document, problems: list[Problem], indexes: list[int]
-) -> Config | None:
-    """Structure the file; each rule on its own so one bad rule hides no other problem."""
+) -> tuple[Config, bool]:
+    """Structure the file; each rule on its own so one bad rule hides no other problem.
+    When a section does not structure, a partial Config (with every rule that did) is
+    returned with False, so the rules' problems are reported too."""
     raw_rules = data.get("rules")
     if "rules" not in data:
         problems.append(doc.problem((), "missing required key 'rules'"))
@@ -430,31 +293,50 @@ def _structure(
             problems.extend(_located(exc, (name,), doc))
             ok = False
     if not ok:
-        # Check the rules against whatever did structure, to report their problems too.
         values = {k: v for k, v in values.items() if k in ("rules", "notifiers", "defaults")}
         values.setdefault("version", 1)
-        values.setdefault("sources", SourcesConfig())
-        partial = Config(**values)
-        _check_rules(partial, doc, problems, indexes)
-        return None
-    return Config(**values)
+        values.setdefault("sources", {})
+    return Config(**values), ok
 
 
-def _ordered(problems: list[Problem]) -> list[Problem]:
+def ordered(problems: list[Problem]) -> list[Problem]:
+    """Problems in the order of the file."""
     return sorted(problems, key=lambda p: (p.mark.line, p.mark.col) if p.mark else (0, 0))
 
 
-def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Read and validate a rules file; raise ConfigError listing every problem."""
+@attrs.frozen
+class Parsed:
+    """A rules file, structured as far as it would go, with what was wrong with it."""
+
+    doc: Document
+    config: Config
+    complete: bool  # False: a section did not structure; `config` is partial
+    rule_indexes: tuple[int, ...]  # each structured rule's position in the file
+    secrets: frozenset[str]  # the values of ${VAR}s, masked in logs
+    problems: tuple[Problem, ...]
+
+
+def structure_section(value: Any, cls: type[T], path: Path, doc: Document,
+                      problems: list[Problem]) -> T | None:
+    """A section the core does not know (a vendor's) structured into `cls`."""
+    try:
+        return _CONVERTER.structure(value, cls)
+    except Exception as exc:
+        problems.extend(_located(exc, path, doc))
+        return None
+
+
+def read(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Parsed:
+    """Read and structure a rules file (ConfigError when it cannot be read at all)."""
     file = os.fspath(path)
     try:
         text = FsPath(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(file, None, f"cannot read the rules file: {exc}")]) from exc
-    return loads(text, file, os.environ if env is None else env)
+    return parse(text, file, os.environ if env is None else env)
 
 
-def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
+def parse(text: str, file: str, env: Mapping[str, str]) -> Parsed:
     doc = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "the rules file must be a mapping with `version`, "
@@ -463,31 +345,11 @@ def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
     secrets: set[str] = set()
     data = _resolve_env(doc.data, doc, env, (), secrets, problems)
     indexes: list[int] = []
-    config = _structure(data, doc, problems, indexes)
-    if config is None:
-        raise ConfigError(_ordered(problems))
-    if config.version != 1:
+    config, complete = _structure(data, doc, problems, indexes)
+    if complete and config.version != 1:
         problems.append(doc.problem(("version",), f"unsupported version {config.version}; "
                                     "this rulesd reads version 1"))
     for name, notifier in config.notifiers.items():
-        secrets.update(u for u in notifier.urls if u != CONSOLE_URL)
         if not notifier.urls:
             problems.append(doc.problem(("notifiers", name), "a notifier needs at least one URL"))
-        already = {p.mark for p in problems}
-        if CONSOLE_URL in notifier.urls and len(notifier.urls) > 1:
-            problems.append(doc.problem(("notifiers", name), f"`{CONSOLE_URL}` is the console "
-                                        "notifier: give it a name of its own"))
-        for j, url in enumerate(notifier.urls):
-            problem = url_problem(url)
-            if problem:
-                at = ("notifiers", name, j) if ("notifiers", name, j) in doc.value_marks else (
-                    "notifiers", name, "urls", j)
-                if doc.mark(at) not in already:  # not when a ${VAR} in it is missing
-                    problems.append(doc.problem(at, f"notifier {name!r}: {problem}"))
-    secrets.update(source_secrets(config.sources))
-    _check_sources(config, doc, problems)
-    rules = _check_rules(config, doc, problems, indexes)
-    if problems:
-        raise ConfigError(_ordered(problems))
-    return LoadedConfig(file, config, tuple(rules), frozenset(secrets),
-                        tuple(_warnings(config, rules, doc)))
+    return Parsed(doc, config, complete, tuple(indexes), frozenset(secrets), tuple(problems))

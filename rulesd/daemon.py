@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import trio
 
 from rulesd.clock import Clock
-from rulesd.config import LoadedConfig
 from rulesd.delivery.notifiers import Notifier, build_notifiers
-from rulesd.delivery.outbox import Delivery
 from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
-from rulesd.rules.engine import Alert, RuleSet
-from rulesd.source_config import SourcesConfig
-from rulesd.sources import coinmarketcap, dexscreener, mobula, tokenmetrics
+from rulesd.loader import LoadedConfig
+from rulesd.rules.engine import Alert, Engine
+from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.mobula import MobulaSource
-from rulesd.state import SEEN_RETENTION_S, StateStore
-from rulesd.statedb import StateDB, StateDBError
+from rulesd.state import SEEN_RETENTION_S
+from rulesd.state.db import StateDB, StateDBError
+from rulesd.state.outbox import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +36,13 @@ PRUNE_INTERVAL_S: Final = 3600.0
 TICK_INTERVAL_S: Final = 1.0
 
 
-RUNNERS: Final[dict[str, Callable[..., Awaitable[None]]]] = {
-    "dexscreener": dexscreener.run,
-    "coinmarketcap": coinmarketcap.run,
-    "tokenmetrics": tokenmetrics.run,
-    "mobula": mobula.run,
-}
-
-
 @attrs.define
 class _Running:
     """A running source: its config, the scope that stops it, what it started with."""
 
     config: object
     scope: trio.CancelScope
-    handle: object
+    handle: Running
 
 
 @attrs.define
@@ -60,8 +51,7 @@ class Daemon:
     clock: Clock
     notifiers: Mapping[str, Notifier]
     db: StateDB
-    ruleset: RuleSet
-    store: StateStore
+    engine: Engine
     delivery: DeliveryService
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     _persist_failing: bool = False
@@ -81,11 +71,9 @@ class Daemon:
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
         db = StateDB(state_path or config.state.path)
-        ruleset = RuleSet(loaded.rules)
-        store = db.load()
-        ruleset.adopt(store)
-        delivery = DeliveryService.create(loaded, db, notifiers, clock)
-        return cls(loaded, clock, notifiers, db, ruleset, store, delivery)
+        engine = Engine(loaded.rules, db.load())
+        delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock)
+        return cls(loaded, clock, notifiers, db, engine, delivery)
 
     async def reload(self, loaded: LoadedConfig) -> bool:
         """Apply a new rules file; whether it was applied (notifiers and state need a
@@ -95,26 +83,14 @@ class Daemon:
             log.warning("reload: notifiers or state changed; those need a restart. "
                         "The old configuration keeps running")
             return False
-        if old.sources != new.sources:
-            await self._reload_sources(new.sources)
+        if self.loaded.sources != loaded.sources:
+            await self._reload_sources(loaded.sources)
         self.loaded = loaded
-        self.ruleset = RuleSet(loaded.rules)
-        self.ruleset.adopt(self.store)
+        self.engine.reload(loaded.rules)
         await self._use_views()
         log.info("reload: %d rules active", len(loaded.rules))
         return True
 
-    def process(self, event: Event) -> list[Alert]:
-        """Apply one event to the state and evaluate the rules on it."""
-        now = self.clock.now()
-        store = self.store
-        if not store.apply(event, now):
-            return []
-        return self.ruleset.evaluate(event, store, now)
-
-    def tick(self) -> list[Alert]:
-        """Time-driven rules (`for`, `absent`) at the clock's now."""
-        return self.ruleset.tick(self.store, self.clock.now())
 
     async def run(self, shutdown: trio.Event, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -154,10 +130,8 @@ class Daemon:
                         task_status.started()
                         return
                     async with trio.open_nursery() as starting:
-                        for name in RUNNERS:
-                            config = getattr(self.loaded.config.sources, name)
-                            if config is not None:
-                                starting.start_soon(self._start_source, name, config)
+                        for name, config in self.loaded.sources.items():
+                            starting.start_soon(self._start_source, name, config)
                     task_status.started()
 
     async def _start_source(self, name: str, config: object) -> None:
@@ -170,31 +144,30 @@ class Daemon:
         """Pause the Mobula views no enabled rule uses (unpause those back in use)."""
         running = self._running.get("mobula")
         if running is not None and isinstance(running.handle, MobulaSource):
-            await running.handle.use_views(self.ruleset.views_in_use())
+            await running.handle.use_views(self.engine.ruleset.views_in_use())
 
     async def _source(self, name: str, config: object, *,
                       task_status: trio.TaskStatus[_Running] = trio.TASK_STATUS_IGNORED) -> None:
         assert self._send is not None
         with trio.CancelScope() as scope:
             async with self._send.clone() as send, trio.open_nursery() as nursery:
-                handle = await nursery.start(RUNNERS[name], config, send.send, self.clock,
+                handle = await nursery.start(SOURCES[name].run, config, send.send, self.clock,
                                              self.healths)
                 task_status.started(_Running(config, scope, handle))
 
-    async def _reload_sources(self, sources: SourcesConfig) -> None:
+    async def _reload_sources(self, sources: Mapping[str, Any]) -> None:
         """Keep what did not change; reconfigure live connections where the source can;
         restart the rest."""
-        for name in RUNNERS:
-            after = getattr(sources, name)
+        for name in SOURCES:
+            after = sources.get(name)
             running = self._running.get(name)
             if (running.config if running else None) == after:
                 continue
-            if running is not None and after is not None:
-                reconfigure = getattr(running.handle, "reconfigure", None)
-                if reconfigure is not None and await reconfigure(after):
-                    running.config = after
-                    log.info("reload: %s updated on its live connections", name)
-                    continue
+            if running is not None and after is not None \
+                    and await running.handle.reconfigure(after):
+                running.config = after
+                log.info("reload: %s updated on its live connections", name)
+                continue
             if running is not None:
                 running.scope.cancel()
                 del self._running[name]
@@ -208,7 +181,7 @@ class Daemon:
         async with deliveries:
             with self._ticker_scope:
                 while True:
-                    fired = self.tick()
+                    fired = self.engine.tick(self.clock.now())
                     if fired:
                         await self._commit(fired, deliveries)
                     await trio.sleep(TICK_INTERVAL_S)
@@ -219,12 +192,12 @@ class Daemon:
         alerts: list[Alert] = []
         async with events, deliveries:
             async for event in events:
-                alerts.extend(self.process(event))
+                alerts.extend(self.engine.process(event, self.clock.now()))
                 if events.statistics().current_buffer_used == 0:
                     # Commit once the queue is drained: one transaction per snapshot.
                     now = self.clock.now()
                     if now >= next_prune:
-                        self.store.prune(now)
+                        self.engine.state.prune(now)
                         await self.delivery.call(self.db.forget_delivered,
                                                  now - SEEN_RETENTION_S)
                         next_prune = now + PRUNE_INTERVAL_S
@@ -238,7 +211,7 @@ class Daemon:
         """Alerts into the outbox with the state that made them, then to the workers."""
         deliveries = self.delivery.deliveries(alerts)
         try:
-            await self.delivery.commit(self.store.take_changes(), deliveries)
+            await self.delivery.commit(self.engine.state.take_changes(), deliveries)
         except StateDBError as exc:
             # Keep running on what is in memory: a full disk must not stop alerts.
             if not self._persist_failing:

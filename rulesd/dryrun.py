@@ -19,13 +19,13 @@ import orjson
 import trio
 import trio.testing
 
-from rulesd import capture
+from rulesd import capture, replay
 from rulesd.clock import TrioClock
-from rulesd.config import LoadedConfig
 from rulesd.daemon import Daemon
 from rulesd.delivery.escaping import Format
 from rulesd.delivery.templates import TEMPLATE_FAILURES, Rendered
 from rulesd.events import Event
+from rulesd.loader import LoadedConfig
 
 # After the last frame, time given to groups and digests to go out.
 _SETTLE_S: Final = 600.0
@@ -58,7 +58,7 @@ class PrintingNotifier:
 
 
 def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
-    counts = daemon.ruleset.counts
+    counts = daemon.engine.ruleset.counts
     digested = daemon.delivery.stats.digested
     return {
         rule.name: {
@@ -67,7 +67,7 @@ def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
             "in_digests": digested[rule.name],
             "template_errors": TEMPLATE_FAILURES[rule.name],
         }
-        for rule in daemon.ruleset.rules
+        for rule in daemon.engine.ruleset.rules
     }
 
 
@@ -97,7 +97,7 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
     async def feed(send: trio.MemorySendChannel[Event], *,
                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with send:
-            await capture.replay(frames, loaded.config.sources, send.send, done,
+            await replay.replay(frames, loaded.sources, send.send, done,
                                  task_status=task_status)
 
     daemon.feed = feed

@@ -1,4 +1,5 @@
-"""Durations as users write them: `30s`, `10m`, `1h30m`, `2d`, or plain seconds."""
+"""Durations as users write them (`30s`, `10m`, `1h30m`, `2d`, or plain seconds),
+times, and rates (`20/min`)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,19 @@ def parse_time(text: str) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
+
+
+_RATE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(s|sec|m|min|h|hour)\s*$")
+_RATE_UNIT_S: Final = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """Messages per second in "20/min", "1/s", "2 / 10s"; raise ValueError."""
+    match = _RATE.match(text)
+    if not match:
+        raise ValueError(f"expected a rate like 1/s or 20/min, got {text!r}")
+    count, per, unit = float(match.group(1)), match.group(2), match.group(3)
+    seconds = (float(per) if per else 1.0) * _RATE_UNIT_S[unit]
+    if count <= 0 or seconds <= 0:
+        raise ValueError(f"a rate must be positive, got {text!r}")
+    return count / seconds

@@ -68,9 +68,21 @@ class Event:
     fields: Mapping[str, Any] = attrs.field(factory=dict)
     occurrence: Occurrence | None = None
 
+    @property
+    def key(self) -> str:
+        """What cooldowns, counts and `absent` work on: the token, else the stream."""
+        if self.token is not None:
+            return self.token.key
+        return f"{self.source}:{self.stream}"
+
     def context(self) -> dict[str, Any]:
-        """The values rules and templates see: fields plus event metadata."""
-        ctx: dict[str, Any] = dict(self.fields)
+        """The values rules and templates see: the token's symbol, name, chain and
+        address, the fields (which win where they name the same), the metadata."""
+        token = self.token
+        ctx: dict[str, Any] = {} if token is None else {
+            "symbol": token.symbol, "name": token.name, "chain": token.chain,
+            "address": token.address}
+        ctx.update(self.fields)
         ctx.update(
             kind=self.kind,
             source=self.source,
@@ -91,94 +103,9 @@ def series_key(event: Event) -> SeriesKey:
     interleaved venues never look like a price move.
     """
     venue = event.fields.get("venue")
-    return (event.token.key if event.token else f"{event.source}:{event.stream}",
-            event.source, venue if isinstance(venue, str) else "")
+    return (event.key, event.source, venue if isinstance(venue, str) else "")
 
 
-# The fields each kind carries (besides kind/source/stream/ts/token). Used by
-# `rulesd check` to catch misspelled field names in conditions and templates.
-_DEX_COMMON: Final = frozenset(
-    {"chain", "address", "url", "icon", "header", "description", "links"}
-)
-_PULSE_WINDOWS: Final = ("1min", "5min", "15min", "1h", "4h", "6h", "12h", "24h")
-_PULSE_METRICS: Final = (
-    "volume", "volume_buy", "volume_sell", "trades", "buys", "sells", "buyers", "sellers",
-    "traders", "fees_paid", *(f"organic_{m}" for m in (
-        "volume", "volume_buy", "volume_sell", "trades", "buys", "sells", "buyers", "sellers",
-        "traders")))
-# Mobula Pulse V2 (TokenDataSchema): the stats in snake_case as sent, the token
-# object's camelCase fields in snake_case (`top10HoldingsPercentage` →
-# `top_10_holdings_percentage`, as Mobula's own filters spell them).
-_PULSE: Final = frozenset({
-    "view", "venue", "chain", "chain_id", "address",
-    *(f"{m}_{w}" for m in _PULSE_METRICS for w in _PULSE_WINDOWS),
-    *(f"price_change_{w}" for w in _PULSE_WINDOWS if w != "15min"),
-    *(f"price_{w}_ago" for w in _PULSE_WINDOWS if w != "15min"),
-    "latest_price", "market_cap", "latest_market_cap", "created_at", "latest_trade_date",
-    "description", "socials", "security", "bonded_at", "migrated_at", "twitter_reuses_count",
-    "twitter_rename_count", "twitter_rename_history", "deployer_migrations_count",
-    "dexscreener_listed", "dexscreener_header", "dexscreener_ad_paid", "total_fees_paid_usd",
-    "is_cashback_coin", "is_mayhem_mode", "is_agent_mode", "is_og_coin",
-    "symbol", "name", "decimals", "id", "price", "price_token", "price_token_string",
-    "approximate_reserve_usd", "approximate_reserve_token_raw", "approximate_reserve_token",
-    "total_supply", "circulating_supply", "market_cap_diluted", "logo", "origin_logo_url",
-    "exchange", "factory", "source_factory", "liquidity", "liquidity_max", "bonded",
-    "bonding_percentage", "bonding_curve_address", "pre_bonding_factory", "pool_address",
-    "blockchain", "type", "deployer", "ath", "atl", "ath_date", "atl_date", "holders_count",
-    *(f"top_{n}_holdings_percentage" for n in (10, 50, 100, 200)),
-    *(f"{c}_holdings_percentage" for c in (
-        "dev", "insiders", "bundlers", "snipers", "pro_traders", "fresh_traders",
-        "smart_traders")),
-    *(f"{c}_count" for c in (
-        "insiders", "bundlers", "snipers", "fresh_traders", "pro_traders", "smart_traders")),
-    *(f"{c}_buys" for c in ("fresh_traders", "pro_traders", "smart_traders")),
-    "fees_to_volume_ratio_24h",
-})
-KIND_FIELDS: Final[dict[str, frozenset[str]]] = {
-    "boost": _DEX_COMMON | {"amount", "total_amount"},
-    "top_boost": _DEX_COMMON | {"amount", "total_amount"},
-    "takeover": _DEX_COMMON | {"claim_date"},
-    "profile": _DEX_COMMON,
-    "profile_update": _DEX_COMMON,
-    "ad": frozenset({"chain", "address", "url", "date", "type", "duration_hours", "impressions"}),
-    # CoinMarketCap (market and on-chain channels) and Token Metrics.
-    "price": frozenset({
-        "price", "volume_24h", "market_cap", "circulating_supply", "fdv",
-        *(f"change_{w}" for w in ("1h", "24h", "7d", "30d", "60d", "90d", "ytd")),
-        "chain", "address", "venue", "channel", "raw",
-        "volume", "exchange", "exchange_rank", "exchange_type", "instrument", "is_bid",
-        "amount", "amount_in_usd", "side_amount", "transaction_type", "sequence",
-    }),
-    "trade": frozenset({"chain", "address", "channel", "raw", "tx", "log_index",
-                        "instruction_index", "excluded", "exclusion_reason", "side", "price",
-                        "volume_usd"}),
-    "liquidity": frozenset({"chain", "address", "channel", "raw", "tx", "log_index",
-                            "instruction_index", "type"}),
-    "kline": frozenset({"chain", "address", "channel", "raw", "interval", "open", "high", "low",
-                        "close", "volume_usd", "open_time"}),
-    "token_metric": frozenset({"chain", "address", "channel", "raw", *(
-        f"{name}_{w}" for name in ("buys", "sells", "volume_usd", "change")
-        for w in ("5m", "1h", "4h", "24h"))}),
-    "pool_metric": frozenset({"chain", "address", "channel", "raw", *(
-        f"{name}_{w}" for name in ("buy_volume_usd", "sell_volume_usd", "unique_traders",
-                                   "buyers", "sellers")
-        for w in ("5m", "1h", "4h", "24h", "7d"))}),
-    "unique_traders": frozenset({"chain", "address", "channel", "raw", "interval",
-                                 "unique_traders", "open_time"}),
-    "holders": frozenset({"chain", "address", "channel", "raw", "type", "top_10_share",
-                          "top_50_share", "top_100_share"}),
-    "wallet": frozenset({"chain", "address", "channel", "raw", "type"}),
-    "pulse_enter": _PULSE, "pulse_update": _PULSE, "pulse_exit": _PULSE,
-    "source_up": frozenset({"reason"}),
-    "source_down": frozenset({"reason"}),
-}
-KINDS: Final[frozenset[str]] = frozenset(KIND_FIELDS)
+# Names every event offers besides its fields (see Event.context).
 CONTEXT_FIELDS: Final = frozenset({"kind", "source", "stream", "ts", "token"})
-TOKEN_FIELDS: Final = frozenset(attrs.fields_dict(TokenRef))
-
-# Occurrence kinds fire once per matching event (DESIGN §4); every other kind is
-# a level: it fires when a rule's condition becomes true and re-arms once false.
-OCCURRENCE_KINDS: Final = frozenset(
-    {"boost", "top_boost", "takeover", "profile", "profile_update", "ad", "trade",
-     "liquidity", "pulse_enter", "pulse_exit", "source_down", "source_up"}
-)
+TOKENREF_FIELDS: Final = frozenset(attrs.fields_dict(TokenRef))

@@ -11,9 +11,9 @@ import trio
 
 from rulesd.capture import Writer
 from rulesd.clock import SystemClock
-from rulesd.config import LoadedConfig
-from rulesd.daemon import RUNNERS
 from rulesd.events import Event
+from rulesd.loader import LoadedConfig
+from rulesd.sources import SOURCES
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.tap import TAP
 
@@ -35,10 +35,10 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
     terminal = status.isatty()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            for name, runner in RUNNERS.items():
-                config = getattr(loaded.config.sources, name)
-                if config is not None and (not only or name in only):
-                    nursery.start_soon(runner, config, discard, writer.clock, healths)
+            for name, config in loaded.sources.items():
+                if not only or name in only:
+                    nursery.start_soon(SOURCES[name].run, config, discard, writer.clock,
+                                       healths)
 
             async def stop_after(seconds: float) -> None:
                 await trio.sleep(seconds)
@@ -60,9 +60,9 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
 
 
 def run(loaded: LoadedConfig, out: str, duration: float | None, only: Collection[str]) -> int:
-    unknown = [s for s in only if s not in RUNNERS]
+    unknown = [s for s in only if s not in SOURCES]
     if unknown:
-        print(f"unknown source(s): {', '.join(unknown)} (one of {', '.join(RUNNERS)})",
+        print(f"unknown source(s): {', '.join(unknown)} (one of {', '.join(SOURCES)})",
               file=sys.stderr)
         return 1
     with open(out, "a", encoding="utf-8") as file:

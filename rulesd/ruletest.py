@@ -26,11 +26,13 @@ from typing import Any, Final
 
 import attrs
 
-from rulesd import capture
-from rulesd import config as config_mod
+from rulesd import capture, loader
+from rulesd.delivery.templates import render
 from rulesd.durations import format_duration, parse_duration, parse_time
-from rulesd.events import KINDS, Event, TokenRef
-from rulesd.rules.engine import Alert, RuleSet
+from rulesd.events import Event, TokenRef
+from rulesd.replay import Replayer
+from rulesd.rules.engine import Alert, Engine
+from rulesd.sources import KINDS
 from rulesd.state import StateStore
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError, Document, Problem
@@ -171,24 +173,21 @@ def _case(reader: _Reader, raw: Any, path: tuple[str | int, ...], start: float) 
                 bool(spec.get("strict", True)))
 
 
-def _run_case(loaded: config_mod.LoadedConfig, case: Case, start: float) -> list[Alert]:
-    rules = RuleSet(loaded.rules)
-    state = StateStore()
-    rules.adopt(state)
-    parsers = capture.Parsers(loaded.config.sources)
+def _run_case(loaded: loader.LoadedConfig, case: Case, start: float) -> list[Alert]:
+    engine = Engine(loaded.rules, StateStore())
+    replayer = Replayer(loaded.sources)
     alerts: list[Alert] = []
     tick = 0.0
     for offset, item in case.inputs:
         while tick + 1 <= offset:
             tick += 1
-            alerts.extend(rules.tick(state, start + tick))
-        events = [item] if isinstance(item, Event) else parsers.events(item)
+            alerts.extend(engine.tick(start + tick))
+        events = [item] if isinstance(item, Event) else replayer.events(item)
         for event in events:
-            if state.apply(event, start + offset):
-                alerts.extend(rules.evaluate(event, state, start + offset))
+            alerts.extend(engine.process(event, start + offset))
     while tick + 1 <= case.until:
         tick += 1
-        alerts.extend(rules.tick(state, start + tick))
+        alerts.extend(engine.tick(start + tick))
     return alerts
 
 
@@ -197,14 +196,14 @@ def _matches(expected: Expected, alert: Alert, start: float) -> bool:
         return False
     if expected.key is not None and alert.key != expected.key:
         return False
-    rendered = alert.render("text")
+    rendered = render(alert, "text")
     text = f"{rendered.title}\n{rendered.body}"
     return all(fragment in text for fragment in expected.contains)
 
 
 def _describe(alert: Alert, start: float) -> str:
     """An alert with the values the rule evaluated (its `why`, else its title)."""
-    why = alert.values.get("why_text") or alert.render("text").title
+    why = alert.values.get("why_text") or render(alert, "text").title
     return (f"{alert.rule} {alert.key} at {format_duration(alert.fired_at - start)} "
             f"({why.replace(chr(10), '; ')})")
 
@@ -251,7 +250,7 @@ def run_files(paths: Sequence[str], out: Any) -> int:
 
 
 def _load(path: str
-          ) -> tuple[list[tuple[str, config_mod.LoadedConfig]], list[Case], float]:
+          ) -> tuple[list[tuple[str, loader.LoadedConfig]], list[Case], float]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -272,7 +271,7 @@ def _load(path: str
                     "a test file needs `rules`: the rules file (or a list of them) to test")
         raise ConfigError(reader.problems)
     env = {**os.environ, **{str(k): str(v) for k, v in (top.get("env") or {}).items()}}
-    loaded = [(name, config_mod.load(Path(path).parent / name, env=env)) for name in names]
+    loaded = [(name, loader.load(Path(path).parent / name, env=env)) for name in names]
     cases = [c for i, raw in enumerate(top.get("cases") or [])
              if (c := _case(reader, raw, ("cases", i), start)) is not None]
     if not cases:

@@ -9,7 +9,7 @@ import orjson
 import trio
 import trio_websocket
 
-from rulesd.sources.coinmarketcap_channels import CHANNELS, SUBSCRIPTIONS_PER_CONNECTION
+from rulesd.sources.coinmarketcap.channels import CHANNELS, SUBSCRIPTIONS_PER_CONNECTION
 from tests.fakes import LoopbackServer
 
 Unit = tuple[str, tuple[tuple[str, Any], ...]]
@@ -280,7 +280,7 @@ class FakeMobula(LoopbackServer):
 
     async def send(self, message: dict[str, Any],
                    only: trio_websocket.WebSocketConnection | None = None) -> None:
-        from rulesd.sources.mobula_views import gzip_frame
+        from rulesd.sources.mobula.parse import gzip_frame
 
         frame: str | bytes = gzip_frame(message) if self.compressed else \
             orjson.dumps(message).decode()

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import trio
 
-from rulesd import config as config_mod
+from rulesd import loader as config_mod
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 

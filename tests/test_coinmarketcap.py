@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import trio
 
-from rulesd.source_config import CmcSubscription, CoinMarketCapConfig
 from rulesd.sources import coinmarketcap
-from rulesd.sources.coinmarketcap import shard, subscribe_requests, units_of
-from rulesd.sources.coinmarketcap_parse import Naming, dedupe_key, push_event
-from rulesd.sources.health import Malformed
+from rulesd.sources.coinmarketcap.config import CmcSubscription, CoinMarketCapConfig
+from rulesd.sources.coinmarketcap.parse import CmcParser, Naming, dedupe_key, push_event
+from rulesd.sources.coinmarketcap.session import shard, subscribe_requests, units_of
+from rulesd.sources.health import Malformed, SourceHealth
 from tests.fake_vendors import FakeCoinMarketCap
 from tests.helpers import next_of, running_source
 
@@ -29,57 +29,109 @@ def frame(name: str) -> dict[str, Any]:
     return json.loads((DATA / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize(("name", "kind", "key", "expected"), [
-    ("crypto_latest_price", "price", "cmc:1",
-     {"price": 81187.93, "volume_24h": 29932025976.79, "market_cap": 1626089237758.01,
-      "change_24h": 0.534, "change_1h": -0.12, "change_7d": 3.2}),
-    ("token_agg_event", "price", f"bsc:{BSC}", {"price": 1.0001, "chain": "bsc"}),
-    ("transaction", "trade", f"bsc:{BSC}",
-     {"side": "buy", "log_index": 211, "excluded": False, "volume_usd": 15234.5}),
-    ("liquidity_event", "liquidity", f"solana:{SOL}", {"type": "add", "instruction_index": 3}),
-    ("kline", "kline", f"solana:{SOL}",
-     {"open": 0.0123, "close": 0.0129, "interval": "1m", "open_time": 1778663820.0}),
-    ("token_metric", "token_metric", f"solana:{SOL}",
-     {"buys_5m": 42, "sells_5m": 17, "change_5m": 4.2, "volume_usd_1h": 98765.4}),
-    ("pool_metric", "pool_metric", "bsc:0x16b9a82891338f9ba80e2d6970fdda79d1eb0dae",
-     {"buy_volume_usd_5m": 720.5, "unique_traders_7d": 5000, "buyers_1h": 40,
-      "unique_traders_24h": None}),
-    ("unique_trader", "unique_traders", f"solana:{SOL}",
-     {"unique_traders": 412, "interval": "1h", "open_time": 1778659200.0}),
-    ("holders_metrics", "holders", f"bsc:{BSC}", {"type": "top_share", "top_10_share": 23.5}),
-    ("holder_wallet_update", "wallet", "bsc:0xf977814e90da44bfa03b6295a0616a897441acec",
-     {"type": "token_balance"}),
+def reference(name: str) -> dict[str, Any]:
+    """CoinMarketCap's own example push (tests/data/coinmarketcap/reference)."""
+    return json.loads((DATA / "reference" / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+# Every channel's example from CMC's per-channel reference, as CMC sends it.
+@pytest.mark.parametrize(("name", "kind", "key", "ts", "expected"), [
+    ("market_crypto_latest_price", "price", "cmc:1", 1778663880.111,
+     {"price": 81187.93284788371, "volume_24h": 29932025976.79, "change_24h": 0.534347439686,
+      "change_3m": 20.814087592967, "change_1y": -21.146722852984, "change_ytd": -8.280487978902,
+      "change_all": 131301167.42003132, "fdv_change_24h": 0.534347439686,
+      "symbol": "BTC", "name": "Bitcoin"}),
+    ("onchain_token_agg_event", "price", f"bsc:{BSC}", 1778659194.0,
+     {"price": 0.9998026294970268, "pool_price": 0.9997425990337028,
+      "liquidity_usd": 112769637.58815227, "chain": "bsc", "address": BSC}),
+    ("onchain_transaction", "trade", f"bsc:{BSC}", 1778659192.0,
+     {"side": "sell", "price": 0.9997425990337028, "amount": 0.9999663716704877,
+      "token0_price_usd": 0.28760994330122636, "token1_symbol": "WBNB", "log_index": 59,
+      "excluded": False, "exclusion_code": 0, "volume_usd": 167.11650988683866}),
+    ("onchain_liquidity_event", "liquidity", f"bsc:{BSC}", 1778659195.0,
+     {"type": "add", "log_index": 12, "token1_amount": 293.8158004758334,
+      "value_usd": 49.84709760712249}),
+    ("onchain_kline", "kline", f"bsc:{BSC}", 1778663880.111,
+     {"open": 0.9995980459860556, "close": 0.999677480145, "interval": "1m",
+      "open_time": 1778649420.0}),
+    ("onchain_token_metric", "token_metric", f"bsc:{BSC}", 1778663880.111,
+     {"price": 0.9997425990337028, "market_cap": None, "change_4h": -0.01, "buys_4h": 12692,
+      "sellers_4h": 4142, "high_4h": 1.0003681078349795, "change_1h": None}),
+    ("onchain_pool_metric", "pool_metric", "solana:DJpdHs4wbm1XqRruM1NPHnSfpnSztUEeFW3bcaDEeg7H",
+     1778663880.111, {"buy_volume_usd_1h": 500, "buy_volume_native_1h": 123.45,
+                      "unique_traders_24h": 1000, "buyers_5m": 2}),
+    ("onchain_unique_trader", "unique_traders", f"bsc:{BSC}", 1778663880.111,
+     {"unique_traders": 6, "interval": "1m", "open_time": 1778659140.0}),
+    ("onchain_holders_metrics", "holders", f"bsc:{BSC}", 1778659184.0,
+     {"type": "tag_distribution", "dev_share": 12, "whale_holders": 2518,
+      "extra": {"bdhc": 3897}}),
+    ("onchain_holder_wallet_update", "wallet",
+     "solana:6p6xgHyF7AeE6TZkSmFsko444wqoP15icUSqi2jfGiPN", 1778659191.803,
+     {"type": "token_balance", "token_address": "GYQQfZTnTokenMintAddress",
+      "balance": 37151378.807477, "holding_share": 3.715}),
 ])
-def test_each_channel_is_normalized(name: str, kind: str, key: str,
-                                    expected: dict[str, Any]) -> None:
-    message = frame(name)
-    event = push_event(message, 5.0, Naming())
+def test_each_channel_reference_example_is_normalized(
+        name: str, kind: str, key: str, ts: float, expected: dict[str, Any]) -> None:
+    health = SourceHealth("t")
+    (event,) = CmcParser(Naming()).stream("coinmarketcap #1", health).feed(
+        json.dumps(reference(name)), 5.0)
+    assert not health.faults  # CMC's own example is not malformed
     assert event.kind == kind and event.source == "coinmarketcap"
     assert event.token is not None and event.token.key == key
-    assert event.ts == message["ts"] / 1000
+    assert event.ts == ts  # the payload's own time where it has one, else the frame's
+    values = event.context()
     for field, value in expected.items():
-        assert event.fields[field] == value, field
-    assert event.fields["raw"] == message["data"]  # every key stays reachable
+        assert values[field] == value, field
+
+
+def test_a_swap_price_is_the_subscribed_tokens_side() -> None:
+    """A swap has no `p`: the subscribed token's price is t0pu or t1pu by address."""
+    message = reference("onchain_transaction")
+    message["params"]["address"] = message["data"]["t0a"]
+    event = push_event(message, 0, Naming())
+    assert event.fields["price"] == message["data"]["t0pu"]
+    assert event.fields["amount"] == message["data"]["a0"]
+
+
+def test_a_solana_swap_dedupes_by_instruction_index() -> None:
+    sol = push_event(frame("transaction_solana"), 0, Naming())
+    assert sol.fields["excluded"] is True and sol.fields["exclusion_code"] == 2
+    assert sol.fields["price"] == 2.31
+    assert dedupe_key(sol) == f"trade:{frame('transaction_solana')['data']['tx']}:4"
+
+
+def test_liquidity_without_lgid_is_deduplicated_on_what_it_carries() -> None:
+    parser = CmcParser(Naming())
+    stream = parser.stream("coinmarketcap #1", SourceHealth("t"))
+    push = reference("onchain_liquidity_event")
+    del push["data"]["lgid"]
+    twin = {**push, "params": {"platform_id": 14, "address": push["data"]["t1a"]}}
+    other = json.loads(json.dumps(push))
+    other["data"]["a1"] = 1.0
+    assert len(stream.feed(json.dumps(push), 0)) == 1
+    assert stream.feed(json.dumps(twin), 0) == []  # the same event, pushed for token1
+    assert len(stream.feed(json.dumps(other), 0)) == 1  # another event of the same tx
 
 
 def test_market_pushes_name_their_coin_from_the_tables() -> None:
-    event = push_event(frame("crypto_latest_price"), 0, Naming())
+    event = push_event(reference("market_crypto_latest_price"), 0, Naming())
     assert event.token and (event.token.symbol, event.token.name) == ("BTC", "Bitcoin")
-    unknown = {**frame("crypto_latest_price"), "data": {"cid": 99999, "p": 1.0}}
+    unknown = {**reference("market_crypto_latest_price"), "data": {"cid": 99999, "p": 1.0}}
     assert push_event(unknown, 0, Naming()).token.symbol is None  # type: ignore[union-attr]
     named = push_event(unknown, 0, Naming(ids={99999: ("NEW", "Newcoin")}))
     assert named.token and named.token.symbol == "NEW"
 
 
 def test_platform_ids_map_to_chain_names_and_the_config_adds_more() -> None:
-    message = {**frame("token_agg_event"), "params": {"platform_id": 199, "address": BSC}}
+    message = {**reference("onchain_token_agg_event"),
+               "params": {"platform_id": 199, "address": BSC}}
     assert push_event(message, 0, Naming()).token.key == f"cmc-platform-199:{BSC}"  # type: ignore[union-attr]
     based = push_event(message, 0, Naming(platforms={199: "base"}))
     assert based.token and based.token.key == f"base:{BSC}"
 
 
 def test_nulls_are_allowed() -> None:
-    message = frame("crypto_latest_price")
+    message = reference("market_crypto_latest_price")
     message["data"] = {"cid": 1, "p": None, "vu": None, "mc": None, "p24h": None}
     event = push_event(message, 0, Naming())
     assert event.fields["price"] is None and event.fields["change_24h"] is None
@@ -94,13 +146,13 @@ def test_nulls_are_allowed() -> None:
 ])
 def test_malformed_pushes_name_their_fault(change: dict[str, Any], fault: str) -> None:
     with pytest.raises(Malformed) as info:
-        push_event({**frame("crypto_latest_price"), **change}, 0, Naming())
+        push_event({**reference("market_crypto_latest_price"), **change}, 0, Naming())
     assert info.value.kind == fault
 
 
 def test_swaps_dedupe_by_tx_and_log_index_or_instruction_index_on_solana() -> None:
-    evm = push_event(frame("transaction"), 0, Naming())
-    assert dedupe_key(evm) == f"trade:{frame('transaction')['data']['tx']}:211"
+    evm = push_event(reference("onchain_transaction"), 0, Naming())
+    assert dedupe_key(evm) == f"trade:{reference('onchain_transaction')['data']['tx']}:59"
     sol_message = frame("liquidity_event")
     sol = push_event(sol_message, 0, Naming())
     assert dedupe_key(sol) == f"liquidity:{sol_message['data']['tx']}:3"
@@ -291,7 +343,7 @@ async def test_malformed_frames_are_counted_and_the_stream_goes_on(
 async def test_swaps_pushed_twice_arrive_once(fake_cmc: FakeCoinMarketCap) -> None:
     other = "0x55d398326f99059ff775485246999027b3197955"
     subs = [CmcSubscription("onchain@transaction", {"platform_id": 14, "address": [BSC, other]})]
-    swap = frame("transaction")["data"]
+    swap = reference("onchain_transaction")["data"]
     with trio.fail_after(GUARD_S):
         async with running_source(coinmarketcap.run, config(fake_cmc.url, subs)) as (
                 events, _, _):
@@ -303,7 +355,7 @@ async def test_swaps_pushed_twice_arrive_once(fake_cmc: FakeCoinMarketCap) -> No
                                 {**swap, "lgid": 212})
             first = await next_of(events, "trade")
             second = await next_of(events, "trade")
-    assert (first.fields["log_index"], second.fields["log_index"]) == (211, 212)
+    assert (first.fields["log_index"], second.fields["log_index"]) == (59, 212)
 
 
 async def test_reconfigure_unsubscribes_what_a_reload_removed(
@@ -365,7 +417,7 @@ rules:
      "6:22: `max_connections` must be 1 to 10"),
 ])
 def test_coinmarketcap_check_errors(change: tuple[str, str], message: str) -> None:
-    from rulesd import config as config_mod
+    from rulesd import loader as config_mod
     from rulesd.yaml_loader import ConfigError
 
     text = CMC_RULES.replace("URL", "ws://127.0.0.1:9").replace("SINK", "stdout")
@@ -378,7 +430,7 @@ def test_coinmarketcap_check_errors(change: tuple[str, str], message: str) -> No
 async def test_a_price_rule_on_coinmarketcap_data_delivers_through_apprise(
     nursery: trio.Nursery, fake_cmc: FakeCoinMarketCap, sink: Any, tmp_path: Path,
 ) -> None:
-    from rulesd import config as config_mod
+    from rulesd import loader as config_mod
     from rulesd.clock import TrioClock
     from rulesd.daemon import Daemon
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulesd import config
+from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.rules.conditions import Evaluation
 from rulesd.yaml_loader import ConfigError
@@ -55,7 +55,7 @@ def test_the_valid_file_loads() -> None:
 def test_the_example_rules_file_is_valid() -> None:
     example = Path(__file__).parent.parent / "rules.example.yaml"
     loaded = config.load(example, env={})
-    assert loaded.rules and loaded.config.sources.dexscreener is not None
+    assert loaded.rules and "dexscreener" in loaded.sources
     assert not loaded.warnings
 
 
@@ -234,9 +234,7 @@ def test_the_examples_commented_out_in_the_example_file_are_valid() -> None:
     loaded = config.loads(enabled, "rules.example.yaml",
                           {"CMC_API_KEY": "k1", "TOKENMETRICS_API_KEY": "k2",
                            "MOBULA_API_KEY": "k3"})
-    sources = loaded.config.sources
-    assert sources.coinmarketcap and sources.tokenmetrics and sources.dexscreener
-    assert sources.mobula
+    assert set(loaded.sources) == {"coinmarketcap", "tokenmetrics", "dexscreener", "mobula"}
     assert {r.name for r in loaded.rules} >= {"btc-above-100k", "big-buys", "btc-5m-move",
                                               "boosted-and-pumping", "fresh-and-boosted"}
     assert not loaded.warnings

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from rulesd import config
+from rulesd import loader as config
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, boost_rules, read_until, rulesd_process, snapshot, start, stop
 

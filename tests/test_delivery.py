@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import trio
 
-from rulesd import config
+from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from rulesd.delivery.fitting import LIMITS, digest, fit
-from rulesd.delivery.outbox import Delivery
 from rulesd.delivery.service import DeliveryService
-from rulesd.delivery.templates import Rendered, RuleTemplates
+from rulesd.delivery.templates import Rendered
 from rulesd.rules.engine import Alert
-from rulesd.statedb import StateDB
+from rulesd.state.db import StateDB
+from rulesd.state.outbox import Delivery
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, rulesd_process, snapshot, stop, write_rules
 
@@ -231,12 +231,12 @@ rules:
 """
     loaded = config.loads(text, "rules.yaml", {})
     db = StateDB(":memory:")
-    service = DeliveryService.create(loaded, db, _notifiers(loaded), TrioClock.__new__(
-        TrioClock))
+    service = DeliveryService.create(loaded.config, loaded.rules, db, _notifiers(loaded),
+                                     TrioClock.__new__(TrioClock))
     long = "x\\y*" * 5000
-    alert = Alert("id", "r", "boost", "k", 0.0, ("chat",), RuleTemplates(None, "{{ description }}"),
+    alert = Alert("id", "r", "boost", "k", 0.0, ("chat",),
                   {"description": long, "rule": "r", "kind": "boost", "source": "s",
-                   "token": None, "stream": "s"})
+                   "token": None, "stream": "s"}, message="{{ description }}")
     (delivery,) = service.deliveries([alert])
     assert len(delivery.title) + 1 + len(delivery.body) <= limit
     assert delivery.body.endswith("… (truncated)") and not delivery.body.endswith("\\…")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulesd.sources.dexscreener import StreamReader, item_event, parse_frame
+from rulesd.sources.dexscreener.parse import DexParser, DexStreamParser, item_event, parse_frame
 from rulesd.sources.health import Malformed, SourceHealth
 
 DATA = Path(__file__).parent / "data" / "dexscreener"
@@ -18,6 +18,10 @@ DATA = Path(__file__).parent / "data" / "dexscreener"
 
 def recorded(name: str) -> str:
     return (DATA / name).read_text()
+
+
+def reader(stream: str, health: SourceHealth) -> DexStreamParser:
+    return DexParser().stream(stream, health)
 
 
 @pytest.mark.parametrize(("stream", "file", "kind"), [
@@ -30,10 +34,10 @@ def recorded(name: str) -> str:
 ])
 def test_recorded_snapshots_parse(stream: str, file: str, kind: str) -> None:
     health = SourceHealth("t")
-    events, data = StreamReader(stream, health).events(recorded(file), 1000.0)
-    assert data and events and not health.faults
+    events = reader(stream, health).feed(recorded(file), 1000.0)
+    assert events and not health.faults
     assert {e.kind for e in events} == {kind}
-    assert all(e.token and e.token.key == f"{e.fields['chain']}:{e.fields['address']}"
+    assert all(e.token and e.token.key == f"{e.context()['chain']}:{e.context()['address']}"
                for e in events)
 
 
@@ -92,8 +96,7 @@ def test_three_framings(frame: str, framing: str) -> None:
 
 
 def test_top_boost_snapshots_carry_the_membership() -> None:
-    reader = StreamReader("token-boosts/top", SourceHealth("t"))
-    events, _ = reader.events(recorded("boosts_top.json"), 0)
+    events = reader("token-boosts/top", SourceHealth("t")).feed(recorded("boosts_top.json"), 0)
     members = {e.token.key for e in events if e.token}
     assert all(e.occurrence and e.occurrence.members == members for e in events)
 
@@ -115,7 +118,7 @@ json_values = st.recursive(
 @given(payload=json_values)
 def test_any_json_is_events_or_counted_faults(stream: str, payload: Any) -> None:
     health = SourceHealth("t")
-    events, _ = StreamReader(stream, health).events(json.dumps(payload), 0.0)
+    events = reader(stream, health).feed(json.dumps(payload), 0.0)
     for event in events:
         assert event.token is not None and isinstance(event.token.address, str)
         assert all(not isinstance(v, float) or v == v for v in event.fields.values())
@@ -124,7 +127,7 @@ def test_any_json_is_events_or_counted_faults(stream: str, payload: Any) -> None
 @given(st.binary(max_size=64) | st.text(max_size=64))
 def test_garbage_never_raises_past_the_reader(message: bytes | str) -> None:
     health = SourceHealth("t")
-    StreamReader("token-boosts/latest", health).events(message, 0.0)
+    reader("token-boosts/latest", health).feed(message, 0.0)
     assert health.frames == 1
 
 

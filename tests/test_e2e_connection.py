@@ -75,8 +75,9 @@ async def test_a_refused_handshake_backs_off_long_and_the_daemon_stays_up(
         shutdown.set()
     assert len(fake_dex.headers) == 1
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert errors == [f"dexscreener token-boosts/latest: handshake refused with HTTP {status}; "
-                      "this will not fix itself, retrying in 15m"]
+    assert errors == [f"dexscreener: handshake refused with HTTP {status} (seen on dexscreener "
+                      "token-boosts/latest); this will not fix itself: every connection of "
+                      "dexscreener retries in 15m"]
 
 
 async def test_configured_headers_are_sent(

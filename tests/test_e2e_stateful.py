@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trio
 
-from rulesd import config
+from rulesd import loader as config
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from tests.fake_vendors import FakeCoinMarketCap

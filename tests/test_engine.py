@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rulesd import config
+from rulesd import loader as config
 from rulesd.events import Event, Occurrence, TokenRef
 from rulesd.rules.engine import RuleSet
 from rulesd.state import StateStore

@@ -11,13 +11,13 @@ import orjson
 import pytest
 import trio
 
-from rulesd import config as config_mod
+from rulesd import loader as config_mod
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
-from rulesd.source_config import MobulaConfig
 from rulesd.sources import mobula
 from rulesd.sources.health import Malformed
-from rulesd.sources.mobula_views import Views, decode, inflate, snake
+from rulesd.sources.mobula.config import MobulaConfig
+from rulesd.sources.mobula.parse import Views, decode, inflate, snake
 from rulesd.state import StateStore
 from rulesd.yaml_loader import ConfigError
 from tests.fake_vendors import FakeMobula, pulse_token
@@ -158,7 +158,7 @@ async def test_pings_and_a_silent_server_is_replaced(
     assert [round(t) for t in fake_mob.pings] == [30, 60]
     assert healths["mobula"].last_error == "nothing heard for 90s"
     assert fake_mob.subscriptions[1]["type"] == "pulse-v2"  # subscribed again
-    assert src.views.subscription_id == "sub-2"
+    assert src.reader.parser.views.subscription_id == "sub-2"
 
 
 async def test_a_refused_key_is_fatal_and_never_logged(
@@ -285,6 +285,6 @@ def test_ten_full_views_are_exactly_the_limit() -> None:
 
 
 def test_frames_round_trip_through_gzip_helper() -> None:
-    from rulesd.sources.mobula_views import gzip_frame
+    from rulesd.sources.mobula.parse import gzip_frame
 
     assert orjson.loads(gzip.decompress(gzip_frame({"a": 1}))) == {"a": 1}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from rulesd import capture, config, dryrun
+from rulesd import capture, dryrun
+from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.clock import SystemClock, TrioClock
 from rulesd.daemon import Daemon

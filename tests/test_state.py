@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rulesd.events import Event, Occurrence
 from rulesd.state import SEEN_RETENTION_S, StateStore
-from rulesd.statedb import StateDB
+from rulesd.state.db import StateDB
 
 
 def event(item: str, version: float | str | None = None, batch: str | None = "c1#1",

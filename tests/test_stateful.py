@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulesd import config
+from rulesd import loader as config
+from rulesd.delivery.templates import render
 from rulesd.events import Event, TokenRef
 from rulesd.rules.engine import RuleSet
 from rulesd.state import StateStore
-from rulesd.statedb import StateDB
+from rulesd.state.db import StateDB
 from rulesd.yaml_loader import ConfigError
 
 BTC = TokenRef(key="cmc:1", symbol="BTC", cmc_id=1)
@@ -104,7 +105,7 @@ def test_change_says_why() -> None:
     assert (why["from"], why["to"], why["pct"], why["from_ts"], why["window"]) == (
         100_000, 102_500, 2.5, 0, "5m")
     assert run.last.values["why_text"] == "price +2.50% in 5m: 100,000 → 102,500"
-    body = run.last.render("text").body
+    body = render(run.last, "text").body
     assert body.startswith("price +2.50% in 5m: 100,000 → 102,500")
 
 
@@ -220,7 +221,7 @@ def test_notify_resolved_sends_when_it_clears() -> None:
     for ts, value in [(0, 101), (1, 99), (2, 98)]:
         run.feed(price(value, ts))
     assert run.alerts == [(0, "high", False), (1, "high", True)]
-    assert run.last.render("text").title.startswith("Resolved: ")
+    assert render(run.last, "text").title.startswith("Resolved: ")
 
 
 @pytest.mark.parametrize(("events", "ticks", "fires_at"), [

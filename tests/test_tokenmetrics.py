@@ -9,12 +9,12 @@ import orjson
 import pytest
 import trio
 
-from rulesd import config as config_mod
+from rulesd import loader as config_mod
 from rulesd.events import series_key
-from rulesd.source_config import TokenMetricsConfig
 from rulesd.sources import tokenmetrics
 from rulesd.sources.health import Malformed
-from rulesd.sources.tokenmetrics import message_ticks, tick_event
+from rulesd.sources.tokenmetrics.config import TokenMetricsConfig
+from rulesd.sources.tokenmetrics.parse import message_ticks, tick_event
 from rulesd.state import StateStore
 from rulesd.yaml_loader import ConfigError
 from tests.fake_vendors import FakeTokenMetrics, tm_tick
@@ -210,4 +210,4 @@ def test_token_metrics_check_errors(change: tuple[str, str], message: str) -> No
 def test_a_plan_allows_more_tokens() -> None:
     tokens = ", ".join(f"c{i}" for i in range(60))
     text = RULES.replace("tokens: [bitcoin, ethereum]", f"tokens: [{tokens}]\n    plan: advanced")
-    assert config_mod.loads(text, "rules.yaml", {"TM_KEY": "k"}).config.sources.tokenmetrics
+    assert config_mod.loads(text, "rules.yaml", {"TM_KEY": "k"}).sources["tokenmetrics"]

@@ -25,9 +25,9 @@ from rulesd.clock import Clock
 from rulesd.config import GroupConfig
 from rulesd.delivery.fitting import digest, fit, group_message
 from rulesd.delivery.notifiers import DeliveryError, Notifier
-from rulesd.delivery.outbox import Delivery
 from rulesd.delivery.pacing import TokenBucket
 from rulesd.delivery.templates import Rendered
+from rulesd.state.outbox import Delivery
 
 log = logging.getLogger(__name__)
 

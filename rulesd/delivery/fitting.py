@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from rulesd.delivery.outbox import Delivery
 from rulesd.delivery.templates import Rendered
+from rulesd.state.outbox import Delivery
 
 # Characters a message (title and body together) may have, by Apprise scheme.
 LIMITS: Final[dict[str, int]] = {"tgram": 4096, "discord": 2000, "slack": 40_000}

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
 
 import attrs
 import trio
-
-_RATE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(s|sec|m|min|h|hour)\s*$")
-_UNIT_S: Final = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
 
 # Messages per second the platforms accept (DESIGN §5): Telegram ~1/s per chat
 # and 20/min in groups (we assume a group: the stricter), Discord webhooks
@@ -24,18 +20,6 @@ SCHEME_RATES: Final[dict[str, float]] = {
 DEFAULT_RATE: Final = 5.0
 # How many messages may go out back to back before the rate applies.
 _BURST_S: Final = 3.0
-
-
-def parse_rate(text: str) -> float:
-    """Messages per second in "20/min", "1/s", "2 / 10s"; raise ValueError."""
-    match = _RATE.match(text)
-    if not match:
-        raise ValueError(f"expected a rate like 1/s or 20/min, got {text!r}")
-    count, per, unit = float(match.group(1)), match.group(2), match.group(3)
-    seconds = (float(per) if per else 1.0) * _UNIT_S[unit]
-    if count <= 0 or seconds <= 0:
-        raise ValueError(f"a rate must be positive, got {text!r}")
-    return count / seconds
 
 
 def default_rate(urls: Iterable[str]) -> float:

@@ -17,15 +17,17 @@ import attrs
 import trio
 
 from rulesd.clock import Clock
-from rulesd.config import LoadedConfig
+from rulesd.config import Config
 from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, run_workers
 from rulesd.delivery.fitting import fit, limit_of
 from rulesd.delivery.notifiers import ConsoleNotifier, Notifier
-from rulesd.delivery.outbox import Delivery
 from rulesd.delivery.pacing import TokenBucket, default_rate
+from rulesd.delivery.templates import render
+from rulesd.rules.compile import Rule
 from rulesd.rules.engine import Alert
 from rulesd.state import Changes
-from rulesd.statedb import StateDB, StateDBError
+from rulesd.state.db import StateDB, StateDBError
+from rulesd.state.outbox import Delivery
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,12 +44,11 @@ class DeliveryService:
     _unknown_reported: set[str] = attrs.field(factory=set)
 
     @classmethod
-    def create(cls, loaded: LoadedConfig, db: StateDB, notifiers: Mapping[str, Notifier],
-               clock: Clock) -> DeliveryService:
-        config = loaded.config
+    def create(cls, config: Config, rules: Sequence[Rule], db: StateDB,
+               notifiers: Mapping[str, Notifier], clock: Clock) -> DeliveryService:
         stats = DeliveryStats()
         service = cls(db, notifiers, {}, {}, stats)
-        groups = {r.name: r.group for r in loaded.rules if r.group is not None}
+        groups = {r.name: r.group for r in rules if r.group is not None}
         for name, notifier in notifiers.items():
             urls = config.notifiers[name].urls if name in config.notifiers else ()
             spec = config.notifiers.get(name)
@@ -77,7 +78,7 @@ class DeliveryService:
         for alert in alerts:
             for name in alert.notify:
                 notifier = self.notifiers[name]
-                message = fit(alert.render(notifier.format), self.limits.get(name))
+                message = fit(render(alert, notifier.format), self.limits.get(name))
                 out.append(Delivery(alert.id, name, alert.fired_at, alert.rule, alert.kind,
                                     alert.group, message.title, message.body))
         return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -20,6 +19,10 @@ import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from rulesd.delivery.escaping import Format, neutralize
+from rulesd.events import CONTEXT_FIELDS
+from rulesd.rules.engine import Alert
+from rulesd.schema import Field, Kind
+from rulesd.sources import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +43,17 @@ DEFAULT_TITLE: Final = (
     "{{ token.symbol or token.address or token.key if token else source + ' ' + stream }}"
     "{% if token and token.chain %} on {{ token.chain }}{% endif %}"
 )
+# Sentences for the kinds a sentence says best; every other kind's default body
+# lists its schema's headline fields ("price: 81,187.93 USD").
 _DEFAULT_BODIES: Final = {
-    "boost": "+{{ amount }} boost (total {{ total_amount }})",
-    "top_boost": "entered the top boosts (total {{ total_amount }})",
+    "boost": "+{{ amount | number }} boost (total {{ total_amount | number }})",
+    "top_boost": "entered the top boosts (total {{ total_amount | number }})",
     "takeover": "community takeover claimed {{ claim_date }}",
     "profile": "{{ description or 'new token profile' }}",
     "profile_update": "{{ description or 'token profile updated' }}",
     "ad": "{{ type }} ad from {{ date }}",
     "source_up": "{{ stream }} connected",
     "source_down": "{{ stream }} is down: {{ reason }}",
-    "price": "{{ price }}{% if venue %} on {{ venue }}{% endif %}",
 }
 _DEFAULT_HEADER: Final = "{% if why_text %}{{ why_text }}\n{% endif %}"
 _DEFAULT_FOOTER: Final = (
@@ -65,6 +69,7 @@ TEMPLATE_FAILURES: Final[collections.Counter[str]] = collections.Counter()
 TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label", "why", "why_text", "resolved", "key"})
 
 
+
 def _finalizer(fmt: Format) -> Any:
     def finalize(value: Any) -> Any:
         if value is None or isinstance(value, jinja2.Undefined):
@@ -76,13 +81,25 @@ def _finalizer(fmt: Format) -> Any:
     return finalize
 
 
+def format_number(value: Any) -> Any:
+    """A number as a person reads it: 1,234,567 or 0.00012345 (8 significant digits);
+    anything else unchanged. Used by the default messages, by type, not by name."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    return f"{value:,.8g}"
+
+
 def _environment(fmt: Format) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         autoescape=False,
         finalize=_finalizer(fmt),
         undefined=jinja2.ChainableUndefined,
         keep_trailing_newline=False,
     )
+    env.filters["number"] = format_number
+    return env
 
 
 _ENVIRONMENTS: Final[dict[str, SandboxedEnvironment]] = {
@@ -96,24 +113,45 @@ def _compiled(fmt: Format, source: str) -> jinja2.Template:
     return _ENVIRONMENTS[fmt].from_string(source)
 
 
-_NUMERIC: Final = re.compile(
-    r"price|amount|volume|cap|change|supply|fdv|rank|count|share|buys|sells|traders|"
-    r"buyers|sellers|impressions|hours|^open|^high|^low|^close|index|sequence|token_id|^ts$")
 _STRICT: Final = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+_STRICT.filters["number"] = format_number
 
 
-def sample_values(kind: str, fields: Iterable[str]) -> dict[str, Any]:
+def default_body(kind: str) -> str:
+    """The default message body of a kind, from its sentence or its schema's headline."""
+    if kind in _DEFAULT_BODIES:
+        return _DEFAULT_BODIES[kind]
+    schema = KINDS.get(kind)
+    if schema is None:
+        return "{{ kind }}"
+    fields = schema.all_fields()
+    lines = []
+    for name in schema.headline:
+        field = fields[name]
+        shown = f"{{{{ {name} | number }}}}" if field.type == "number" else f"{{{{ {name} }}}}"
+        unit = f" {field.unit}" if field.unit and field.type == "number" else ""
+        lines.append(f"{{% if {name} is not none %}}{name}: {shown}{unit}\n{{% endif %}}")
+    return "".join(lines) or "{{ kind }}"
+
+
+def _sample(name: str, field: Field) -> Any:
+    """A value of the field's type."""
+    if field.type == "number":
+        return 1.0
+    if field.type == "bool":
+        return False
+    if field.type == "time":
+        return 1735689600.0 if field.unit == "epoch seconds" else "2025-01-01T00:00:00Z"
+    if field.type == "list":
+        return [{"type": "twitter", "label": None, "url": "https://x.com/s"}]
+    if field.type == "object":
+        return collections.defaultdict(lambda: 1.0)
+    return "sample"
+
+
+def sample_values(kind: str, fields: Mapping[str, Field]) -> dict[str, Any]:
     """A plausible event of `kind`, to render templates against at `rulesd check`."""
-    values: dict[str, Any] = {}
-    for name in fields:
-        if name in ("excluded", "is_bid"):
-            values[name] = False
-        elif name == "links":
-            values[name] = [{"type": "twitter", "label": None, "url": "https://x.com/s"}]
-        elif name == "raw":
-            values[name] = collections.defaultdict(lambda: 1.0)
-        else:
-            values[name] = 1.0 if _NUMERIC.search(name) else "sample"
+    values = {name: _sample(name, field) for name, field in fields.items()}
     why = {
         "change": {"of": "price", "window": "5m", "from": 1.0, "from_ts": 0.0, "to": 1.1,
                    "delta": 0.1, "pct": 10.0},
@@ -130,7 +168,7 @@ def sample_values(kind: str, fields: Iterable[str]) -> dict[str, Any]:
             "why": why, "why_text": "", "resolved": False, "key": token["key"]}
 
 
-def render_problems(source: str, kinds: Mapping[str, Iterable[str]]) -> list[str]:
+def render_problems(source: str, kinds: Mapping[str, Mapping[str, Field]]) -> list[str]:
     """Why `source` fails on a sample event of each kind (kind → its fields)."""
     try:
         template = _STRICT.from_string(source)
@@ -176,8 +214,7 @@ class RuleTemplates:
         """Render for `fmt`; a template that fails falls back to the default text."""
         scope = {"kind_label": KIND_LABELS.get(kind, kind), **values}
         title_src = self.title or DEFAULT_TITLE
-        body_src = self.message or (
-            _DEFAULT_HEADER + _DEFAULT_BODIES.get(kind, "{{ kind }}") + _DEFAULT_FOOTER)
+        body_src = self.message or _default_message(kind)
         try:
             return Rendered(
                 _compiled(fmt, title_src).render(scope).strip(),
@@ -191,3 +228,24 @@ class RuleTemplates:
                           "(further failures of this rule are counted, not logged)", rule, exc)
             default = RuleTemplates(None, None).render(kind, values, fmt)
             return Rendered(default.title, f"{default.body}\n(template error: {exc})")
+
+
+@functools.lru_cache(maxsize=256)
+def _default_message(kind: str) -> str:
+    return _DEFAULT_HEADER + default_body(kind) + _DEFAULT_FOOTER
+
+
+def render(alert: Alert, fmt: Format) -> Rendered:
+    """An alert's title and message for a target's format."""
+    return RuleTemplates(alert.title, alert.message).render(alert.kind, alert.values, fmt)
+
+
+def template_check(source: str, kinds: Mapping[str, Kind]) -> list[str]:
+    """Why a rule's template would not render for the rule's kinds (`rulesd check`)."""
+    names = set(CONTEXT_FIELDS)
+    for kind in kinds.values():
+        names |= set(kind.all_fields())
+    found = template_problems(source, names)
+    if found:
+        return found
+    return render_problems(source, {name: kind.all_fields() for name, kind in kinds.items()})

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
-from rulesd.events import CONTEXT_FIELDS, TOKEN_FIELDS, Event
+from rulesd.events import CONTEXT_FIELDS, TOKENREF_FIELDS, Event
+from rulesd.schema import Field
 from rulesd.state import Needs, StateStore
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import Path, Report
@@ -160,10 +161,16 @@ def argument_problem(name: str, arg: Any) -> str | None:
     return None
 
 
+# Operators that compare numbers: on a field the schema says is not a number, a
+# rule could never fire.
+NUMERIC_OPERATORS: Final = frozenset({"gt", "gte", "lt", "lte", "between"})
+
+
 class _Compiler:
-    def __init__(self, fields: frozenset[str] | None, report: Report,
-                 needs: NeedsBuilder) -> None:
+    def __init__(self, fields: Mapping[str, Field] | None, kinds: Collection[str],
+                 report: Report, needs: NeedsBuilder) -> None:
         self.fields = fields
+        self.kinds = kinds
         self.report = report
         self.needs = needs
         self.depth = 0
@@ -205,14 +212,23 @@ class _Compiler:
         if self.fields is None:
             return
         head, _, rest = name.partition(".")
-        known = self.fields | CONTEXT_FIELDS
+        known = set(self.fields) | CONTEXT_FIELDS
         if head not in known:
             self.report(path, f"unknown field {head!r} for this rule's kinds"
                               f"{did_you_mean(head, known | COMBINATORS)}", True)
-        elif head == "token" and rest and rest.split(".")[0] not in TOKEN_FIELDS:
+        elif head == "token" and rest and rest.split(".")[0] not in TOKENREF_FIELDS:
             sub = rest.split(".")[0]
-            self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKEN_FIELDS)}",
+            self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKENREF_FIELDS)}",
                         True)
+
+    def not_a_number(self, name: str) -> str | None:
+        """Why a numeric comparison on `name` could never hold, if the schema says so."""
+        if self.fields is None or name in ("ts",):
+            return None
+        field = self.fields.get(name)
+        if field is None or field.type == "number":
+            return None  # unknown fields are reported on their own; dotted paths unchecked
+        return f"`{name}` is a {field.type}, not a number"
 
     def field(self, name: str, spec: Any, path: Path) -> Predicate:
         if isinstance(spec, list):
@@ -234,6 +250,10 @@ class _Compiler:
             problem = argument_problem(op, arg)
             if problem:
                 self.report(op_path, problem)
+                continue
+            mismatch = self.not_a_number(name) if op in NUMERIC_OPERATORS else None
+            if mismatch:
+                self.report(op_path, f"`{op}` compares numbers, but {mismatch}", True)
                 continue
             if op == "exists":
                 exists = arg
@@ -277,16 +297,18 @@ def always(ev: Evaluation) -> bool:
 def compile_where(
     spec: Any,
     *,
-    fields: frozenset[str] | None = None,
+    fields: Mapping[str, Field] | None = None,
+    kinds: Collection[str] = (),
     report: Report,
     path: Path = (),
     needs: NeedsBuilder | None = None,
 ) -> Predicate:
     """Compile `where:`; every problem goes to `report(path, message)`.
 
-    `fields` are the field names the rule's kinds carry (None: do not check);
-    what stateful conditions need remembered is added to `needs`.
+    `fields` are the typed fields the rule's kinds carry (None: do not check),
+    `kinds` every kind there is (for `seen`); what stateful conditions need
+    remembered is added to `needs`.
     """
     if spec is None:
         return always
-    return _Compiler(fields, report, needs or NeedsBuilder()).where(spec, path)
+    return _Compiler(fields, kinds, report, needs or NeedsBuilder()).where(spec, path)

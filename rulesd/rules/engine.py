@@ -1,8 +1,10 @@
 """The rule engine: rules indexed by kind, evaluated against each event and on a tick.
 
-Pure: no I/O and no clock of its own. `evaluate(event, state, now)` and
-`tick(state, now)` return the alerts that fire and record firing state and
-cooldowns in the state store.
+Pure: no I/O and no clock of its own. `Engine.process(event, now)` and
+`Engine.tick(now)` are the one entry point the daemon, `rulesd test` and the
+tests use: they apply the event to the state, return the alerts that fire and
+record firing state and cooldowns in the state store. An Alert is plain data;
+rendering it is delivery's.
 
 Lifecycle (DESIGN §4): occurrence kinds fire per matching event. Level kinds
 fire when the condition becomes true for a series (token, source, venue) and
@@ -20,11 +22,9 @@ from typing import Any
 
 import attrs
 
-from rulesd.config import Rule
-from rulesd.delivery.escaping import Format
-from rulesd.delivery.templates import Rendered, RuleTemplates
 from rulesd.durations import format_duration
-from rulesd.events import OCCURRENCE_KINDS, Event, series_key
+from rulesd.events import Event, series_key
+from rulesd.rules.compile import Rule
 from rulesd.rules.conditions import Evaluation, NeedsBuilder, lookup
 from rulesd.state import Needs, StateStore
 
@@ -39,20 +39,11 @@ class Alert:
     key: str
     fired_at: float
     notify: tuple[str, ...]
-    templates: RuleTemplates
     values: Mapping[str, Any]
+    title: str | None = None  # the rule's templates (None: the default)
+    message: str | None = None
     resolved: bool = False
     group: str | None = None  # alerts sharing it go out in one message
-
-    def render(self, fmt: Format) -> Rendered:
-        return self.templates.render(self.kind, self.values, fmt)
-
-
-def alert_key(event: Event) -> str:
-    """The key cooldowns work on: the token, else the stream."""
-    if event.token is not None:
-        return event.token.key
-    return f"{event.source}:{event.stream}"
 
 
 def firing_key(event: Event) -> str:
@@ -111,12 +102,11 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
-        self._by_kind: dict[str, list[tuple[Rule, RuleTemplates]]] = {}
-        self._templates = {r.name: RuleTemplates(r.title, r.message) for r in self.rules}
+        self._by_kind: dict[str, list[Rule]] = {}
         self._by_name = {r.name: r for r in self.rules}
         for rule in self.rules:
             for kind in rule.kinds:
-                self._by_kind.setdefault(kind, []).append((rule, self._templates[rule.name]))
+                self._by_kind.setdefault(kind, []).append(rule)
         self._pending: dict[tuple[str, str], _Pending] = {}
         # (rule, "fired" | "cooldown"): what each rule did, for dry-run summaries.
         self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -152,29 +142,28 @@ class RuleSet:
             return []
         values = event.context()
         alerts: list[Alert] = []
-        level = event.kind not in OCCURRENCE_KINDS
-        for rule, templates in candidates:
+        for rule in candidates:
             ev = Evaluation(values, event, state, now, rule.kinds)
             holds = rule.condition(ev)
             if rule.absent is not None:
                 alerts.extend(self._present(rule, event, holds, state, now))
-            elif level:
-                alerts.extend(self._level(rule, templates, event, ev, holds, state, now))
+            elif event.kind in rule.levels:
+                alerts.extend(self._level(rule, event, ev, holds, state, now))
             elif holds:
-                alerts.extend(self._fire(rule, templates, event.kind, alert_key(event),
-                                         occurrence_id(event), ev, state, now))
+                alerts.extend(self._fire(rule, event.kind, event.key, occurrence_id(event), ev,
+                                         state, now))
         return alerts
 
-    def _fire(self, rule: Rule, templates: RuleTemplates, kind: str, key: str,
+    def _fire(self, rule: Rule, kind: str, key: str,
               occurrence: str, ev: Evaluation, state: StateStore, now: float) -> list[Alert]:
         if rule.cooldown and state.in_cooldown(rule.name, key, rule.cooldown, now):
             self.counts[(rule.name, "cooldown")] += 1
             return []
         self.counts[(rule.name, "fired")] += 1
         state.fired(rule.name, key, now)
-        return [self._alert(rule, templates, kind, key, occurrence, ev.values, ev.why, now)]
+        return [self._alert(rule, kind, key, occurrence, ev.values, ev.why, now)]
 
-    def _alert(self, rule: Rule, templates: RuleTemplates, kind: str, key: str,
+    def _alert(self, rule: Rule, kind: str, key: str,
                occurrence: str, values: Mapping[str, Any], why: Mapping[str, Any], now: float,
                resolved: bool = False) -> Alert:
         group = None
@@ -183,17 +172,17 @@ class RuleSet:
         return Alert(
             id=f"{rule.name}|{key}|{occurrence}{'|resolved' if resolved else ''}",
             rule=rule.name, kind=kind, key=key, fired_at=now, notify=rule.notify,
-            templates=templates, resolved=resolved, group=group,
+            title=rule.title, message=rule.message, resolved=resolved, group=group,
             values={**values, "rule": rule.name, "why": dict(why), "why_text": why_text(why),
                     "resolved": resolved},
         )
 
-    def _level(self, rule: Rule, templates: RuleTemplates, event: Event, ev: Evaluation,
+    def _level(self, rule: Rule, event: Event, ev: Evaluation,
                holds: bool, state: StateStore, now: float) -> list[Alert]:
         fkey = (rule.name, firing_key(event))
         if not holds:
             self._pending.pop(fkey, None)
-            return self._clear(rule, templates, fkey, event.kind, alert_key(event),
+            return self._clear(rule, fkey, event.kind, event.key,
                                ev.values, state, now)
         if fkey in state.firing:
             return []
@@ -201,18 +190,18 @@ class RuleSet:
             pending = self._pending.get(fkey)
             if pending is None:
                 self._pending[fkey] = _Pending(now, {**ev.values, "why": ev.why},
-                                               alert_key(event), event.kind)
+                                               event.key, event.kind)
                 return []
             if now - pending.since < rule.for_s:
                 pending.values = {**ev.values, "why": ev.why}
                 return []
             del self._pending[fkey]
-        alerts = self._fire(rule, templates, event.kind, alert_key(event),
+        alerts = self._fire(rule, event.kind, event.key,
                             f"{event.ts:.3f}", ev, state, now)
         state.firing[fkey] = (now, bool(alerts))
         return alerts
 
-    def _clear(self, rule: Rule, templates: RuleTemplates, fkey: tuple[str, str], kind: str,
+    def _clear(self, rule: Rule, fkey: tuple[str, str], kind: str,
                key: str, values: Mapping[str, Any], state: StateStore, now: float
                ) -> list[Alert]:
         firing = state.firing.get(fkey)
@@ -222,7 +211,7 @@ class RuleSet:
         since, notified = firing
         if not (rule.notify_resolved and notified):
             return []
-        return [self._alert(rule, templates, kind, key, f"{since:.3f}", values, {}, now,
+        return [self._alert(rule, kind, key, f"{since:.3f}", values, {}, now,
                             resolved=True)]
 
     def _present(self, rule: Rule, event: Event, holds: bool, state: StateStore, now: float
@@ -231,10 +220,10 @@ class RuleSet:
         if not holds:
             return []
         assert rule.absent is not None
-        group = alert_key(event) if rule.absent.per == "token" else \
+        group = event.key if rule.absent.per == "token" else \
             f"{event.source}:{event.stream}"
         state.presence[(rule.name, group)] = (now, event.kind, event.source, event.stream)
-        return self._clear(rule, self._templates[rule.name], (rule.name, group), event.kind,
+        return self._clear(rule, (rule.name, group), event.kind,
                            group, {**event.context(), "key": group}, state, now)
 
     def tick(self, state: StateStore, now: float) -> list[Alert]:
@@ -249,7 +238,7 @@ class RuleSet:
                 del self._pending[fkey]
                 ev = Evaluation(pending.values, None, state, now, rule.kinds,
                                 dict(pending.values.get("why", {})))
-                fired = self._fire(rule, self._templates[rule.name], pending.kind,
+                fired = self._fire(rule, pending.kind,
                                    pending.key, f"{pending.since:.3f}", ev, state, now)
                 state.firing[fkey] = (now, bool(fired))
                 alerts.extend(fired)
@@ -264,8 +253,32 @@ class RuleSet:
             token = {"key": group} if rule.absent.per == "token" else None
             ev = Evaluation({"key": group, "kind": kind, "source": source, "stream": stream,
                              "token": token}, None, state, now, rule.kinds, why)
-            fired = self._fire(rule, self._templates[name], kind, group, f"{at:.3f}", ev,
+            fired = self._fire(rule, kind, group, f"{at:.3f}", ev,
                                state, now)
             state.firing[(name, group)] = (now, bool(fired))
             alerts.extend(fired)
         return alerts
+
+
+class Engine:
+    """The state and the rules together: an event or a tick in, alerts out."""
+
+    def __init__(self, rules: Iterable[Rule], state: StateStore) -> None:
+        self.state = state
+        self.ruleset = RuleSet(rules)
+        self.ruleset.adopt(state)
+
+    def reload(self, rules: Iterable[Rule]) -> None:
+        """Serve new rules from the same state (what removed rules held is forgotten)."""
+        self.ruleset = RuleSet(rules)
+        self.ruleset.adopt(self.state)
+
+    def process(self, event: Event, now: float) -> list[Alert]:
+        """Apply one event to the state and evaluate the rules on it."""
+        if not self.state.apply(event, now):
+            return []
+        return self.ruleset.evaluate(event, self.state, now)
+
+    def tick(self, now: float) -> list[Alert]:
+        """Time-driven rules (`for`, `absent`) at `now`."""
+        return self.ruleset.tick(self.state, now)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from rulesd.durations import format_duration, parse_duration
-from rulesd.events import KINDS
 from rulesd.rules.conditions import (
     AbsentSpec,
     Evaluation,
@@ -80,6 +79,8 @@ class _Args:
         if fields is not None and value not in fields:
             self.fail(f"unknown field {value!r} for this rule's kinds"
                       f"{did_you_mean(value, fields)}", key)
+        elif (mismatch := self.compiler.not_a_number(value)) is not None:
+            self.fail(f"`{self.name}` watches a number, but {mismatch}", key)
         return value
 
     def comparison(self, spec: Any, key: str) -> Callable[[Any], bool]:
@@ -216,9 +217,10 @@ def _seen(args: _Args) -> Predicate:
     args.unknown(("kind", "within"))
     within = args.duration("within")
     kind = str(args.spec.get("kind", ""))
-    if kind not in KINDS:
+    kinds = args.compiler.kinds
+    if kind not in kinds:
         args.fail(f"`seen` needs `kind`: one of the event kinds"
-                  f"{did_you_mean(kind, KINDS) if kind else ''}",
+                  f"{did_you_mean(kind, kinds) if kind else ''}",
                   "kind" if kind else None)
     if not args.ok:
         return _never
@@ -270,7 +272,7 @@ def _absent(args: _Args) -> Predicate:
 def _key(ev: Evaluation) -> str:
     event = ev.event
     assert event is not None
-    return event.token.key if event.token else f"{event.source}:{event.stream}"
+    return event.key
 
 
 _COMPILERS: Final[dict[str, Callable[[_Args], Predicate]]] = {

@@ -9,7 +9,7 @@ from typing import Final
 import trio
 import trio_websocket
 
-from rulesd.sources.supervisor import DeadConnection, FatalSourceError
+from rulesd.sources.supervisor import Closes, DeadConnection
 
 # The reader task stops when this many messages wait for us; a stopped reader
 # answers no pings, so the queue must absorb a snapshot while the engine works.
@@ -38,19 +38,13 @@ def open_connection(
 # Vendors that say only that a bad key's connection "will be closed": these
 # closes (policy violation, and the 4xxx auth codes servers commonly use) are
 # taken as a refused key.
-AUTH_CLOSE_CODES: Final = frozenset({1008, 4001, 4003, 4401, 4403})
+AUTH_CLOSE_CODES: Final = (1008, 4001, 4003, 4401, 4403)
 
 
-async def receive(ws: trio_websocket.WebSocketConnection, vendor: str) -> str | bytes:
-    """The next message; a close with an auth code is a refused key (fatal)."""
-    try:
-        return await ws.get_message()
-    except trio_websocket.ConnectionClosed as exc:
-        code = exc.reason.code if exc.reason is not None else None
-        if code in AUTH_CLOSE_CODES:
-            raise FatalSourceError(f"{vendor} closed the connection (code {code}): "
-                                   "the API key was refused") from exc
-        raise
+def auth_closes(vendor: str) -> Closes:
+    """The close codes taken as a refused key, for a vendor that documents none."""
+    return {code: ("fatal", f"{vendor} closed the connection: the API key was refused")
+            for code in AUTH_CLOSE_CODES}
 
 
 async def keepalive(ws: trio_websocket.WebSocketConnection, interval_s: float) -> None:

@@ -14,8 +14,9 @@ never hides a bug: anything it does not expect propagates.
 from __future__ import annotations
 
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -85,6 +86,24 @@ class Connection:
     health: SourceHealth
 
 
+# A vendor's close codes: code → ("fatal" | "limited", what the vendor means by it).
+Closes = Mapping[int, tuple[str, str]]
+
+
+@attrs.define
+class SourceGate:
+    """What all connections of one source share: a refused key or a connection limit
+    is a fact about the source, so every connection backs off until `until`, and the
+    source logs it once."""
+
+    name: str
+    until: float = -math.inf
+    reason: str | None = None
+
+    def closed(self, now: float) -> bool:
+        return now < self.until
+
+
 def describe(exc: BaseException) -> str:
     """A short reason for a log line or a source_down event (never a URL or key)."""
     if isinstance(exc, trio_websocket.ConnectionRejected):
@@ -107,8 +126,24 @@ def describe(exc: BaseException) -> str:
 _HANDLED: Final = (*EXPECTED_ERRORS, FatalSourceError, SourceLimited)
 
 
-def _expected(exc: BaseException) -> BaseException | None:
+def classify(exc: BaseException, closes: Closes) -> BaseException:
+    """A vendor's meaningful close code as the error it stands for, whichever call
+    (connect, subscribe, read, ping) saw the close."""
+    if isinstance(exc, trio_websocket.ConnectionClosed) and exc.reason is not None:
+        meaning = closes.get(exc.reason.code)
+        if meaning is not None:
+            what, text = meaning
+            error = FatalSourceError if what == "fatal" else SourceLimited
+            return error(f"{text} (close code {exc.reason.code})")
+    if isinstance(exc, trio_websocket.HandshakeError) and isinstance(
+            exc.__cause__, trio_websocket.ConnectionClosed):
+        return classify(exc.__cause__, closes)
+    return exc
+
+
+def _expected(exc: BaseException, closes: Closes) -> BaseException | None:
     """The expected connection error inside `exc`, else None (a bug: re-raise)."""
+    exc = classify(exc, closes)
     if isinstance(exc, _HANDLED):
         return exc
     if isinstance(exc, BaseExceptionGroup):
@@ -121,7 +156,7 @@ def _expected(exc: BaseException) -> BaseException | None:
                 if isinstance(item, BaseExceptionGroup):
                     stack.extend(item.exceptions)
                 else:
-                    leaves.append(item)
+                    leaves.append(classify(item, closes))
             serious = [e for e in leaves if isinstance(e, FatalSourceError | SourceLimited)]
             return serious[0] if serious else leaves[0]
     return None
@@ -141,10 +176,14 @@ async def supervise(
     *,
     backoff: Backoff = Backoff(),
     rng: random.Random | None = None,
+    gate: SourceGate | None = None,
+    closes: Closes | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run `session` forever. Started once it connected or failed the first time."""
     rng = rng or random.Random()
+    gate = gate or SourceGate(health.name)
+    closes = closes or {}
     attempt = 0
     started = False
     down_reported = False
@@ -161,13 +200,15 @@ async def supervise(
             task_status.started()
 
     while True:
+        if gate.closed(trio.current_time()):  # another connection of the source was refused
+            await trio.sleep_until(gate.until)
         began = trio.current_time()
         connects_before = health.connects
         try:
             await session(connected)
             error: BaseException | None = None
         except BaseException as exc:
-            error = _expected(exc)
+            error = _expected(exc, closes)
             if error is None:
                 raise
         if trio.current_time() - began >= backoff.stable_s:
@@ -177,15 +218,20 @@ async def supervise(
         reason = describe(error)
         health.failures += 1
         health.last_error = reason
-        if is_fatal(error):
-            health.state = "fatal"
-            delay = backoff.fatal_s
-            log.error("%s: %s; this will not fix itself, retrying in %s", health.name,
-                      reason, format_duration(delay))
-        elif isinstance(error, SourceLimited):
-            health.state = "down"
-            delay = backoff.limited_s
-            log.error("%s: %s; retrying in %s", health.name, reason, format_duration(delay))
+        if is_fatal(error) or isinstance(error, SourceLimited):
+            fatal = is_fatal(error)
+            health.state = "fatal" if fatal else "down"
+            now = trio.current_time()
+            if gate.closed(now):  # the source already said so: no second line
+                log.debug("%s: %s", health.name, reason)
+            else:
+                gate.until = now + (backoff.fatal_s if fatal else backoff.limited_s)
+                gate.reason = reason
+                log.error("%s: %s (seen on %s); %severy connection of %s retries in %s",
+                          gate.name, reason, health.name,
+                          "this will not fix itself: " if fatal else "", gate.name,
+                          format_duration(gate.until - now))
+            delay = gate.until - now
         else:
             health.state = "down"
             delay = backoff.delay(attempt, rng)
@@ -211,6 +257,7 @@ async def supervise_all(
     clock: Clock,
     *,
     started: object = None,
+    closes: Closes | None = None,
     task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Supervise every connection of a source, all started at once.
@@ -219,18 +266,21 @@ async def supervise_all(
     connection is up or has failed once; `source_up`/`source_down` events name
     the source and the connection's stream.
     """
+    gate = SourceGate(source)
     async with trio.open_nursery() as nursery:
         async with trio.open_nursery() as starting:
             for connection in connections:
                 starting.start_soon(nursery.start, _supervise_one, source, connection, emit,
-                                    clock)
+                                    clock, gate, closes or {})
         task_status.started(started)
 
 
-async def _supervise_one(source: str, connection: Connection, emit: Emit, clock: Clock, *,
+async def _supervise_one(source: str, connection: Connection, emit: Emit, clock: Clock,
+                         gate: SourceGate, closes: Closes, *,
                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     async def status(kind: str, reason: str) -> None:
         now = clock.now()
         await emit(Event(kind, source, connection.stream, None, now, now, {"reason": reason}))
 
-    await supervise(connection.session, connection.health, status, task_status=task_status)
+    await supervise(connection.session, connection.health, status, gate=gate, closes=closes,
+                    task_status=task_status)

@@ -1,0 +1,145 @@
+"""Load a rules file as the daemon runs it: structured, checked, compiled.
+
+`rulesd.config` structures the file; here each configured source structures
+and checks its own section (through the registry), the rules are compiled
+against the kinds' typed schemas, notifier URLs and templates are checked by
+delivery. `load` raises ConfigError listing every problem, in file order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from rulesd import config as config_mod
+from rulesd.config import Config
+from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
+from rulesd.delivery.templates import template_check, template_problems
+from rulesd.rules.compile import Rule, compile_rules
+from rulesd.sources import KINDS, SOURCES
+from rulesd.suggest import did_you_mean
+from rulesd.yaml_loader import ConfigError, Document, Path, Problem
+
+
+@attrs.frozen
+class LoadedConfig:
+    """What the daemon runs: the config, each source's config, the enabled rules, secrets."""
+
+    file: str
+    config: Config
+    sources: Mapping[str, Any]  # vendor name → its structured config (configured only)
+    rules: tuple[Rule, ...]
+    secrets: frozenset[str]
+    warnings: tuple[Problem, ...] = ()
+
+    def summary(self) -> str:
+        parts = [SOURCES[name].describe(cfg) for name, cfg in self.sources.items()]
+        return (
+            f"{self.file}: OK: {len(self.rules)} rules enabled, "
+            f"sources: {', '.join(parts) or 'none'}, "
+            f"notifiers: {', '.join(sorted(self.config.notifiers)) or 'none'}"
+        )
+
+
+def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read and validate a rules file; raise ConfigError listing every problem."""
+    return _check(config_mod.read(path, env))
+
+
+def loads(text: str, file: str, env: Mapping[str, str]) -> LoadedConfig:
+    return _check(config_mod.parse(text, file, env))
+
+
+def _check(parsed: config_mod.Parsed) -> LoadedConfig:
+    doc, config = parsed.doc, parsed.config
+    problems = list(parsed.problems)
+    secrets = set(parsed.secrets)
+    sources = _sources(config, doc, problems, secrets)
+    rules = compile_rules(config, doc, parsed.rule_indexes, KINDS, problems)
+    _templates(config, doc, parsed.rule_indexes, problems)
+    if parsed.complete:
+        _notifiers(config, doc, problems, secrets)
+    if problems or not parsed.complete:
+        raise ConfigError(config_mod.ordered(problems))
+    return LoadedConfig(doc.file, config, sources, tuple(rules), frozenset(secrets),
+                        tuple(_warnings(config, sources, doc)))
+
+
+def _sources(config: Config, doc: Document, problems: list[Problem],
+             secrets: set[str]) -> dict[str, Any]:
+    """Each source's section structured into its config class and checked by it."""
+    def report(path: Path, message: str, at_key: bool = False) -> None:
+        problems.append(doc.problem(path, message, at_key=at_key))
+
+    out: dict[str, Any] = {}
+    for name, raw in config.sources.items():
+        source = SOURCES.get(name)
+        if source is None:
+            report(("sources", name), f"unknown source {name!r}{did_you_mean(name, SOURCES)}",
+                   True)
+            continue
+        structured = config_mod.structure_section(raw, source.config_type, ("sources", name),
+                                                  doc, problems)
+        if structured is None:
+            continue
+        source.check(structured, report)
+        secrets.update(source.secrets(structured))
+        out[name] = structured
+    return out
+
+
+def _notifiers(config: Config, doc: Document, problems: list[Problem],
+               secrets: set[str]) -> None:
+    for name, notifier in config.notifiers.items():
+        secrets.update(u for u in notifier.urls if u != CONSOLE_URL)
+        already = {p.mark for p in problems}
+        if CONSOLE_URL in notifier.urls and len(notifier.urls) > 1:
+            problems.append(doc.problem(("notifiers", name), f"`{CONSOLE_URL}` is the console "
+                                        "notifier: give it a name of its own"))
+        for j, url in enumerate(notifier.urls):
+            problem = url_problem(url)
+            if problem:
+                at = ("notifiers", name, j) if ("notifiers", name, j) in doc.value_marks else (
+                    "notifiers", name, "urls", j)
+                if doc.mark(at) not in already:  # not when a ${VAR} in it is missing
+                    problems.append(doc.problem(at, f"notifier {name!r}: {problem}"))
+
+
+def _templates(config: Config, doc: Document, indexes: tuple[int, ...],
+               problems: list[Problem]) -> None:
+    """Titles and messages: syntax always; names and a sample render when the kinds
+    are known."""
+    for i, rc in zip(indexes, config.rules, strict=True):
+        kinds = {k: KINDS[k] for k in rc.on if k in KINDS}
+        known = len(kinds) == len(rc.on) and bool(kinds)
+        for key in ("title", "message"):
+            source = getattr(rc, key)
+            if source is None:
+                continue
+            found = template_check(source, kinds) if known else [
+                m for m in template_problems(source, ()) if "syntax" in m]
+            problems.extend(doc.problem(("rules", i, key), message) for message in found)
+
+
+def _warnings(config: Config, sources: Mapping[str, Any], doc: Document) -> list[Problem]:
+    """What will run but not as meant: rules no configured source feeds, and what
+    each source warns of."""
+    out: list[Problem] = []
+
+    def report(path: Path, message: str, at_key: bool = False) -> None:
+        out.append(doc.problem(path, message, at_key=at_key))
+
+    produced = {"source_up", "source_down"}
+    for name, cfg in sources.items():
+        produced |= SOURCES[name].produces(cfg)
+        SOURCES[name].warnings(cfg, report)
+    for i, rule in enumerate(config.rules):
+        missing = [k for k in rule.on if k in KINDS and k not in produced]
+        if missing and rule.enabled:
+            report(("rules", i, "on"), f"warning: no configured source produces "
+                                       f"{', '.join(missing)} events, so rule {rule.name!r} "
+                                       "will not fire on them")
+    return config_mod.ordered(out)

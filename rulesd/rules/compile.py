@@ -1,0 +1,110 @@
+"""Rules as the engine runs them: validated against the kinds' typed schemas, compiled.
+
+Every problem goes to the caller's list with its place in the file. Template
+checks are delivery's (see `rulesd.loader`); here are the rules' own semantics:
+kinds, conditions and their field types, `for`, `notify_resolved`, notifiers and
+groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from rulesd.config import Config, GroupConfig
+from rulesd.events import CONTEXT_FIELDS
+from rulesd.rules.conditions import AbsentSpec, NeedsBuilder, Predicate, compile_where
+from rulesd.schema import Field, Kind
+from rulesd.suggest import did_you_mean
+from rulesd.yaml_loader import Document, Path, Problem
+
+
+@attrs.frozen
+class Rule:
+    """A validated rule with its defaults applied and its condition compiled."""
+
+    name: str
+    kinds: tuple[str, ...]
+    condition: Predicate
+    notify: tuple[str, ...]
+    title: str | None
+    message: str | None
+    cooldown: float
+    for_s: float = 0.0
+    notify_resolved: bool = False
+    absent: AbsentSpec | None = None
+    needs: NeedsBuilder = attrs.field(factory=NeedsBuilder, eq=False)
+    group: GroupConfig | None = None
+    # The rule's kinds that are levels (fire on becoming true, re-arm once false).
+    levels: frozenset[str] = frozenset()
+
+
+def rule_fields(kinds: Sequence[str], schemas: Mapping[str, Kind]) -> dict[str, Field]:
+    """The typed fields a rule on `kinds` may use (the union over its kinds)."""
+    out: dict[str, Field] = {}
+    for kind in kinds:
+        for name, field in schemas[kind].all_fields().items():
+            out.setdefault(name, field)
+    return out
+
+
+def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
+                  schemas: Mapping[str, Kind], problems: list[Problem]) -> list[Rule]:
+    """The enabled rules of `config`, compiled; every problem appended to `problems`."""
+    rules: list[Rule] = []
+    seen_names: dict[str, int] = {}
+    notifiers = set(config.notifiers)
+    for i, rc in zip(indexes, config.rules, strict=True):
+        here: Path = ("rules", i)
+        if rc.name in seen_names:
+            problems.append(doc.problem((*here, "name"), f"duplicate rule name {rc.name!r} "
+                                        f"(also rule #{seen_names[rc.name] + 1})"))
+        seen_names.setdefault(rc.name, i)
+        kinds_ok = True
+        for j, kind in enumerate(rc.on):
+            if kind not in schemas:
+                kinds_ok = False
+                at = (*here, "on", j) if len(rc.on) > 1 or (*here, "on", 0) in doc.value_marks \
+                    else (*here, "on")
+                problems.append(doc.problem(at, f"unknown kind {kind!r}"
+                                            f"{did_you_mean(kind, schemas)}"))
+        fields = rule_fields(rc.on, schemas) if kinds_ok and rc.on else None
+        levels = frozenset(k for k in rc.on if k in schemas and not schemas[k].occurrence)
+
+        def report(path: Path, message: str, at_key: bool = False, _here: Path = here) -> None:
+            problems.append(doc.problem((*_here, "where", *path), message, at_key=at_key))
+
+        needs = NeedsBuilder()
+        condition = compile_where(rc.where, fields=fields, kinds=schemas, report=report,
+                                  needs=needs)
+        if rc.for_ is not None and kinds_ok and not levels:
+            problems.append(doc.problem((*here, "for"), "`for` applies to level kinds (price, "
+                                        "metrics, pulse_update); these kinds fire per event",
+                                        at_key=True))
+        if rc.notify_resolved and kinds_ok and not levels and needs.absent is None:
+            problems.append(doc.problem((*here, "notify_resolved"), "`notify_resolved` applies "
+                                        "to level kinds and `absent`: these kinds fire per "
+                                        "event and never clear", at_key=True))
+        notify = rc.notify if rc.notify is not None else config.defaults.notify
+        if not notify:
+            problems.append(doc.problem(here, f"rule {rc.name!r} has no notifier: add "
+                                        "`notify:` to it or `defaults.notify`"))
+        for j, name in enumerate(notify):
+            if name not in notifiers:
+                at = (*here, "notify", j) if rc.notify is not None else ("defaults", "notify", j)
+                problems.append(doc.problem(at, f"unknown notifier {name!r}"
+                                            f"{did_you_mean(name, notifiers)}"))
+        cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
+        if rc.group is not None and fields is not None:
+            for j, by in enumerate(rc.group.by):
+                head = by.split(".")[0]
+                if head not in set(fields) | CONTEXT_FIELDS:
+                    problems.append(doc.problem((*here, "group", "by", j),
+                                                f"unknown field {head!r} to group by"
+                                                f"{did_you_mean(head, fields)}"))
+        if rc.enabled:
+            rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
+                              float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
+                              needs.absent, needs, rc.group, levels))
+    return rules

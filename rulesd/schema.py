@@ -1,0 +1,102 @@
+"""Typed field schemas: what each event kind carries, for `check`, messages and docs.
+
+Every source declares its kinds with a schema (field → type, unit, meaning).
+`rulesd check` rejects unknown fields and numeric conditions on fields that are
+not numbers; templates get sample values of the right type; the README's field
+tables are generated from the same declarations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal
+
+import attrs
+
+FieldType = Literal["number", "string", "bool", "time", "list", "object"]
+
+
+@attrs.frozen
+class Field:
+    """One field of a kind: its type, unit (where there is one) and a one-line meaning."""
+
+    type: FieldType
+    meaning: str
+    unit: str | None = None
+
+
+def number(meaning: str, unit: str | None = None) -> Field:
+    return Field("number", meaning, unit)
+
+
+def string(meaning: str) -> Field:
+    return Field("string", meaning)
+
+
+def boolean(meaning: str) -> Field:
+    return Field("bool", meaning)
+
+
+def time(meaning: str, unit: str | None = None) -> Field:
+    return Field("time", meaning, unit)
+
+
+def listing(meaning: str) -> Field:
+    return Field("list", meaning)
+
+
+def obj(meaning: str) -> Field:
+    return Field("object", meaning)
+
+
+# Offered by every kind that carries a token, from its TokenRef when the vendor's
+# own fields do not name them, so `symbol: BTC` and `token.symbol: BTC` agree.
+TOKEN_FIELDS: Final[Mapping[str, Field]] = {
+    "symbol": string("the token's ticker symbol, where the vendor names it"),
+    "name": string("the token's name, where the vendor names it"),
+    "chain": string("the chain, by DEX Screener's names (solana, ethereum, bsc, base, ...)"),
+    "address": string("the token's address on its chain (EVM addresses lower-case)"),
+}
+EXTRA: Final = obj("fields the vendor sent that this schema does not name, as sent")
+
+
+@attrs.frozen
+class Kind:
+    """An event kind as one source produces it."""
+
+    name: str
+    meaning: str
+    fields: Mapping[str, Field]
+    # Occurrence kinds fire once per matching event; the others are levels: they fire
+    # when a rule's condition becomes true and re-arm once it was false (DESIGN §4).
+    occurrence: bool
+    token: bool = True  # events of this kind name a token
+    # Fields the default message shows, in order ("name: value unit").
+    headline: tuple[str, ...] = ()
+
+    def all_fields(self) -> dict[str, Field]:
+        """The kind's fields, with the token fields where it carries a token."""
+        return {**TOKEN_FIELDS, **self.fields} if self.token else dict(self.fields)
+
+
+def merge(kinds: Iterable[Kind]) -> dict[str, Kind]:
+    """Kinds by name; a kind several sources produce gets the union of their fields.
+
+    A field two sources type differently is a programming error, raised at import.
+    """
+    out: dict[str, Kind] = {}
+    for kind in kinds:
+        known = out.get(kind.name)
+        if known is None:
+            out[kind.name] = kind
+            continue
+        if known.occurrence != kind.occurrence or known.token != kind.token:
+            raise ValueError(f"kind {kind.name!r} is declared with two lifecycles")
+        fields = dict(known.fields)
+        for name, field in kind.fields.items():
+            if name in fields and fields[name].type != field.type:
+                raise ValueError(f"field {kind.name}.{name} is declared with two types")
+            fields.setdefault(name, field)
+        out[kind.name] = attrs.evolve(known, fields=fields,
+                                      headline=known.headline or kind.headline)
+    return out

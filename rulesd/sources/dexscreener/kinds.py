@@ -1,0 +1,75 @@
+"""DEX Screener's streams, the kind each announces, and their typed fields.
+
+Each stream maps the vendor's item keys (camelCase) to our field names. Keys an
+item carries beyond these (real items carry `openGraph`, `cto`, ...) are kept
+under `extra`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from rulesd.schema import EXTRA, Field, Kind, listing, number, string, time
+
+_URL: Final = string("the token's page on dexscreener.com")
+_ICON: Final = string("the token's icon: an image URL, or a bare image id that some items "
+                      "carry instead (an id is not a link)")
+_HEADER: Final = string("the header image URL")
+_DESCRIPTION: Final = string("the token's description, as its owner wrote it")
+_LINKS: Final = listing("the token's links: objects with `type`, `label` and `url`")
+_PROFILE: Final[Mapping[str, tuple[str, Field]]] = {
+    "url": ("url", _URL), "icon": ("icon", _ICON), "header": ("header", _HEADER),
+    "description": ("description", _DESCRIPTION), "links": ("links", _LINKS),
+}
+_TOTAL: Final = number("the token's total active boosts")
+
+# Per stream: vendor key → (field, schema). chainId and tokenAddress make the token.
+ITEM_FIELDS: Final[dict[str, Mapping[str, tuple[str, Field]]]] = {
+    "token-boosts/latest": {
+        **_PROFILE, "amount": ("amount", number("boosts bought in this order")),
+        "totalAmount": ("total_amount", _TOTAL),
+    },
+    # The top list's items carry the total only, never `amount`.
+    "token-boosts/top": {**_PROFILE, "totalAmount": ("total_amount", _TOTAL)},
+    "community-takeovers/latest": {
+        **_PROFILE,
+        "claimDate": ("claim_date", time("when the community claimed the token (ISO 8601)")),
+    },
+    "token-profiles/latest": _PROFILE,
+    "token-profiles/recent-updates": _PROFILE,
+    "ads/latest": {
+        "url": ("url", _URL),
+        "date": ("date", time("when the ad starts (ISO 8601)")),
+        "type": ("type", string("the ad's type, as DEX Screener names it")),
+        "durationHours": ("duration_hours", number("how long the ad runs", "hours")),
+        "impressions": ("impressions", number("impressions bought")),
+    },
+}
+
+
+
+def _kind(stream: str, name: str, meaning: str, *headline: str) -> Kind:
+    fields = {field: schema for field, schema in ITEM_FIELDS[stream].values()}
+    return Kind(name, f"{meaning} [DEX Screener {stream}]", {**fields, "extra": EXTRA},
+                occurrence=True, headline=headline)
+
+
+STREAMS: Final[dict[str, Kind]] = {
+    "token-boosts/latest": _kind(
+        "token-boosts/latest", "boost",
+        "a boost not seen before (a new token, or its total grew)", "amount", "total_amount"),
+    "token-boosts/top": _kind(
+        "token-boosts/top", "top_boost", "a token entering the top-boosts list",
+        "total_amount"),
+    "community-takeovers/latest": _kind(
+        "community-takeovers/latest", "takeover", "a community takeover claim not seen before",
+        "claim_date"),
+    "token-profiles/latest": _kind(
+        "token-profiles/latest", "profile", "a new token profile", "description"),
+    "token-profiles/recent-updates": _kind(
+        "token-profiles/recent-updates", "profile_update", "an updated token profile",
+        "description"),
+    "ads/latest": _kind("ads/latest", "ad", "a new ad", "type", "date", "duration_hours"),
+}
+KINDS: Final = tuple(STREAMS.values())

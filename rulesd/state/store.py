@@ -1,0 +1,250 @@
+"""StateStore: everything rules remember between events.
+
+Seen-sets decide "not seen before"; series hold the recent values of the
+fields that `change`/`crosses` rules watch; time logs count events; firing
+state, cooldowns and first-seen times persist. The store is pure memory and
+journals what must persist, so the daemon writes it (see `db.py`) in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import attrs
+
+from rulesd.events import Event, Occurrence, SeriesKey, series_key
+from rulesd.state.series import Series, TimeLog
+
+# Seen-set entries and first-seen times not refreshed for this long are
+# forgotten: vendors' "latest" lists rotate within hours.
+SEEN_RETENTION_S: Final = 7 * 86400.0
+# last_seen is persisted only when it moved by this much, to spare writes.
+_TOUCH_PERSIST_S: Final = 3600.0
+
+Version = float | str | None
+
+
+@attrs.define
+class SeenEntry:
+    version: Version
+    last_seen: float
+
+
+class Journaled:
+    """A persisted mapping: assignments and deletions are journaled by key."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._data: dict[Any, Any] = {}
+        self.dirty: set[Any] = set()
+        self.deleted: set[Any] = set()
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._data[key]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._data))
+
+    def items(self) -> list[tuple[Any, Any]]:
+        return list(self._data.items())
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._data[key] = value
+        self.dirty.add(key)
+        self.deleted.discard(key)
+
+    def discard(self, key: Any) -> None:
+        if key in self._data:
+            del self._data[key]
+            self.deleted.add(key)
+            self.dirty.discard(key)
+
+    def restore(self, key: Any, value: Any) -> None:
+        """Load a persisted entry (not journaled)."""
+        self._data[key] = value
+
+
+@attrs.frozen
+class Changes:
+    """What changed since the last `take_changes`, for persistence."""
+
+    seen_upserts: list[tuple[str, str, Version, float]]
+    seen_deletes: list[tuple[str, str]]
+    upserts: list[tuple[str, Any, Any]]  # (namespace, key, value)
+    deletes: list[tuple[str, Any]]
+
+    def __bool__(self) -> bool:
+        return bool(self.seen_upserts or self.seen_deletes or self.upserts or self.deletes)
+
+
+@attrs.frozen
+class Needs:
+    """What the loaded rules need remembered, and for how long (seconds)."""
+
+    series: Mapping[str, float] = attrs.field(factory=dict)  # field → longest window
+    counts_s: float = 0.0  # longest `count` window
+    kinds_s: float = 0.0  # longest `seen` window
+
+
+def is_newer(previous: Version, current: Version) -> bool:
+    """Whether `current` makes a known item news again (see Occurrence)."""
+    if current is None:
+        return False
+    if isinstance(current, float | int) and isinstance(previous, float | int):
+        return current > previous
+    return current != previous
+
+
+@attrs.define
+class StateStore:
+    seen: dict[str, dict[str, SeenEntry]] = attrs.field(factory=dict)
+    # The latest observation of each series (token, source, venue).
+    latest: dict[SeriesKey, tuple[float, Mapping[str, Any]]] = attrs.field(factory=dict)
+    needs: Needs = attrs.field(factory=Needs)
+    series: dict[tuple[SeriesKey, str], Series] = attrs.field(factory=dict)
+    # Whether the current event's observation is its series' newest (per field).
+    in_order: dict[str, bool] = attrs.field(factory=dict)
+    event_times: dict[tuple[str, str], TimeLog] = attrs.field(factory=dict)
+    kind_seen: dict[tuple[str, str], float] = attrs.field(factory=dict)
+    last_fired: Journaled = attrs.field(factory=lambda: Journaled("fired"))
+    firing: Journaled = attrs.field(factory=lambda: Journaled("firing"))
+    first_seen: Journaled = attrs.field(factory=lambda: Journaled("first_seen"))
+    presence: Journaled = attrs.field(factory=lambda: Journaled("presence"))
+    _baseline_batch: dict[str, str] = attrs.field(factory=dict)
+    _members_batch: dict[str, str | None] = attrs.field(factory=dict)
+    _dirty_seen: set[tuple[str, str]] = attrs.field(factory=set)
+    _deleted_seen: set[tuple[str, str]] = attrs.field(factory=set)
+
+    def journals(self) -> tuple[Journaled, ...]:
+        return (self.last_fired, self.firing, self.first_seen, self.presence)
+
+    def apply(self, event: Event, now: float) -> bool:
+        """Record `event`; whether it is news (always, unless a repeated occurrence)."""
+        occ = event.occurrence
+        if occ is not None and not self._observe(occ, now):
+            if event.token is not None and event.token.key not in self.first_seen:
+                self.first_seen[event.token.key] = now
+            return False
+        self._remember(event, now)
+        return True
+
+    def _remember(self, event: Event, now: float) -> None:
+        key = event.key
+        if event.token is not None:
+            first = self.first_seen.get(key)
+            if first is None or now - first > SEEN_RETENTION_S:
+                self.first_seen[key] = now
+        if event.occurrence is None:
+            self.latest[series_key(event)] = (event.ts, event.fields)
+        self.in_order.clear()
+        for field, window in self.needs.series.items():
+            value = event.fields.get(field)
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value):
+                continue
+            skey = (series_key(event), field)
+            series = self.series.get(skey)
+            if series is None:
+                series = self.series[skey] = Series(event.ts)
+            self.in_order[field] = series.add(event.ts, float(value), 2 * window)
+            series.touched = now
+        if self.needs.counts_s:
+            log = self.event_times.get((key, event.kind))
+            if log is None:
+                log = self.event_times[(key, event.kind)] = TimeLog()
+            log.add(now, self.needs.counts_s)
+        if self.needs.kinds_s:
+            self.kind_seen[(key, event.kind)] = now
+
+    def _observe(self, occ: Occurrence, now: float) -> bool:
+        entries = self.seen.setdefault(occ.scope, {})
+        if occ.leave:
+            if entries.pop(occ.id, None) is not None:
+                self._deleted_seen.add((occ.scope, occ.id))
+                self._dirty_seen.discard((occ.scope, occ.id))
+            return True
+        if occ.members is not None and self._members_batch.get(occ.scope, "") != occ.batch:
+            # Once per snapshot: what is not in it has left the list.
+            self._members_batch[occ.scope] = occ.batch
+            for gone in [i for i in entries if i not in occ.members]:
+                del entries[gone]
+                self._deleted_seen.add((occ.scope, gone))
+                self._dirty_seen.discard((occ.scope, gone))
+        baseline = not entries or (
+            occ.batch is not None and self._baseline_batch.get(occ.scope) == occ.batch
+        )
+        if baseline and occ.batch is not None:
+            self._baseline_batch[occ.scope] = occ.batch
+        previous = entries.get(occ.id)
+        news = previous is None or is_newer(previous.version, occ.version)
+        if previous is None or news or previous.version != occ.version:
+            entries[occ.id] = SeenEntry(occ.version, now)
+            self._dirty_seen.add((occ.scope, occ.id))
+        elif now - previous.last_seen > _TOUCH_PERSIST_S:
+            previous.last_seen = now
+            self._dirty_seen.add((occ.scope, occ.id))
+        else:
+            previous.last_seen = now
+        return news and not baseline
+
+    def series_of(self, event: Event, field: str) -> Series | None:
+        return self.series.get((series_key(event), field))
+
+    def count(self, key: str, kinds: tuple[str, ...], since: float) -> int:
+        return sum(log.count_since(since) for kind in kinds
+                   if (log := self.event_times.get((key, kind))) is not None)
+
+    def in_cooldown(self, rule: str, key: str, cooldown_s: float, now: float) -> bool:
+        last = self.last_fired.get((rule, key))
+        return last is not None and now - last < cooldown_s
+
+    def fired(self, rule: str, key: str, now: float) -> None:
+        self.last_fired[(rule, key)] = now
+
+    def prune(self, now: float) -> None:
+        """Forget what no rule can need any more: old seen entries, idle series."""
+        horizon = now - SEEN_RETENTION_S
+        for scope, entries in self.seen.items():
+            for item in [i for i, e in entries.items() if e.last_seen < horizon]:
+                del entries[item]
+                self._deleted_seen.add((scope, item))
+        for journal in (self.last_fired, self.first_seen):
+            for key in [k for k, t in journal.items() if t < horizon]:
+                journal.discard(key)
+        for series_id in [k for k, (ts, _) in self.latest.items() if ts < horizon]:
+            del self.latest[series_id]
+        for skey, series in list(self.series.items()):
+            if series.touched < now - 2 * self.needs.series.get(skey[1], 0.0):
+                del self.series[skey]  # idle: every point is past the longest window
+        for lkey, log in list(self.event_times.items()):
+            if log.newest() < now - self.needs.counts_s:
+                del self.event_times[lkey]
+        for kkey in [k for k, t in self.kind_seen.items() if t < now - self.needs.kinds_s]:
+            del self.kind_seen[kkey]
+
+    def take_changes(self) -> Changes:
+        changes = Changes(
+            [(s, i, self.seen[s][i].version, self.seen[s][i].last_seen)
+             for s, i in self._dirty_seen],
+            sorted(self._deleted_seen),
+            [(j.namespace, k, j[k]) for j in self.journals() for k in j.dirty],
+            [(j.namespace, k) for j in self.journals() for k in j.deleted],
+        )
+        self._dirty_seen.clear()
+        self._deleted_seen.clear()
+        for journal in self.journals():
+            journal.dirty.clear()
+            journal.deleted.clear()
+        return changes
