@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import attrs
@@ -43,6 +44,10 @@ class FakeCoinMarketCap(LoopbackServer):
         self.answer_pings = True
         self.errors: dict[str, tuple[str, str]] = {}  # channel → (code, detail)
         self.close_code: int | None = None  # close every new connection with this
+        # Close with `close_code` at a later point of the sequence instead: "subscribe"
+        # (on the first request, unanswered), "ack" (after acking it), "data" (after
+        # acking it and pushing one price).
+        self.close_at: str | None = None
         self.connections: list[CmcConnection] = []
         self.handshakes = 0
 
@@ -61,7 +66,7 @@ class FakeCoinMarketCap(LoopbackServer):
             await ws.aclose(4100, "API key invalid")
             self._notify()
             return
-        if self.close_code is not None:
+        if self.close_code is not None and self.close_at is None:
             await ws.aclose(self.close_code)
             self._notify()
             return
@@ -72,10 +77,24 @@ class FakeCoinMarketCap(LoopbackServer):
         self._notify()
         try:
             while True:
-                await self._answer(connection, orjson.loads(await ws.get_message()))
+                request = orjson.loads(await ws.get_message())
+                if self.close_at == "subscribe":
+                    await ws.aclose(self.close_code or 4100)
+                    break
+                await self._answer(connection, request)
+                if self.close_at == "data":
+                    channel, params = request["channel"], request["params"]
+                    first = {k: (v[0] if isinstance(v, list) else v) for k, v in params.items()}
+                    await self._send(ws, {"type": "data", "channel": channel, "params": first,
+                                          "data": {"cid": first.get("crypto_ids"), "p": 1.0},
+                                          "ts": 1_778_663_880_111})
+                if self.close_at in ("ack", "data"):
+                    await ws.aclose(self.close_code or 4100)
+                    break
                 self._notify()
         except trio_websocket.ConnectionClosed:
-            self._notify()
+            pass
+        self._notify()
 
     async def _answer(self, connection: CmcConnection, request: dict[str, Any]) -> None:
         connection.requests.append(request)
@@ -148,6 +167,9 @@ class FakeTokenMetrics(LoopbackServer):
         self.tokens: list[set[str]] = []
         self._sockets: list[trio_websocket.WebSocketConnection] = []
         self.handshakes = 0
+        # A refused key is closed at "accept" (before anything is read) or at
+        # "subscribe" (once the subscription arrived).
+        self.refuse_at = "accept"
 
     @property
     def url(self) -> str:
@@ -158,6 +180,9 @@ class FakeTokenMetrics(LoopbackServer):
         headers = {k.decode().lower(): v.decode() for k, v in request.headers}
         ws = await request.accept()
         if headers.get("x-api-key") not in self.keys:
+            if self.refuse_at == "subscribe":
+                with contextlib.suppress(trio_websocket.ConnectionClosed):
+                    await ws.get_message()
             await ws.aclose(1008, "invalid api key")
             self._notify()
             return
@@ -244,6 +269,9 @@ class FakeMobula(LoopbackServer):
         self.pings: list[float] = []
         self.handshakes = 0
         self._sockets: list[trio_websocket.WebSocketConnection] = []
+        # A refused key: an error message then a close once the subscription arrived
+        # ("subscribe"), or every connection closed right after the handshake ("accept").
+        self.refuse_at = "subscribe"
 
     @property
     def url(self) -> str:
@@ -252,6 +280,10 @@ class FakeMobula(LoopbackServer):
     async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
         self.handshakes += 1
         ws = await request.accept()
+        if self.refuse_at == "accept":
+            await ws.aclose(4401, "unauthorized")
+            self._notify()
+            return
         try:
             subscribe = orjson.loads(await ws.get_message())
             self.subscriptions.append(subscribe)

@@ -135,3 +135,32 @@ def test_malformed_reports_a_kind() -> None:
     with pytest.raises(Malformed) as info:
         parse_frame('{"data": {}}')
     assert info.value.kind == "data_not_list"
+
+
+@pytest.mark.parametrize(("stream", "file"), [
+    ("token-profiles/latest", "profiles_with_extra_fields.json"),
+    ("community-takeovers/latest", "takeovers_with_extra_fields.json"),
+])
+def test_fields_the_document_does_not_show_are_kept_not_faults(
+        stream: str, file: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Real items carry `openGraph` and `cto`: nothing is skipped, nothing is a fault."""
+    caplog.set_level("DEBUG", "rulesd")
+    health = SourceHealth("t")
+    parser = DexParser()
+    items = json.loads(recorded(file))["data"]
+    events = parser.stream(stream, health).feed(recorded(file), 0.0)
+    events += parser.stream(stream, health).feed(recorded(file), 1.0)  # noted once
+    assert len(events) == 2 * len(items) and not health.faults
+    assert events[0].fields["extra"]["openGraph"] == items[0]["openGraph"]
+    assert "openGraph" not in events[0].fields
+    notes = [r for r in caplog.records if "document does not show" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].levelname == "DEBUG"
+    assert not [r for r in caplog.records if r.levelno >= 30]  # no warning of any kind
+
+
+def test_an_icon_may_be_a_bare_image_id_and_top_boosts_have_no_amount() -> None:
+    health = SourceHealth("t")
+    (boost,) = reader("token-boosts/latest", health).feed(recorded("boosts_icon_id.json"), 0.0)
+    assert boost.fields["icon"] == "8c3b1e2f9a7d4c6b" and not health.faults
+    tops = reader("token-boosts/top", health).feed(recorded("boosts_top.json"), 0.0)
+    assert tops and all("amount" not in e.fields and e.fields["total_amount"] for e in tops)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 from pathlib import Path
@@ -288,3 +289,74 @@ def test_frames_round_trip_through_gzip_helper() -> None:
     from rulesd.sources.mobula.parse import gzip_frame
 
     assert orjson.loads(gzip.decompress(gzip_frame({"a": 1}))) == {"a": 1}
+
+
+def test_an_update_s_nulls_mean_unchanged() -> None:
+    """Mobula's own clients merge only non-null values of an `update-token`."""
+    views = Views()
+    views.apply(init("new", pulse_token(SOL_A, volume_1h=1000, description="gm")), 0)
+    update = {"type": "update-token", "payload": {"viewName": "new", "token": pulse_token(
+        SOL_A, market_cap=None, description=None, volume_1h=2000)}}
+    update["payload"]["token"]["token"]["marketCap"] = None
+    (event,) = views.apply(update, 1)
+    assert event.fields["market_cap"] == 50_000 and event.fields["volume_1h"] == 2000
+    assert event.fields["description"] == "gm"
+    assert views.apply(update, 2) == []  # nothing changed: no event
+
+
+def test_a_level_rule_does_not_fire_again_for_a_state_that_never_changed() -> None:
+    from rulesd.rules.engine import Engine
+
+    text = """\
+version: 1
+sources: {mobula: {api_key: k}}
+notifiers: {c: stdout}
+defaults: {notify: [c]}
+rules:
+  - {name: big, on: pulse_update, where: {market_cap: {gte: 40000}}}
+"""
+    engine = Engine(config_mod.loads(text, "r.yaml", {}).rules, StateStore())
+    views = Views()
+    alerts = []
+    for t, message in enumerate([
+        init("new", pulse_token(SOL_A)),
+        {"type": "update-token", "payload": {"viewName": "new",
+                                             "token": pulse_token(SOL_A, volume_1h=2000)}},
+        {"type": "update-token", "payload": {"viewName": "new", "token": pulse_token(
+            SOL_A, market_cap=None, volume_1h=3000)}},
+        {"type": "update-token", "payload": {"viewName": "new",
+                                             "token": pulse_token(SOL_A, volume_1h=4000)}},
+    ]):
+        for event in views.apply(message, t):
+            alerts += engine.process(event, t)
+    assert [(a.rule, a.fired_at) for a in alerts] == [("big", 1)]
+
+
+def test_with_no_url_the_documented_host_is_tried_first_then_the_sdk_s() -> None:
+    from rulesd.sources.mobula.session import urls_of
+
+    assert urls_of(MobulaConfig(api_key="k")) == ("wss://api.mobula.io",
+                                                   "wss://pulse-v2-api.mobula.io")
+    assert urls_of(MobulaConfig(api_key="k", url="ws://x")) == ("ws://x",)
+
+
+async def test_the_second_host_answers_when_the_first_does_not(
+    fake_mob: FakeMobula, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import socket
+
+    caplog.set_level(logging.INFO, "rulesd")
+    with socket.socket() as closed:  # a port nothing listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        dead = f"ws://127.0.0.1:{closed.getsockname()[1]}"
+    fake_mob.views = {"new": [pulse_token(SOL_A)]}
+    config = MobulaConfig(api_key="mob-key", payload={"assetMode": True, "views": [
+        {"name": "new"}]})
+    with trio.fail_after(GUARD_S):
+        async with running_source(functools.partial(mobula.run, urls=(dead, fake_mob.url)),
+                                  config) as (events, healths, _):
+            await next_of(events, "pulse_enter")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"mobula: {dead} did not answer") for m in messages), messages
+    assert f"mobula: connected to {fake_mob.url}" in messages
+    assert healths["mobula"].failures == 0  # one source, up: the fallback is not an outage

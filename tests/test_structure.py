@@ -1,0 +1,69 @@
+"""The shape of the code: imports flow one way between rulesd's packages and modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parent.parent / "rulesd"
+
+
+def unit_graph() -> dict[str, set[str]]:
+    """Top-level unit (a package or module of rulesd) → the units it imports."""
+    graph: dict[str, set[str]] = {}
+    for file in PACKAGE.rglob("*.py"):
+        unit = file.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        deps = graph.setdefault(unit, set())
+        for node in ast.walk(ast.parse(file.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] if node.module != "rulesd" else [
+                    f"rulesd.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "rulesd" and len(parts) > 1 and parts[1] != unit:
+                    deps.add(parts[1])
+    return graph
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle between units, if there is any."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(unit: str) -> list[str] | None:
+        state[unit] = 1
+        stack.append(unit)
+        for dep in sorted(graph.get(unit, ())):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep):], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[unit] = 2
+        return None
+
+    for unit in sorted(graph):
+        if unit not in state and (found := visit(unit)):
+            return found
+    return None
+
+
+def test_no_two_packages_import_each_other() -> None:
+    graph = unit_graph()
+    assert {"config", "sources", "rules", "delivery", "state"} <= set(graph)
+    assert cycle(graph) is None, " → ".join(cycle(graph) or [])
+
+
+def test_config_sits_at_the_bottom_and_the_engine_does_no_io() -> None:
+    graph = unit_graph()
+    assert graph["config"] <= {"durations", "suggest", "yaml_loader"}
+    assert not graph["rules"] & {"delivery", "sources", "daemon", "loader"}
+    assert not graph["sources"] & {"rules", "delivery", "state", "daemon", "loader", "config"}
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b"}, "b": set()}) is None
