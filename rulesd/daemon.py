@@ -17,7 +17,6 @@ from rulesd.loader import LoadedConfig
 from rulesd.rules.engine import Alert, Engine
 from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
-from rulesd.sources.mobula import MobulaSource
 from rulesd.state import SEEN_RETENTION_S
 from rulesd.state.db import StateDB, StateDBError
 from rulesd.state.outbox import Delivery
@@ -87,7 +86,8 @@ class Daemon:
             await self._reload_sources(loaded.sources)
         self.loaded = loaded
         self.engine.reload(loaded.rules)
-        await self._use_views()
+        for running in self._running.values():
+            await running.handle.follow_rules(self.engine.ruleset.values_in_use)
         log.info("reload: %d rules active", len(loaded.rules))
         return True
 
@@ -136,15 +136,8 @@ class Daemon:
 
     async def _start_source(self, name: str, config: object) -> None:
         assert self._nursery is not None
-        self._running[name] = await self._nursery.start(self._source, name, config)
-        if name == "mobula":
-            await self._use_views()
-
-    async def _use_views(self) -> None:
-        """Pause the Mobula views no enabled rule uses (unpause those back in use)."""
-        running = self._running.get("mobula")
-        if running is not None and isinstance(running.handle, MobulaSource):
-            await running.handle.use_views(self.engine.ruleset.views_in_use())
+        running = self._running[name] = await self._nursery.start(self._source, name, config)
+        await running.handle.follow_rules(self.engine.ruleset.values_in_use)
 
     async def _source(self, name: str, config: object, *,
                       task_status: trio.TaskStatus[_Running] = trio.TASK_STATUS_IGNORED) -> None:

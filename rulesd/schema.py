@@ -73,6 +73,10 @@ class Kind:
     token: bool = True  # events of this kind name a token
     # Fields the default message shows, in order ("name: value unit").
     headline: tuple[str, ...] = ()
+    # The default title's word for it ("Boost"), and a default message body that
+    # says it better than the headline fields (a Jinja2 template), if any.
+    label: str = ""
+    sentence: str | None = None
 
     def all_fields(self) -> dict[str, Field]:
         """The kind's fields, with the token fields where it carries a token."""
@@ -98,5 +102,7 @@ def merge(kinds: Iterable[Kind]) -> dict[str, Kind]:
                 raise ValueError(f"field {kind.name}.{name} is declared with two types")
             fields.setdefault(name, field)
         out[kind.name] = attrs.evolve(known, fields=fields,
-                                      headline=known.headline or kind.headline)
+                                      headline=known.headline or kind.headline,
+                                      label=known.label or kind.label,
+                                      sentence=known.sentence or kind.sentence)
     return out

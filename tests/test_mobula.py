@@ -247,10 +247,11 @@ def test_unused_views_follow_reloads() -> None:
     from rulesd.rules.engine import RuleSet
 
     loaded = config_mod.loads(text.replace("sink: stdout", "sink: stdout"), "r.yaml", {})
-    assert RuleSet(loaded.rules).views_in_use() == {"new"}
+    pulse = ("pulse_enter", "pulse_update", "pulse_exit")
+    assert RuleSet(loaded.rules).values_in_use(pulse, "view") == {"new"}
     everywhere = config_mod.loads(text.replace("      view: new\n      seen", "      seen"),
                                   "r.yaml", {})
-    assert RuleSet(everywhere.rules).views_in_use() is None
+    assert RuleSet(everywhere.rules).values_in_use(pulse, "view") is None
 
 
 MOB_CHECK = """\

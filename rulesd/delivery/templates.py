@@ -26,35 +26,12 @@ from rulesd.sources import KINDS
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS: Final = {
-    "boost": "Boost",
-    "top_boost": "Top boosts",
-    "takeover": "Community takeover",
-    "profile": "New profile",
-    "profile_update": "Profile update",
-    "ad": "Ad",
-    "source_up": "Source up",
-    "source_down": "Source down",
-}
-
 DEFAULT_TITLE: Final = (
     "{% if resolved %}Resolved: {% endif %}"
     "{% if why and why.absent %}Silent: {% else %}{{ kind_label }}: {% endif %}"
     "{{ token.symbol or token.address or token.key if token else source + ' ' + stream }}"
     "{% if token and token.chain %} on {{ token.chain }}{% endif %}"
 )
-# Sentences for the kinds a sentence says best; every other kind's default body
-# lists its schema's headline fields ("price: 81,187.93 USD").
-_DEFAULT_BODIES: Final = {
-    "boost": "+{{ amount | number }} boost (total {{ total_amount | number }})",
-    "top_boost": "entered the top boosts (total {{ total_amount | number }})",
-    "takeover": "community takeover claimed {{ claim_date }}",
-    "profile": "{{ description or 'new token profile' }}",
-    "profile_update": "{{ description or 'token profile updated' }}",
-    "ad": "{{ type }} ad from {{ date }}",
-    "source_up": "{{ stream }} connected",
-    "source_down": "{{ stream }} is down: {{ reason }}",
-}
 _DEFAULT_HEADER: Final = "{% if why_text %}{{ why_text }}\n{% endif %}"
 _DEFAULT_FOOTER: Final = (
     "{% if token and token.address %}\n{{ token.chain }} {{ token.address }}{% endif %}"
@@ -117,13 +94,18 @@ _STRICT: Final = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictU
 _STRICT.filters["number"] = format_number
 
 
+def kind_label(kind: str) -> str:
+    schema = KINDS.get(kind)
+    return schema.label if schema is not None and schema.label else kind
+
+
 def default_body(kind: str) -> str:
-    """The default message body of a kind, from its sentence or its schema's headline."""
-    if kind in _DEFAULT_BODIES:
-        return _DEFAULT_BODIES[kind]
+    """The default message body of a kind: its sentence, else its headline fields."""
     schema = KINDS.get(kind)
     if schema is None:
         return "{{ kind }}"
+    if schema.sentence is not None:
+        return schema.sentence
     fields = schema.all_fields()
     lines = []
     for name in schema.headline:
@@ -164,7 +146,7 @@ def sample_values(kind: str, fields: Mapping[str, Field]) -> dict[str, Any]:
     token = {"key": "solana:Sample", "chain": "solana", "address": "Sample", "symbol": "SMPL",
              "name": "Sample", "cmc_id": 1, "slug": "sample"}
     return {**values, "kind": kind, "source": "sample", "stream": "sample", "ts": 0.0,
-            "token": token, "rule": "rule", "kind_label": KIND_LABELS.get(kind, kind),
+            "token": token, "rule": "rule", "kind_label": kind_label(kind),
             "why": why, "why_text": "", "resolved": False, "key": token["key"]}
 
 
@@ -212,7 +194,7 @@ class RuleTemplates:
 
     def render(self, kind: str, values: Mapping[str, Any], fmt: Format) -> Rendered:
         """Render for `fmt`; a template that fails falls back to the default text."""
-        scope = {"kind_label": KIND_LABELS.get(kind, kind), **values}
+        scope = {"kind_label": kind_label(kind), **values}
         title_src = self.title or DEFAULT_TITLE
         body_src = self.message or _default_message(kind)
         try:

@@ -49,9 +49,9 @@ class NeedsBuilder:
     counts_s: float = 0.0
     kinds_s: float = 0.0
     absent: AbsentSpec | None = None
-    # The views a rule names (`view: x` or `view: {in: [...]}` at the top of `where`);
-    # None: it does not restrict views.
-    views: set[str] | None = None
+    # Fields the rule restricts to a few values at the top of `where`
+    # (`view: new`, `chain: {in: [solana, base]}`): field → the values.
+    equals: dict[str, set[Any]] = attrs.field(factory=dict)
 
     def build(self) -> Needs:
         return Needs(dict(self.series), self.counts_s, self.kinds_s)
@@ -201,12 +201,20 @@ class _Compiler:
 
             return compile_stateful(key, value, path, self)
         self.check_field(key, path)
-        if key == "view" and not self.depth:
-            named = value.get("in", value.get("eq")) if isinstance(value, Mapping) else value
-            named = named if isinstance(named, list) else [named]
-            if all(isinstance(v, str) for v in named):
-                self.needs.views = set(named)
+        if not self.depth:
+            self._note_equality(key, value)
         return self.field(key, value, path)
+
+    def _note_equality(self, key: str, value: Any) -> None:
+        """A top-level `field: value` (or `{eq: v}`, `{in: [...]}`) restricts every
+        event the rule can match to those values of the field."""
+        if isinstance(value, Mapping):
+            if len(value) != 1 or not {"eq", "in"} & set(value):
+                return
+            value = value.get("eq", value.get("in"))
+        values = value if isinstance(value, list) else [value]
+        if all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+            self.needs.equals[key] = set(values)
 
     def check_field(self, name: str, path: Path) -> None:
         if self.fields is None:

@@ -17,7 +17,7 @@ for their window.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -115,15 +115,17 @@ class RuleSet:
             needs.merge(rule.needs)
         self.needs: Needs = needs.build()
 
-    def views_in_use(self) -> set[str] | None:
-        """Mobula views some enabled pulse rule listens to; None: all of them."""
-        used: set[str] = set()
+    def values_in_use(self, kinds: Collection[str], field: str) -> set[Any] | None:
+        """The values of `field` some rule on `kinds` can match (e.g. the Mobula views
+        pulse rules name); None: some rule matches any value."""
+        used: set[Any] = set()
         for rule in self.rules:
-            if not {"pulse_enter", "pulse_update", "pulse_exit"} & set(rule.kinds):
+            if not set(kinds) & set(rule.kinds):
                 continue
-            if rule.needs.views is None:
+            values = rule.needs.equals.get(field)
+            if values is None:
                 return None
-            used |= rule.needs.views
+            used |= values
         return used
 
     def adopt(self, state: StateStore) -> None:

@@ -25,9 +25,11 @@ _REASON: Final = {"reason": string("what happened, e.g. `connect timed out`")}
 # The daemon's own kinds: a stream connecting or failing.
 DAEMON_KINDS: Final = (
     Kind("source_up", "a stream connected (first time, or after an outage) [rulesd]",
-         _REASON, occurrence=True, token=False, headline=("reason",)),
+         _REASON, occurrence=True, token=False, label="Source up",
+         sentence="{{ stream }} connected"),
     Kind("source_down", "a stream failed to connect, or its key was refused [rulesd]",
-         _REASON, occurrence=True, token=False, headline=("reason",)),
+         _REASON, occurrence=True, token=False, label="Source down",
+         sentence="{{ stream }} is down: {{ reason }}"),
 )
 
 # Every kind a rule may listen to, with the union of the fields its sources give it.

@@ -9,7 +9,7 @@ the registry in `rulesd.sources`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import trio
@@ -24,6 +24,8 @@ from rulesd.yaml_loader import Report
 # A control message (ack, error, pong, welcome ...) handed to the live session;
 # replay passes none and control messages are skipped.
 Control = Callable[[dict[str, Any]], None]
+# The values of a field that some loaded rule on these kinds can match; None: any.
+ValuesInUse = Callable[[Collection[str], str], set[Any] | None]
 
 
 class StreamParser(Protocol):
@@ -53,6 +55,10 @@ class Running(Protocol):
     async def reconfigure(self, config: Any) -> bool:
         """Follow a changed config on the live connections; False: restart the source."""
         ...
+
+    async def follow_rules(self, in_use: ValuesInUse) -> None:
+        """Ask the vendor only for what the loaded rules can use (at start and after
+        every reload), e.g. pause the Mobula views no rule names."""
 
 
 class Source(Protocol):

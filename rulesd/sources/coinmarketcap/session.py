@@ -20,6 +20,7 @@ import trio
 import trio_websocket
 
 from rulesd.clock import Clock
+from rulesd.sources.base import ValuesInUse
 from rulesd.sources.coinmarketcap.channels import CHANNELS, SUBSCRIPTIONS_PER_CONNECTION
 from rulesd.sources.coinmarketcap.config import CoinMarketCapConfig
 from rulesd.sources.coinmarketcap.parse import (
@@ -204,6 +205,9 @@ class CmcSource:
                 await self._request(shard.link, subscribe_requests(gone, "unsubscribe"))
                 await self._request(shard.link, subscribe_requests(joining))
         return True
+
+    async def follow_rules(self, in_use: ValuesInUse) -> None:
+        """The subscriptions are the config's: nothing follows the rules."""
 
     async def _keepalive(self, link: _Link) -> None:
         """`{"method": "ping"}` each interval; silence for two intervals is a dead link."""

@@ -49,27 +49,29 @@ ITEM_FIELDS: Final[dict[str, Mapping[str, tuple[str, Field]]]] = {
 
 
 
-def _kind(stream: str, name: str, meaning: str, *headline: str) -> Kind:
+def _kind(stream: str, name: str, meaning: str, label: str, sentence: str) -> Kind:
     fields = {field: schema for field, schema in ITEM_FIELDS[stream].values()}
     return Kind(name, f"{meaning} [DEX Screener {stream}]", {**fields, "extra": EXTRA},
-                occurrence=True, headline=headline)
+                occurrence=True, label=label, sentence=sentence)
 
 
 STREAMS: Final[dict[str, Kind]] = {
     "token-boosts/latest": _kind(
         "token-boosts/latest", "boost",
-        "a boost not seen before (a new token, or its total grew)", "amount", "total_amount"),
+        "a boost not seen before (a new token, or its total grew)", "Boost",
+        "+{{ amount | number }} boost (total {{ total_amount | number }})"),
     "token-boosts/top": _kind(
-        "token-boosts/top", "top_boost", "a token entering the top-boosts list",
-        "total_amount"),
+        "token-boosts/top", "top_boost", "a token entering the top-boosts list", "Top boosts",
+        "entered the top boosts (total {{ total_amount | number }})"),
     "community-takeovers/latest": _kind(
         "community-takeovers/latest", "takeover", "a community takeover claim not seen before",
-        "claim_date"),
+        "Community takeover", "community takeover claimed {{ claim_date }}"),
     "token-profiles/latest": _kind(
-        "token-profiles/latest", "profile", "a new token profile", "description"),
+        "token-profiles/latest", "profile", "a new token profile", "New profile",
+        "{{ description or 'new token profile' }}"),
     "token-profiles/recent-updates": _kind(
         "token-profiles/recent-updates", "profile_update", "an updated token profile",
-        "description"),
-    "ads/latest": _kind("ads/latest", "ad", "a new ad", "type", "date", "duration_hours"),
+        "Profile update", "{{ description or 'token profile updated' }}"),
+    "ads/latest": _kind("ads/latest", "ad", "a new ad", "Ad", "{{ type }} ad from {{ date }}"),
 }
 KINDS: Final = tuple(STREAMS.values())

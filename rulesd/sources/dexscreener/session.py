@@ -14,6 +14,7 @@ import trio
 import trio_websocket
 
 from rulesd.clock import Clock
+from rulesd.sources.base import ValuesInUse
 from rulesd.sources.connection import keepalive, open_connection
 from rulesd.sources.dexscreener.config import DexScreenerConfig
 from rulesd.sources.dexscreener.parse import SOURCE, DexParser, DexStreamParser
@@ -83,6 +84,9 @@ class DexScreenerRunning:
 
     async def reconfigure(self, config: object) -> bool:
         return False
+
+    async def follow_rules(self, in_use: ValuesInUse) -> None:
+        """Every stream is needed as configured."""
 
 
 async def run(config: DexScreenerConfig, emit: Emit, clock: Clock,

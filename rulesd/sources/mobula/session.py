@@ -22,9 +22,11 @@ import trio
 import trio_websocket
 
 from rulesd.clock import Clock
+from rulesd.sources.base import ValuesInUse
 from rulesd.sources.connection import auth_closes, open_connection
 from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.mobula.config import MobulaConfig, mobula_views
+from rulesd.sources.mobula.kinds import KINDS
 from rulesd.sources.mobula.parse import SOURCE, MobulaParser, MobulaStreamParser
 from rulesd.sources.supervisor import (
     EXPECTED_ERRORS,
@@ -44,6 +46,7 @@ DOCUMENTED_URL: Final = "wss://api.mobula.io"
 SDK_URL: Final = "wss://pulse-v2-api.mobula.io"
 # The document names no auth-failure close: the common auth codes are taken as one.
 CLOSES: Final = auth_closes("Mobula")
+PULSE_KINDS: Final = frozenset(kind.name for kind in KINDS)
 _AUTH_WORDS: Final = ("auth", "api key", "apikey", "unauthori", "forbidden", "invalid key")
 
 
@@ -136,6 +139,9 @@ class MobulaSource:
             if any(word in text.lower() for word in _AUTH_WORDS):
                 raise FatalSourceError(f"Mobula refused the subscription: {text[:200]}")
             raise Malformed("server_error", text[:200])
+
+    async def follow_rules(self, in_use: ValuesInUse) -> None:
+        await self.use_views(in_use(PULSE_KINDS, "view"))
 
     async def use_views(self, used: set[str] | None) -> None:
         """Pause the configured views no enabled rule uses; unpause the ones back in use.

@@ -18,6 +18,7 @@ import trio
 import trio_websocket
 
 from rulesd.clock import Clock
+from rulesd.sources.base import ValuesInUse
 from rulesd.sources.connection import auth_closes, keepalive, open_connection
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.supervisor import Connection, Emit, supervise_all
@@ -95,6 +96,9 @@ async def _send(ws: trio_websocket.WebSocketConnection, append: int, tokens: lis
 @attrs.define
 class TokenMetricsSource:
     connections: list[TmConnection]
+
+    async def follow_rules(self, in_use: ValuesInUse) -> None:
+        """The tokens are the config's: nothing follows the rules."""
 
     async def reconfigure(self, config: TokenMetricsConfig) -> bool:
         """Apply new tokens without reconnecting; False when a restart is needed."""
