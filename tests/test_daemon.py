@@ -72,7 +72,9 @@ async def test_a_failing_state_database_does_not_stop_alerts(
     with trio.fail_after(GUARD_S):
         daemon, shutdown = await start(nursery, boost_rules(tmp_path, fake_dex.url, sink.url()))
         await fake_dex.wait_connections(BOOSTS, 1)
-        daemon.db._db.close()  # every write fails from now on, as on a full disk
+        # Every write fails from now on, as on a full disk. Closed in the database's own
+        # worker, one call at a time: closing under a running write crashes SQLite.
+        await daemon.delivery.call(daemon.db._db.close)
         for n, address in enumerate(("BBB1", "CCC1"), start=1):
             await fake_dex.push(BOOSTS, snapshot(boost(address, 1)))
             await sink.wait_for(n)

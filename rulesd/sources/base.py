@@ -9,16 +9,15 @@ the registry in `rulesd.sources`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
-import trio
+import attrs
 
-from rulesd.clock import Clock
 from rulesd.events import Event
 from rulesd.schema import Kind
 from rulesd.sources.health import SourceHealth
-from rulesd.sources.supervisor import Closes, Emit
+from rulesd.sources.supervisor import Closes
 from rulesd.yaml_loader import Report
 
 # A control message (ack, error, pong, welcome ...) handed to the live session;
@@ -61,52 +60,33 @@ class Running(Protocol):
         every reload), e.g. pause the Mobula views no rule names."""
 
 
-class Source(Protocol):
-    """A vendor, as the rest of rulesd sees it."""
+def _no_warnings(config: Any, report: Report) -> None:
+    """Nothing this vendor accepts works otherwise than it reads."""
 
-    @property
-    def name(self) -> str:
-        """The key under `sources:` and in captures."""
-        ...
 
-    @property
-    def config_type(self) -> type:
-        """The frozen attrs class `sources.<name>` is structured into."""
-        ...
+def api_key_of(config: Any) -> set[str]:
+    """The API key to mask in every log line."""
+    key = getattr(config, "api_key", None)
+    return {key} if key else set()
 
-    @property
-    def kinds(self) -> tuple[Kind, ...]:
-        """The kinds this vendor can produce, with their typed fields."""
-        ...
 
-    @property
-    def closes(self) -> Closes:
-        """The vendor's close codes: code → (fatal | limited, what it means)."""
-        ...
+@attrs.frozen
+class Source:
+    """A vendor, as the rest of rulesd sees it: each vendor package fills one in."""
 
-    def check(self, config: Any, report: Report) -> None:
-        """Report what is wrong with the config, with its path under `sources.<name>`."""
-
-    def warnings(self, config: Any, report: Report) -> None:
-        """Report what will work but probably not as the user meant."""
-
-    def produces(self, config: Any) -> set[str]:
-        """The kinds this configuration produces."""
-        ...
-
-    def secrets(self, config: Any) -> set[str]:
-        """API keys to mask in every log line."""
-        ...
-
-    def describe(self, config: Any) -> str:
-        """A few words for `check`'s summary, e.g. "dexscreener (3 streams)"."""
-        ...
-
-    def parser(self, config: Any) -> Parser:
-        """A fresh parser for this configuration (live sessions and replay alike)."""
-        ...
-
-    async def run(self, config: Any, emit: Emit, clock: Clock,
-                  healths: dict[str, SourceHealth], *,
-                  task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep the source's connections until cancelled; started with its handle."""
+    name: str  # the key under `sources:` and in captures
+    config_type: type  # the frozen attrs class `sources.<name>` is structured into
+    kinds: tuple[Kind, ...]  # the kinds it can produce, with their typed fields
+    # Report what is wrong with a config, with its path under `sources.<name>`.
+    check: Callable[[Any, Report], None]
+    produces: Callable[[Any], set[str]]  # the kinds this configuration produces
+    describe: Callable[[Any], str]  # a few words for `check`'s summary
+    parser: Callable[[Any], Parser]  # a fresh parser: live sessions and replay alike
+    # `run(config, emit, clock, healths, *, task_status)`: keep the connections until
+    # cancelled; started with the source's Running handle.
+    run: Callable[..., Awaitable[None]]
+    # The vendor's close codes: code → (fatal | limited, what it means).
+    closes: Closes = attrs.field(factory=dict)
+    # Report what will work, but probably not as the user meant.
+    warnings: Callable[[Any, Report], None] = _no_warnings
+    secrets: Callable[[Any], set[str]] = api_key_of

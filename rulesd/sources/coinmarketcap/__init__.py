@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from rulesd.sources.base import Source
 from rulesd.sources.coinmarketcap.config import (
     CoinMarketCapConfig,
     check,
@@ -13,35 +14,17 @@ from rulesd.sources.coinmarketcap.config import (
 from rulesd.sources.coinmarketcap.kinds import CHANNEL_KINDS, KINDS
 from rulesd.sources.coinmarketcap.parse import CmcParser
 from rulesd.sources.coinmarketcap.session import CLOSES, naming_of, run
-from rulesd.yaml_loader import Report
 
-
-class CoinMarketCap:
-    name: Final = "coinmarketcap"
-    config_type: Final = CoinMarketCapConfig
-    kinds: Final = KINDS
-    closes: Final = CLOSES
-
-    def check(self, config: CoinMarketCapConfig, report: Report) -> None:
-        check(config, report)
-
-    def warnings(self, config: CoinMarketCapConfig, report: Report) -> None:
-        warnings(config, report)
-
-    def produces(self, config: CoinMarketCapConfig) -> set[str]:
-        return {CHANNEL_KINDS[s.channel].name for s in config.subscriptions
-                if s.channel in CHANNEL_KINDS}
-
-    def secrets(self, config: CoinMarketCapConfig) -> set[str]:
-        return {config.api_key} if config.api_key else set()
-
-    def describe(self, config: CoinMarketCapConfig) -> str:
-        return f"coinmarketcap ({subscription_count(config)} subscriptions)"
-
-    def parser(self, config: CoinMarketCapConfig) -> CmcParser:
-        return CmcParser(naming_of(config))
-
-    run = staticmethod(run)
-
-
-SOURCE: Final = CoinMarketCap()
+SOURCE: Final = Source(
+    name="coinmarketcap",
+    config_type=CoinMarketCapConfig,
+    kinds=KINDS,
+    check=check,
+    warnings=warnings,
+    produces=lambda c: {CHANNEL_KINDS[s.channel].name for s in c.subscriptions
+                        if s.channel in CHANNEL_KINDS},
+    describe=lambda c: f"coinmarketcap ({subscription_count(c)} subscriptions)",
+    parser=lambda c: CmcParser(naming_of(c)),
+    run=run,
+    closes=CLOSES,
+)

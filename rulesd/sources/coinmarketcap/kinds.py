@@ -44,6 +44,15 @@ TOKEN_AGG: Final[Keys] = {
     "p": ("pool_price", number("the price in one pool (CMC does not say which)", _USD)),
     "lu": ("liquidity_usd", number("liquidity (USD is inferred from CMC's naming)", _USD)),
 }
+# The pair's two sides, as swaps and liquidity events carry them.
+_PAIR: Final[Keys] = {
+    "t0a": ("token0_address", string("token0's address (inferred)")),
+    "t1a": ("token1_address", string("token1's address (inferred)")),
+    "t0s": ("token0_symbol", string("token0's symbol (inferred)")),
+    "t1s": ("token1_symbol", string("token1's symbol (inferred)")),
+    "a0": ("token0_amount", number("token0's amount (inferred)")),
+    "a1": ("token1_amount", number("token1's amount (inferred)")),
+}
 # The subscribed token's side of a swap is picked by address: `price`, `amount`.
 TRANSACTION: Final[Keys] = {
     "tp": ("side", string("buy or sell, relative to the pair")),
@@ -58,14 +67,9 @@ TRANSACTION: Final[Keys] = {
     "pa": ("pool_address", string("the pool (pair) address (inferred)")),
     "f": ("wallet", string("the wallet that sent the swap (inferred)")),
     "bh": ("block", number("the block height or slot (inferred)")),
-    "t0a": ("token0_address", string("token0's address (inferred)")),
-    "t1a": ("token1_address", string("token1's address (inferred)")),
-    "t0s": ("token0_symbol", string("token0's symbol (inferred)")),
-    "t1s": ("token1_symbol", string("token1's symbol (inferred)")),
+    **_PAIR,
     "t0pu": ("token0_price_usd", number("token0's price at the swap (inferred)", _USD)),
     "t1pu": ("token1_price_usd", number("token1's price at the swap (inferred)", _USD)),
-    "a0": ("token0_amount", number("token0's amount (inferred)")),
-    "a1": ("token1_amount", number("token1's amount (inferred)")),
 }
 TRANSACTION_SIDE: Final[Mapping[str, Field]] = {
     "price": number("the subscribed token's price at the swap: t0pu or t1pu, whichever "
@@ -79,12 +83,7 @@ LIQUIDITY: Final[Keys] = {
     "iix": ("instruction_index", number("the instruction index (Solana)")),
     "f": ("wallet", string("the wallet that made the change (inferred)")),
     "vu": ("value_usd", number("the change's value (inferred)", _USD)),
-    "t0a": ("token0_address", string("token0's address (inferred)")),
-    "t1a": ("token1_address", string("token1's address (inferred)")),
-    "t0s": ("token0_symbol", string("token0's symbol (inferred)")),
-    "t1s": ("token1_symbol", string("token1's symbol (inferred)")),
-    "a0": ("token0_amount", number("token0's amount (inferred)")),
-    "a1": ("token1_amount", number("token1's amount (inferred)")),
+    **_PAIR,
 }
 KLINE: Final[Keys] = {
     "o": ("open", number("open price", _USD)),
