@@ -34,8 +34,9 @@ class StreamParser(Protocol):
         """A (re)connection: the next frames start afresh (snapshots, baselines)."""
 
     def feed(self, frame: str | bytes, received: float) -> list[Event]:
-        """The events of one raw frame; faults are counted on the connection's health,
-        never raised (a bad item costs that item only)."""
+        """The events of one raw frame. Faults are counted on the connection's health,
+        never raised (a bad item costs that item only); only what the live session's
+        control callback raises (a refused key) comes out."""
         ...
 
 
