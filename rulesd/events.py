@@ -32,7 +32,9 @@ class TokenRef:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return {"key": self.key, "chain": self.chain, "address": self.address,
+                "symbol": self.symbol, "name": self.name, "cmc_id": self.cmc_id,
+                "slug": self.slug}
 
 
 @attrs.frozen

@@ -58,22 +58,24 @@ class Document:
 
     data: Any
     file: str
-    value_marks: dict[Path, Mark]
-    key_marks: dict[Path, Mark]
+    # (line, column) by path, 1-based; made a Mark only for a problem.
+    value_marks: dict[Path, tuple[int, int]]
+    key_marks: dict[Path, tuple[int, int]]
 
     def mark(self, path: Path) -> Mark | None:
         """The mark of the value at `path`, else of the nearest enclosing node."""
         while True:
             if path in self.key_marks:
-                return self.value_marks.get(path, self.key_marks[path])
+                return Mark(*self.value_marks.get(path, self.key_marks[path]))
             if path in self.value_marks:
-                return self.value_marks[path]
+                return Mark(*self.value_marks[path])
             if not path:
                 return None
             path = path[:-1]
 
     def key_mark(self, path: Path) -> Mark | None:
-        return self.key_marks.get(path) or self.mark(path)
+        at = self.key_marks.get(path)
+        return Mark(*at) if at else self.mark(path)
 
     def problem(self, path: Path, message: str, *, at_key: bool = False) -> Problem:
         mark = self.key_mark(path) if at_key else self.mark(path)
@@ -93,36 +95,58 @@ _TAG_INT: Final = "tag:yaml.org,2002:int"
 _TAG_FLOAT: Final = "tag:yaml.org,2002:float"
 _TAG_NULL: Final = "tag:yaml.org,2002:null"
 _TAG_STR: Final = "tag:yaml.org,2002:str"
+_PLAIN: Final = "tag:rulesd,plain"  # a plain scalar, typed by _plain_tag
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose implicit resolvers follow the YAML 1.2 core schema."""
+# libyaml's parser when PyYAML was built with it (ten times faster on a large
+# file); the resolution of plain scalars is ours either way.
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-_Loader.yaml_implicit_resolvers = {}
-for _tag, _regexp, _first in (
-    (_TAG_BOOL, _BOOL, "tTfF"),
-    (_TAG_INT, _INT, "-+0123456789"),
-    (_TAG_FLOAT, _FLOAT, "-+0123456789."),
-    (_TAG_NULL, _NULL, ["~", "n", "N", ""]),
-    ("tag:yaml.org,2002:merge", re.compile(r"^<<$"), ["<"]),
-):
-    _Loader.add_implicit_resolver(_tag, _regexp, list(_first))
+class _Loader(_Base):  # type: ignore[misc]
+    """A safe loader whose implicit resolvers follow the YAML 1.2 core schema."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        """Plain scalars are typed by `_Builder` (one regex pass); quoted ones are strings."""
+        if kind is yaml.ScalarNode:
+            return _PLAIN if implicit[0] else _TAG_STR
+        return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
 
 
 def _mark(node: yaml.Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+    return Mark(*_at(node))
+
+
+def _at(node: yaml.Node) -> tuple[int, int]:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
+def _plain_tag(value: str) -> str:
+    """The YAML 1.2 core schema's tag of a plain scalar."""
+    first = value[:1]
+    if first in "tTfF" and _BOOL.match(value):
+        return _TAG_BOOL
+    if first in "-+0123456789" and _INT.match(value):
+        return _TAG_INT
+    if first in "-+0123456789." and _FLOAT.match(value):
+        return _TAG_FLOAT
+    if first in "~nN" and _NULL.match(value):
+        return _TAG_NULL
+    if value == "<<":
+        return "tag:yaml.org,2002:merge"
+    return _TAG_STR
 
 
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
-        self.value_marks: dict[Path, Mark] = {}
-        self.key_marks: dict[Path, Mark] = {}
+        self.value_marks: dict[Path, tuple[int, int]] = {}
+        self.key_marks: dict[Path, tuple[int, int]] = {}
         self.problems: list[Problem] = []
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.value_marks[path] = _mark(node)
+        self.value_marks[path] = _at(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -133,7 +157,7 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == _PLAIN and key_node.value == "<<":
                 self.problems.append(
                     Problem(self.file, _mark(key_node), "merge keys (<<) are not supported")
                 )
@@ -146,16 +170,16 @@ class _Builder:
                 continue
             key = str(key)
             if key in out:
-                first = self.key_marks[(*path, key)]
+                first_line = self.key_marks[(*path, key)][0]
                 self.problems.append(
                     Problem(
                         self.file,
                         _mark(key_node),
-                        f"duplicate key {key!r} (first defined at line {first.line})",
+                        f"duplicate key {key!r} (first defined at line {first_line})",
                     )
                 )
                 continue
-            self.key_marks[(*path, key)] = _mark(key_node)
+            self.key_marks[(*path, key)] = _at(key_node)
             out[key] = self.build(value_node, (*path, key))
         self.value_marks.pop((*path, "<key>"), None)
         return out
@@ -163,6 +187,8 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         value: str = node.value
         tag = node.tag
+        if tag == _PLAIN:
+            tag = _plain_tag(value)
         if tag == _TAG_BOOL:
             return value.lower() == "true"
         if tag == _TAG_INT:
@@ -180,7 +206,7 @@ class _Builder:
                 return self._bad(node, f"{value!r} is not a number")
         if tag == _TAG_NULL:
             return None
-        if tag == _TAG_STR or node.style is not None or not tag.startswith("tag:yaml.org"):
+        if tag == _TAG_STR or not tag.startswith("tag:yaml.org"):
             return value
         return self._bad(node, f"unsupported YAML tag {tag}")
 

@@ -27,8 +27,8 @@ def test_special_floats() -> None:
 
 def test_marks_of_keys_and_values() -> None:
     doc = load("rules:\n  - name: a\n    on: [boost, ad]\n", "f.yaml")
-    assert doc.key_marks[("rules", 0, "on")] == Mark(3, 5)
-    assert doc.value_marks[("rules", 0, "on", 1)] == Mark(3, 17)
+    assert doc.key_mark(("rules", 0, "on")) == Mark(3, 5)
+    assert doc.mark(("rules", 0, "on", 1)) == Mark(3, 17)
     assert doc.mark(("rules", 0, "missing")) == Mark(2, 5)
 
 

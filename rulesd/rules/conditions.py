@@ -7,7 +7,6 @@ operators never match booleans, strings or NaN.
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -79,18 +78,29 @@ STATEFUL: Final = frozenset({"change", "crosses", "count", "seen", "first_seen",
 
 def lookup(values: Values, path: str) -> Any:
     """The value at a dotted path, or None when any step is missing."""
-    current: Any = values
-    for part in path.split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part)
-    return current
+    return getter(path)(values)
+
+
+def getter(path: str) -> Callable[[Values], Any]:
+    """A function reading the value at a dotted path (split once, here)."""
+    if "." not in path:
+        return lambda values: values.get(path)
+    parts = tuple(path.split("."))
+
+    def get(values: Values) -> Any:
+        current: Any = values
+        for part in parts:
+            if not isinstance(current, Mapping):
+                return None
+            current = current.get(part)
+        return current
+
+    return get
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and not (
-        isinstance(value, float) and math.isnan(value)
-    )
+    kind = type(value)
+    return (kind is float and value == value) or kind is int  # not bool, not NaN
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -101,6 +111,15 @@ def _equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _equals(arg: Any) -> Callable[[Any], bool]:
+    """`v == arg` with the rules' equality (no bool/number mixing), specialized once."""
+    if type(arg) is str:
+        return lambda v: v == arg and type(v) is str
+    if _is_number(arg):
+        return lambda v: (type(v) is int or type(v) is float) and v == arg
+    return lambda v: _equal(v, arg)
+
+
 _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
 }
@@ -109,16 +128,19 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
 def operator_test(name: str, arg: Any) -> Callable[[Any], bool]:
     """The test of one operator against a (present, non-null) field value."""
     if name == "eq":
-        return lambda v: _equal(v, arg)
+        return _equals(arg)
     if name == "ne":
-        return lambda v: not _equal(v, arg)
+        equals = _equals(arg)
+        return lambda v: not equals(v)
     if name in _COMPARISONS:
         compare = _COMPARISONS[name]
         return lambda v: _is_number(v) and compare(v, arg)
     if name == "in":
-        return lambda v: any(_equal(v, a) for a in arg)
+        tests = [_equals(a) for a in arg]
+        return lambda v: any(t(v) for t in tests)
     if name == "not_in":
-        return lambda v: not any(_equal(v, a) for a in arg)
+        tests = [_equals(a) for a in arg]
+        return lambda v: not any(t(v) for t in tests)
     if name == "between":
         low, high = arg
         return lambda v: _is_number(v) and low <= v <= high
@@ -273,11 +295,21 @@ class _Compiler:
 def _field_predicate(
     name: str, tests: list[Callable[[Any], bool]], exists: bool | None
 ) -> Predicate:
+    get = getter(name)
+    if exists is False:  # only `exists: false` (with tests it could never hold)
+        return lambda ev: not tests and get(ev.values) is None
+    if len(tests) == 1:
+        (test,) = tests
+
+        def one(ev: Evaluation) -> bool:
+            value = get(ev.values)
+            return value is not None and test(value)
+
+        return one
+
     def predicate(ev: Evaluation) -> bool:
-        value = lookup(ev.values, name)
+        value = get(ev.values)
         if value is None:
-            return exists is False and not tests
-        if exists is False:
             return False
         return all(test(value) for test in tests)
 
@@ -286,12 +318,33 @@ def _field_predicate(
 
 def _all(parts: Iterable[Predicate]) -> Predicate:
     items = tuple(parts)
-    return lambda ev: all(p(ev) for p in items)
+    if not items:
+        return always
+    if len(items) == 1:
+        return items[0]
+    if len(items) == 2:
+        first, second = items
+        return lambda ev: first(ev) and second(ev)
+
+    def every(ev: Evaluation) -> bool:
+        for part in items:  # noqa: SIM110 - a loop: no generator per event
+            if not part(ev):
+                return False
+        return True
+
+    return every
 
 
 def _any(parts: Iterable[Predicate]) -> Predicate:
     items = tuple(parts)
-    return lambda ev: any(p(ev) for p in items)
+
+    def some(ev: Evaluation) -> bool:
+        for part in items:  # noqa: SIM110 - a loop: no generator per event
+            if part(ev):
+                return True
+        return False
+
+    return some
 
 
 def _never(ev: Evaluation) -> bool:

@@ -26,6 +26,7 @@ from rulesd.durations import format_duration
 from rulesd.events import Event, series_key
 from rulesd.rules.compile import Rule
 from rulesd.rules.conditions import Evaluation, NeedsBuilder, lookup
+from rulesd.rules.index import RuleIndex
 from rulesd.state import Needs, StateStore
 
 
@@ -98,15 +99,12 @@ class _Pending:
 
 
 class RuleSet:
-    """Rules indexed by the kinds they listen to."""
+    """Rules indexed by kind and by the equality keys of their `where`."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
-        self._by_kind: dict[str, list[Rule]] = {}
+        self._index = RuleIndex(self.rules)
         self._by_name = {r.name: r for r in self.rules}
-        for rule in self.rules:
-            for kind in rule.kinds:
-                self._by_kind.setdefault(kind, []).append(rule)
         self._pending: dict[tuple[str, str], _Pending] = {}
         # (rule, "fired" | "cooldown"): what each rule did, for dry-run summaries.
         self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -139,13 +137,15 @@ class RuleSet:
                     journal.discard(key)
 
     def evaluate(self, event: Event, state: StateStore, now: float) -> list[Alert]:
-        candidates = self._by_kind.get(event.kind)
-        if not candidates:
+        if not self._index.listens(event.kind):
             return []
         values = event.context()
         alerts: list[Alert] = []
-        for rule in candidates:
-            ev = Evaluation(values, event, state, now, rule.kinds)
+        ev = Evaluation(values, event, state, now)  # one per event, reset per rule
+        for rule in self._index.candidates(event.kind, values):
+            ev.kinds = rule.kinds
+            if ev.why:  # a condition of the rule before held; never shared with an alert
+                ev.why = {}
             holds = rule.condition(ev)
             if rule.absent is not None:
                 alerts.extend(self._present(rule, event, holds, state, now))
