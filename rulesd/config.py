@@ -343,7 +343,7 @@ def parse(text: str, file: str, env: Mapping[str, str]) -> Parsed:
                                        "`sources` and `rules`")])
     problems: list[Problem] = []
     secrets: set[str] = set()
-    data = _resolve_env(doc.data, doc, env, (), secrets, problems)
+    data = _resolve_env(doc.data, doc, env, (), secrets, problems) if "${" in text else doc.data
     indexes: list[int] = []
     config, complete = _structure(data, doc, problems, indexes)
     if complete and config.version != 1:

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 EVENTS_QUEUE_SIZE: Final = 1024
 # Deliveries on their way to the workers (they are in the outbox already).
 DELIVERIES_QUEUE_SIZE: Final = 256
+# Under sustained load the engine commits (state + outbox, then hands alerts to the
+# notifiers) at least this often, so an alert never waits for the queue to drain.
+COMMIT_EVERY_S: Final = 0.05
+COMMIT_EVERY_EVENTS: Final = 500
 # After SIGTERM: how long the engine may take to commit what it evaluated.
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
@@ -45,6 +49,24 @@ class _Running:
 
 
 @attrs.define
+class EngineStats:
+    """How the engine keeps up: for /metrics and the status page."""
+
+    events: int = 0
+    commits: int = 0
+    queue_depth: int = 0  # events waiting behind the one just processed
+    lag_s: float = 0.0  # how long the event just processed waited after it was received
+    max_lag_s: float = 0.0
+
+    def saw(self, event: Event, now: float, depth: int) -> None:
+        self.events += 1
+        self.queue_depth = depth
+        self.lag_s = now - event.received
+        if self.lag_s > self.max_lag_s:
+            self.max_lag_s = self.lag_s
+
+
+@attrs.define
 class Daemon:
     loaded: LoadedConfig
     clock: Clock
@@ -53,6 +75,7 @@ class Daemon:
     engine: Engine
     delivery: DeliveryService
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
+    engine_stats: EngineStats = attrs.field(factory=EngineStats)
     _persist_failing: bool = False
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Replaces the live sources (dry-run replays, rule tests): started with a send
@@ -181,21 +204,41 @@ class Daemon:
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """Events → state → rules; alerts committed with their state at once when the
+        queue is empty, and under sustained load at least every COMMIT_EVERY_S or
+        COMMIT_EVERY_EVENTS, so no alert waits for the queue to drain."""
         next_prune = self.clock.now() + PRUNE_INTERVAL_S
         alerts: list[Alert] = []
+        stats = self.engine_stats
+        uncommitted, since = 0, 0.0
         async with events, deliveries:
-            async for event in events:
-                alerts.extend(self.engine.process(event, self.clock.now()))
-                if events.statistics().current_buffer_used == 0:
-                    # Commit once the queue is drained: one transaction per snapshot.
-                    now = self.clock.now()
-                    if now >= next_prune:
-                        self.engine.state.prune(now)
-                        await self.delivery.call(self.db.forget_delivered,
-                                                 now - SEEN_RETENTION_S)
-                        next_prune = now + PRUNE_INTERVAL_S
+            while True:
+                try:
+                    event = events.receive_nowait()
+                except trio.WouldBlock:
+                    if uncommitted:  # the queue is empty: commit what we have
+                        await self._commit(alerts, deliveries)
+                        alerts, uncommitted = [], 0
+                    try:
+                        event = await events.receive()
+                    except trio.EndOfChannel:
+                        break
+                except trio.EndOfChannel:
+                    break
+                now = self.clock.now()
+                alerts.extend(self.engine.process(event, now))
+                stats.saw(event, now, events.statistics().current_buffer_used)
+                if not uncommitted:
+                    since = trio.current_time()
+                uncommitted += 1
+                if uncommitted >= COMMIT_EVERY_EVENTS \
+                        or trio.current_time() - since >= COMMIT_EVERY_S:
                     await self._commit(alerts, deliveries)
-                    alerts = []
+                    alerts, uncommitted = [], 0
+                if now >= next_prune:
+                    self.engine.state.prune(now)
+                    await self.delivery.call(self.db.forget_delivered, now - SEEN_RETENTION_S)
+                    next_prune = now + PRUNE_INTERVAL_S
             await self._commit(alerts, deliveries)
         self._ticker_scope.cancel()
 
@@ -203,8 +246,12 @@ class Daemon:
                       channel: trio.MemorySendChannel[Delivery]) -> None:
         """Alerts into the outbox with the state that made them, then to the workers."""
         deliveries = self.delivery.deliveries(alerts)
+        changes = self.engine.state.take_changes()
+        if not changes and not deliveries:
+            return  # nothing to write: no trip to the database's thread
+        self.engine_stats.commits += 1
         try:
-            await self.delivery.commit(self.engine.state.take_changes(), deliveries)
+            await self.delivery.commit(changes, deliveries)
         except StateDBError as exc:
             # Keep running on what is in memory: a full disk must not stop alerts.
             if not self._persist_failing:

@@ -146,42 +146,43 @@ class _Builder:
         self.problems: list[Problem] = []
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.value_marks[path] = _at(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        return self._scalar(node)
+        mark = node.start_mark
+        self.value_marks[path] = (mark.line + 1, mark.column + 1)
+        kind = type(node)  # exact types: faster than isinstance on 100k nodes
+        if kind is yaml.ScalarNode:
+            return self._scalar(node)  # type: ignore[arg-type]
+        if kind is yaml.MappingNode:
+            return self._mapping(node, path)  # type: ignore[arg-type]
+        assert kind is yaml.SequenceNode
+        return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _PLAIN and key_node.value == "<<":
-                self.problems.append(
-                    Problem(self.file, _mark(key_node), "merge keys (<<) are not supported")
-                )
-                continue
-            key = self.build(key_node, (*path, "<key>"))
+            if type(key_node) is yaml.ScalarNode and key_node.tag == _PLAIN:
+                key = key_node.value  # the common case: a plain key, a string
+                if key == "<<":
+                    self._bad(key_node, "merge keys (<<) are not supported")
+                    continue
+                tag = _plain_tag(key)
+                if tag != _TAG_STR:
+                    key = self._scalar(key_node)
+            else:
+                key = self.build(key_node, (*path, "<key>"))
+                self.value_marks.pop((*path, "<key>"), None)
             if not isinstance(key, str | int):
-                self.problems.append(
-                    Problem(self.file, _mark(key_node), "a mapping key must be a plain string")
-                )
+                self._bad(key_node, "a mapping key must be a plain string")
                 continue
             key = str(key)
+            at = (*path, key)
             if key in out:
-                first_line = self.key_marks[(*path, key)][0]
-                self.problems.append(
-                    Problem(
-                        self.file,
-                        _mark(key_node),
-                        f"duplicate key {key!r} (first defined at line {first_line})",
-                    )
-                )
+                first_line = self.key_marks[at][0]
+                self._bad(key_node, f"duplicate key {key!r} (first defined at line "
+                                    f"{first_line})")
                 continue
-            self.key_marks[(*path, key)] = _at(key_node)
-            out[key] = self.build(value_node, (*path, key))
-        self.value_marks.pop((*path, "<key>"), None)
+            mark = key_node.start_mark
+            self.key_marks[at] = (mark.line + 1, mark.column + 1)
+            out[key] = self.build(value_node, at)
         return out
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:

@@ -49,12 +49,25 @@ def rule_fields(kinds: Sequence[str], schemas: Mapping[str, Kind]) -> dict[str, 
     return out
 
 
+class _FieldsByKinds(dict[tuple[str, ...], dict[str, Field]]):
+    """rule_fields, once per combination of kinds in a file."""
+
+    def __init__(self, schemas: Mapping[str, Kind]) -> None:
+        super().__init__()
+        self.schemas = schemas
+
+    def __missing__(self, kinds: tuple[str, ...]) -> dict[str, Field]:
+        fields = self[kinds] = rule_fields(kinds, self.schemas)
+        return fields
+
+
 def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                   schemas: Mapping[str, Kind], problems: list[Problem]) -> list[Rule]:
     """The enabled rules of `config`, compiled; every problem appended to `problems`."""
     rules: list[Rule] = []
     seen_names: dict[str, int] = {}
     notifiers = set(config.notifiers)
+    fields_of = _FieldsByKinds(schemas)
     for i, rc in zip(indexes, config.rules, strict=True):
         here: Path = ("rules", i)
         if rc.name in seen_names:
@@ -69,7 +82,7 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                     else (*here, "on")
                 problems.append(doc.problem(at, f"unknown kind {kind!r}"
                                             f"{did_you_mean(kind, schemas)}"))
-        fields = rule_fields(rc.on, schemas) if kinds_ok and rc.on else None
+        fields = fields_of[rc.on] if kinds_ok and rc.on else None
         levels = frozenset(k for k in rc.on if k in schemas and not schemas[k].occurrence)
 
         def report(path: Path, message: str, at_key: bool = False, _here: Path = here) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Final
 
@@ -47,11 +47,14 @@ def auth_closes(vendor: str) -> Closes:
             for code in AUTH_CLOSE_CODES}
 
 
-async def keepalive(ws: trio_websocket.WebSocketConnection, interval_s: float) -> None:
-    """Ping every interval; a pong missing for a whole interval means a dead peer."""
+async def keepalive(ws: trio_websocket.WebSocketConnection, interval_s: float,
+                    busy: Callable[[], bool] = lambda: False) -> None:
+    """Ping every interval; a pong missing for a whole interval means a dead peer —
+    unless the session is `busy` handing events to a slow engine: then the pong may
+    wait behind frames we have not read, and the silence is ours, not the peer's."""
     while True:
         await trio.sleep(interval_s)
         with trio.move_on_after(interval_s) as scope:
             await ws.ping()
-        if scope.cancelled_caught:
+        if scope.cancelled_caught and not busy():
             raise DeadConnection(f"no pong within {interval_s:g}s")

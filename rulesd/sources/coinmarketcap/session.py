@@ -115,6 +115,8 @@ class _Link:
     last_heard: float = 0.0
     pending: dict[int, dict[str, Any]] = attrs.field(factory=dict)
     subscribed: bool = False
+    # Blocked handing events to a slow engine: silence is then ours, not the peer's.
+    emitting: bool = False
 
 
 @attrs.define
@@ -214,7 +216,7 @@ class CmcSource:
         while True:
             await trio.sleep(link.ping_interval_s)
             silent = trio.current_time() - link.last_heard
-            if silent > 2 * link.ping_interval_s:
+            if silent > 2 * link.ping_interval_s and not link.emitting:
                 raise DeadConnection(f"no data or pong for {silent:.0f}s")
             await link.ws.send_message(
                 orjson.dumps({"id": self.next_id(), "method": "ping"}).decode())
@@ -230,8 +232,12 @@ class CmcSource:
             if not link.subscribed and (events or not link.pending):
                 link.subscribed = True
                 await connected()
-            for event in events:
-                await self.emit(event)
+            if events:
+                link.emitting = True
+                for event in events:
+                    await self.emit(event)
+                link.emitting = False
+                link.last_heard = trio.current_time()  # time we were busy is not silence
 
     def _control(self, link: _Link, health: SourceHealth, message: dict[str, Any]) -> None:
         """Acks, errors, the welcome and pongs (data pushes are the parser's)."""

@@ -34,6 +34,7 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
     """The session that keeps one stream: connect, read, refresh when silent."""
     stream, health = reader.stream, reader.health
     url = stream_url(config.url, stream)
+    emitting = False  # blocked handing events to the engine (back-pressure)
 
     async def session(connected: Callable[[], Awaitable[None]]) -> None:
         reader.connected()
@@ -46,11 +47,12 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
             tap_connected(SOURCE, f"{stream}/v1")
             await connected()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(keepalive, ws, config.ping_interval)
+                nursery.start_soon(keepalive, ws, config.ping_interval, lambda: emitting)
                 await _read(ws)
                 nursery.cancel_scope.cancel()
 
     async def _read(ws: trio_websocket.WebSocketConnection) -> None:
+        nonlocal emitting
         last_data = trio.current_time()
         while True:
             remaining = last_data + config.refresh - trio.current_time()
@@ -70,8 +72,10 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
                 continue
             tap_frame(SOURCE, f"{stream}/v1", message)
             before = reader.data_frames
+            emitting = True
             for event in reader.feed(message, clock.now()):
                 await emit(event)
+            emitting = False
             if reader.data_frames != before:
                 last_data = trio.current_time()
 

@@ -66,6 +66,7 @@ class MobulaSource:
     _ws: trio_websocket.WebSocketConnection | None = None
     _last_heard: float = 0.0
     _answered: str | None = None
+    _emitting: bool = False  # blocked handing events to the engine (back-pressure)
 
     @property
     def health(self) -> SourceHealth:
@@ -117,7 +118,7 @@ class MobulaSource:
         while True:
             await trio.sleep(interval)
             silent = trio.current_time() - self._last_heard
-            if silent > 2 * interval:
+            if silent > 2 * interval and not self._emitting:
                 raise DeadConnection(f"nothing heard for {silent:.0f}s")
             await _send(ws, {"event": "ping"})
 
@@ -126,8 +127,13 @@ class MobulaSource:
             frame = await ws.get_message()
             self._last_heard = trio.current_time()
             tap_frame(SOURCE, "pulse-v2", frame)
-            for event in self.reader.feed(frame, self.clock.now()):
-                await self.emit(event)
+            events = self.reader.feed(frame, self.clock.now())
+            if events:
+                self._emitting = True
+                for event in events:
+                    await self.emit(event)
+                self._emitting = False
+                self._last_heard = trio.current_time()  # time we were busy is not silence
 
     @staticmethod
     def control(message: dict[str, Any]) -> None:

@@ -50,6 +50,7 @@ class TmConnection:
     clock: Clock
     reader: TmStreamParser
     _ws: trio_websocket.WebSocketConnection | None = None
+    _emitting: bool = False  # blocked handing events to the engine (back-pressure)
 
     async def session(self, connected: Callable[[], Awaitable[None]]) -> None:
         async with open_connection(
@@ -65,7 +66,8 @@ class TmConnection:
             try:
                 await connected()
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(keepalive, ws, self.config.ping_interval)
+                    nursery.start_soon(keepalive, ws, self.config.ping_interval,
+                                       lambda: self._emitting)
                     await self._read(ws)
             finally:
                 self._ws = None
@@ -85,8 +87,10 @@ class TmConnection:
         while True:
             text = await ws.get_message()
             tap_frame(SOURCE, self.reader.health.name, text)
+            self._emitting = True
             for event in self.reader.feed(text, self.clock.now()):
                 await self.emit(event)
+            self._emitting = False
 
 
 async def _send(ws: trio_websocket.WebSocketConnection, append: int, tokens: list[str]) -> None:
