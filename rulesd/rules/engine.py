@@ -101,9 +101,9 @@ class _Pending:
 class RuleSet:
     """Rules indexed by kind and by the equality keys of their `where`."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], *, indexed: bool = True) -> None:
         self.rules = tuple(rules)
-        self._index = RuleIndex(self.rules)
+        self._index = RuleIndex(self.rules, indexed=indexed)
         self._by_name = {r.name: r for r in self.rules}
         self._pending: dict[tuple[str, str], _Pending] = {}
         # (rule, "fired" | "cooldown"): what each rule did, for dry-run summaries.

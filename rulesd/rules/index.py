@@ -46,11 +46,13 @@ class _Plan:
 
 
 class RuleIndex:
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], *, indexed: bool = True) -> None:
+        """`indexed=False` scans every rule of a kind (the reference the tests compare
+        the index with)."""
         self._position = {rule.name: i for i, rule in enumerate(rules)}
         self._plans: dict[str, _Plan] = {}
         for rule in rules:
-            field = _field_of(rule)
+            field = _field_of(rule) if indexed else None
             for kind in rule.kinds:
                 plan = self._plans.setdefault(kind, _Plan())
                 if field is None:
