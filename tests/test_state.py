@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from rulesd.events import Event, Occurrence
 from rulesd.state import SEEN_RETENTION_S, StateStore
 from rulesd.state.db import StateDB
@@ -82,3 +85,28 @@ def test_seen_sets_and_cooldowns_survive_a_restart(tmp_path: Path) -> None:
     assert again.in_cooldown("rule", "solana:a", 60, 30)
     assert not again.in_cooldown("rule", "solana:a", 60, 70)
     db.close()
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.floats(0.1, 100), st.floats(-1e6, 1e6)), min_size=1,
+                max_size=200), st.floats(1, 500))
+def test_a_series_keeps_one_window_and_a_point_and_answers_as_if_it_kept_all(
+        steps: list[tuple[float, float]], window: float) -> None:
+    from rulesd.state.series import _TRIM_BATCH, Series
+
+    series, everything, t = None, [], 0.0
+    for gap, value in steps:
+        t += gap
+        if series is None:
+            series = Series(t)
+        series.add(t, value, window)
+        everything.append((t, value))
+        before = [p for p in everything if p[0] <= t - window]
+        if series.born > t - window:
+            expected = everything[0]
+        else:
+            expected = before[-1] if before and before[-1][0] >= t - 2 * window else None
+        assert series.reference(t, window) == expected
+        assert series.previous() == (everything[-2] if len(everything) > 1 else None)
+        inside = sum(1 for p in everything if p[0] > t - window)
+        assert len(series.times) <= inside + 2 + _TRIM_BATCH

@@ -15,7 +15,7 @@ from rulesd.sources import tokenmetrics
 from rulesd.sources.health import Malformed
 from rulesd.sources.tokenmetrics.config import TokenMetricsConfig
 from rulesd.sources.tokenmetrics.parse import message_ticks, tick_event
-from rulesd.state import StateStore
+from rulesd.state import Needs, StateStore
 from rulesd.yaml_loader import ConfigError
 from tests.fake_vendors import FakeTokenMetrics, tm_tick
 from tests.helpers import next_of, running_source
@@ -65,13 +65,13 @@ def test_malformed_ticks_name_their_fault(tick: Any, fault: str) -> None:
 
 
 def test_interleaved_exchanges_are_separate_series() -> None:
-    store = StateStore()
+    store = StateStore(needs=Needs(series={"price": 60.0}))
     for exchange, price, ms in (("gate", 100.0, 1000), ("binance", 90.0, 1500),
                                 ("gate", 101.0, 2000), ("binance", 91.0, 2500)):
         store.apply(tick_event(tm_tick("bitcoin", exchange, price, ms), 0), 0)
-    gate = store.latest[("slug:bitcoin", "tokenmetrics", "gate")]
-    binance = store.latest[("slug:bitcoin", "tokenmetrics", "binance")]
-    assert (gate[1]["price"], binance[1]["price"]) == (101.0, 91.0)
+    gate = store.series[(("slug:bitcoin", "tokenmetrics", "gate"), "price")]
+    binance = store.series[(("slug:bitcoin", "tokenmetrics", "binance"), "price")]
+    assert (list(gate.values), list(binance.values)) == ([100.0, 101.0], [90.0, 91.0])
     event = tick_event(tm_tick("bitcoin", "okx", 1.0, 1), 0)
     assert series_key(event) == ("slug:bitcoin", "tokenmetrics", "okx")
 

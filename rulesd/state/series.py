@@ -1,8 +1,9 @@
 """Compact time series: parallel arrays of times and values, trimmed to what rules need.
 
-Each observation costs 16 bytes (two doubles). Points older than the longest
-window any rule needs are dropped as new ones arrive; idle series are dropped
-by `prune`.
+Each observation costs 16 bytes (two doubles). A series keeps the longest
+window any rule needs and the one point before it (the reference of a change
+over that window); older points are dropped as new ones arrive, a few at a
+time; idle series are dropped by `prune`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Final
 Point = tuple[float, float]
 
 # Trim the front of an array only once this many points are stale, so trimming
-# (a copy) is amortized over many appends.
-_TRIM_BATCH: Final = 32
+# (a copy) is amortized over several appends.
+_TRIM_BATCH: Final = 8
 
 
 class Series:
@@ -31,7 +32,8 @@ class Series:
         self.touched = 0.0  # receive time of the newest observation, for idle eviction
 
     def add(self, t: float, value: float, keep_s: float) -> bool:
-        """Record an observation; whether it is the series' newest point now.
+        """Record an observation; whether it is the series' newest point now. Points
+        before the last one at or before `t - keep_s` are no longer needed.
 
         Rule for vendor timestamps: an observation older than the newest is
         dropped (out of order); one at the newest's time replaces its value.
@@ -43,8 +45,9 @@ class Series:
         else:
             self.times.append(t)
             self.values.append(value)
-        # Keep the previous observation whatever its age (`crosses` compares with it).
-        stale = min(bisect_left(self.times, t - keep_s), len(self.times) - 2)
+        # Keep the reference (the last point at or before t - keep_s) and the previous
+        # observation whatever its age (`crosses` compares with it).
+        stale = min(bisect_right(self.times, t - keep_s) - 1, len(self.times) - 2)
         if stale >= _TRIM_BATCH or (stale > 0 and stale == len(self.times) - 2):
             del self.times[:stale]
             del self.values[:stale]

@@ -110,8 +110,6 @@ def is_newer(previous: Version, current: Version) -> bool:
 @attrs.define
 class StateStore:
     seen: dict[str, dict[str, SeenEntry]] = attrs.field(factory=dict)
-    # The latest observation of each series (token, source, venue).
-    latest: dict[SeriesKey, tuple[float, Mapping[str, Any]]] = attrs.field(factory=dict)
     needs: Needs = attrs.field(factory=Needs)
     series: dict[tuple[SeriesKey, str], Series] = attrs.field(factory=dict)
     # Whether the current event's observation is its series' newest (per field).
@@ -146,8 +144,6 @@ class StateStore:
             first = self.first_seen.get(key)
             if first is None or now - first > SEEN_RETENTION_S:
                 self.first_seen[key] = now
-        if event.occurrence is None:
-            self.latest[series_key(event)] = (event.ts, event.fields)
         self.in_order.clear()
         for field, window in self.needs.series.items():
             value = event.fields.get(field)
@@ -158,7 +154,7 @@ class StateStore:
             series = self.series.get(skey)
             if series is None:
                 series = self.series[skey] = Series(event.ts)
-            self.in_order[field] = series.add(event.ts, float(value), 2 * window)
+            self.in_order[field] = series.add(event.ts, float(value), window)
             series.touched = now
         if self.needs.counts_s:
             log = self.event_times.get((key, event.kind))
@@ -223,8 +219,6 @@ class StateStore:
         for journal in (self.last_fired, self.first_seen):
             for key in [k for k, t in journal.items() if t < horizon]:
                 journal.discard(key)
-        for series_id in [k for k, (ts, _) in self.latest.items() if ts < horizon]:
-            del self.latest[series_id]
         for skey, series in list(self.series.items()):
             if series.touched < now - 2 * self.needs.series.get(skey[1], 0.0):
                 del self.series[skey]  # idle: every point is past the longest window
