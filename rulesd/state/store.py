@@ -89,6 +89,9 @@ class Changes:
         return bool(self.seen_upserts or self.seen_deletes or self.upserts or self.deletes)
 
 
+_NO_CHANGES: Final = Changes([], [], [], [])
+
+
 @attrs.frozen
 class Needs:
     """What the loaded rules need remembered, and for how long (seconds)."""
@@ -229,6 +232,11 @@ class StateStore:
             del self.kind_seen[kkey]
 
     def take_changes(self) -> Changes:
+        if not (self._dirty_seen or self._deleted_seen or self.last_fired.dirty
+                or self.last_fired.deleted or self.firing.dirty or self.firing.deleted
+                or self.first_seen.dirty or self.first_seen.deleted or self.presence.dirty
+                or self.presence.deleted):
+            return _NO_CHANGES  # the common case under load: checked, not built
         changes = Changes(
             [(s, i, self.seen[s][i].version, self.seen[s][i].last_seen)
              for s, i in self._dirty_seen],

@@ -35,6 +35,8 @@ from rulesd.tokens import CMC_PLATFORMS, canonical_address
 SOURCE: Final = "coinmarketcap"
 # Swaps and liquidity events seen recently, to drop a second push of one event.
 DEDUPE_MEMORY: Final = 20_000
+# TokenRefs made once and reused (a subscription names at most 1,000 tokens).
+TOKEN_MEMORY: Final = 10_000
 _WINDOWED: Final[dict[str, tuple[tuple[str, ...], Keys]]] = {
     "onchain@token_metric": (TOKEN_METRIC_WINDOWS, TOKEN_WINDOW),
     "onchain@pool_metric": (POOL_METRIC_WINDOWS, POOL_WINDOW),
@@ -47,6 +49,7 @@ class Naming:
 
     ids: Mapping[int, tuple[str, str | None]] = attrs.field(factory=dict)
     platforms: Mapping[int, str] = attrs.field(factory=dict)
+    _tokens: dict[Any, TokenRef] = attrs.field(factory=dict, eq=False, repr=False)
 
     def coin(self, cid: int) -> tuple[str | None, str | None]:
         return self.ids.get(cid) or COMMON_IDS.get(cid) or (None, None)
@@ -54,6 +57,27 @@ class Naming:
     def chain(self, platform_id: int) -> str:
         return (self.platforms.get(platform_id) or CMC_PLATFORMS.get(platform_id)
                 or f"cmc-platform-{platform_id}")
+
+    def token(self, cid: int) -> TokenRef:
+        """A coin's TokenRef, made once per coin (a push names its coin every time)."""
+        known = self._tokens.get(cid)
+        if known is None:
+            symbol, name = self.coin(cid)
+            known = TokenRef(key=f"cmc:{cid}", symbol=symbol, name=name, cmc_id=cid)
+            self._remember(cid, known)
+        return known
+
+    def on_chain(self, platform_id: int, address: str) -> TokenRef:
+        known = self._tokens.get((platform_id, address))
+        if known is None:
+            known = TokenRef.on_chain(self.chain(platform_id), address)
+            self._remember((platform_id, address), known)
+        return known
+
+    def _remember(self, key: Any, token: TokenRef) -> None:
+        if len(self._tokens) >= TOKEN_MEMORY:  # bounded: pushes name what they like
+            self._tokens.clear()
+        self._tokens[key] = token
 
 
 def _value(raw: Any, field: Field, key: str, faults: list[str]) -> Any:
@@ -76,7 +100,14 @@ def _wrong(key: str, raw: Any, faults: list[str]) -> None:
 def _map(keys: Keys, data: Mapping[str, Any], fields: dict[str, Any], faults: list[str],
          suffix: str = "") -> None:
     for key, (name, field) in keys.items():
-        fields[name + suffix] = _value(data.get(key), field, key, faults)
+        raw = data.get(key)
+        kind = type(raw)
+        if raw is None:
+            fields[name + suffix] = None
+        elif field.type == "number" and (kind is int or (kind is float and raw - raw == 0.0)):
+            fields[name + suffix] = raw  # the usual case: a finite number, checked once
+        else:
+            fields[name + suffix] = _value(raw, field, key, faults)
 
 
 def _windows(channel: str, data: Mapping[str, Any], fields: dict[str, Any],
@@ -102,8 +133,7 @@ def _token(channel: str, params: Mapping[str, Any], data: Mapping[str, Any],
         cid = data.get("cid", params.get("crypto_ids"))
         if isinstance(cid, bool) or not isinstance(cid, int):
             raise Malformed("missing_field", "market push without a numeric `cid`")
-        symbol, name = naming.coin(cid)
-        return TokenRef(key=f"cmc:{cid}", symbol=symbol, name=name, cmc_id=cid)
+        return naming.token(cid)
     counted = CHANNELS[channel].counted
     platform = params.get("platform_id", data.get("pid"))
     address = params.get(counted, data.get("a"))
@@ -111,7 +141,7 @@ def _token(channel: str, params: Mapping[str, Any], data: Mapping[str, Any],
         raise Malformed("missing_field", f"{channel} push without a numeric platform id")
     if not isinstance(address, str) or not address:
         raise Malformed("missing_field", f"{channel} push without `{counted}`")
-    return TokenRef.on_chain(naming.chain(platform), address)
+    return naming.on_chain(platform, address)
 
 
 def _swap_side(token: TokenRef, fields: dict[str, Any]) -> None:
