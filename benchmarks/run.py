@@ -184,6 +184,29 @@ def check_time(rules: int) -> float:
         return time.monotonic() - start
 
 
+def parse_cost(vendor: str, frames: int) -> float:
+    """Microseconds a frame through the vendor's own parser, in-process (no sockets)."""
+    sys.path.insert(0, str(HERE))
+    import blaster
+
+    from rulesd.sources import SOURCES
+    from rulesd.sources.coinmarketcap.config import CoinMarketCapConfig
+    from rulesd.sources.dexscreener.config import DexScreenerConfig
+    from rulesd.sources.health import SourceHealth
+    from rulesd.sources.mobula.config import MobulaConfig
+
+    name, config = {"cmc": ("coinmarketcap", CoinMarketCapConfig(api_key="k")),
+                    "mobula": ("mobula", MobulaConfig(api_key="k")),
+                    "dex": ("dexscreener", DexScreenerConfig())}[vendor]
+    sequence, _ = blaster.frames(vendor, frames, 0)
+    stream = SOURCES[name].parser(config).stream("token-boosts/latest", SourceHealth("b"))
+    stream.connected()
+    start = time.perf_counter()
+    for i, frame in enumerate(sequence):
+        stream.feed(frame, float(i))
+    return (time.perf_counter() - start) / len(sequence) * 1e6
+
+
 def median_of(runs: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in runs.items()}
 
@@ -203,19 +226,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer frames and repeats")
     args = parser.parse_args()
-    frames, repeat, seconds = (20_000, 1, 4.0) if args.quick else (50_000, 3, 8.0)
+    frames, repeat, seconds = (10_000, 1, 4.0) if args.quick else (30_000, 3, 8.0)
     print(f"machine: {os.cpu_count()} cores, {sys.version.split()[0]}; {frames:,} frames a "
           f"run, median of {repeat}")
 
     print("\n## Throughput (frames/s), and the ratio to a bare trio-websocket loop with "
           "rulesd's settings (64 KiB reads, a queue of 64)")
     for vendor in ("cmc", "mobula", "dex"):
+        # A DEX Screener frame is a snapshot of 30 boosts: a tenth of the frames.
+        n = frames // 10 if vendor == "dex" else frames
         variants: dict[str, Callable[[], float]] = {
-            "bare trio-websocket": lambda v=vendor: bare("trio", v, frames, 64, 65536),
-            "bare trio-ws, defaults": lambda v=vendor: bare("trio", v, frames, 1, 4096),
-            "bare websockets": lambda v=vendor: bare("websockets", v, frames),
-            "rulesd, 10 rules": lambda v=vendor: daemon_throughput(v, 10, frames),
-            "rulesd, 1,000 rules": lambda v=vendor: daemon_throughput(v, 1000, frames),
+            "bare trio-websocket": lambda v=vendor, n=n: bare("trio", v, n, 64, 65536),
+            "bare trio-ws, defaults": lambda v=vendor, n=n: bare("trio", v, n, 1, 4096),
+            "bare websockets": lambda v=vendor, n=n: bare("websockets", v, n),
+            "rulesd, 10 rules": lambda v=vendor, n=n: daemon_throughput(v, 10, n),
+            "rulesd, 1,000 rules": lambda v=vendor, n=n: daemon_throughput(v, 1000, n),
         }
         if vendor == "cmc":
             variants["rulesd, 10,000 rules"] = lambda: daemon_throughput("cmc", 10_000, frames)
@@ -227,6 +252,12 @@ def main() -> None:
         if vendor == "cmc":
             scaling = result["rulesd, 10,000 rules"] / result["rulesd, 10 rules"]
             print(f"  10,000 rules / 10 rules: {scaling:.2f}")
+
+    print("\n## Parse cost per frame, in-process (µs)")
+    for vendor in ("cmc", "mobula", "dex"):
+        n = frames // 50 if vendor == "dex" else frames // 5
+        cost = statistics.median(parse_cost(vendor, n) for _ in range(repeat))
+        print(f"  {vendor:<8} {cost:7.1f}")
 
     print("\n## trio-websocket's settings, bare loop on CoinMarketCap frames")
     settings = {f"buffer {b}, queue {q}": (lambda b=b, q=q: bare("trio", "cmc", frames, q, b))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import trio
 
-from rulesd import __version__, dryrun, loader, logs, record, ruletest
+from rulesd import __version__, loader, logs
 from rulesd.clock import SystemClock
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import ConsoleNotifier, DeliveryError, Notifier, build_notifiers
@@ -211,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return _outbox(args.config, args.retry)
         if args.command == "test":
+            from rulesd import ruletest  # each command imports what it needs: a quick check
+
             return ruletest.run_files(args.files, sys.stdout)
         if args.command in ("record", "dry-run"):
             loaded = _load(args.config)
@@ -220,7 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "record":
                 duration = parse_duration(args.duration) if args.duration else None
                 only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
+                from rulesd import record
+
                 return record.run(loaded, args.out, duration, only)
+            from rulesd import dryrun
+
             return dryrun.run(loaded, args.replay,
                               parse_time(args.start) if args.start else None,
                               parse_time(args.end) if args.end else None, args.format)
