@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Final
 
+import attrs
 import trio
 import trio_websocket
 
-from rulesd.sources.supervisor import Closes, DeadConnection
+from rulesd.events import Event
+from rulesd.sources.supervisor import Closes, DeadConnection, Emit
 
 # The reader task stops when this many messages wait for us; a stopped reader
 # answers no pings, so the queue must absorb a snapshot while the engine works.
@@ -51,14 +53,42 @@ def auth_closes(vendor: str) -> Closes:
             for code in AUTH_CLOSE_CODES}
 
 
+@attrs.define
+class Liveness:
+    """When a connection last showed life, and whether its session is busy handing
+    events to a slow engine — then silence is ours (frames wait unread, pongs behind
+    them), not the peer's, and must not be taken for a dead connection."""
+
+    last_heard: float = attrs.field(factory=trio.current_time)
+    emitting: bool = False
+
+    def heard(self) -> None:
+        self.last_heard = trio.current_time()
+
+    def silent_for(self) -> float:
+        """How long the peer has said nothing that we could have read."""
+        return 0.0 if self.emitting else trio.current_time() - self.last_heard
+
+    async def hand_over(self, events: Sequence[Event], emit: Emit) -> None:
+        """Emit a frame's events; waiting on a full queue is back-pressure, not silence."""
+        if not events:
+            return
+        self.emitting = True
+        try:
+            for event in events:
+                await emit(event)
+        finally:
+            self.emitting = False
+        self.heard()
+
+
 async def keepalive(ws: trio_websocket.WebSocketConnection, interval_s: float,
-                    busy: Callable[[], bool] = lambda: False) -> None:
+                    liveness: Liveness) -> None:
     """Ping every interval; a pong missing for a whole interval means a dead peer —
-    unless the session is `busy` handing events to a slow engine: then the pong may
-    wait behind frames we have not read, and the silence is ours, not the peer's."""
+    unless the session was busy handing events to the engine meanwhile."""
     while True:
         await trio.sleep(interval_s)
         with trio.move_on_after(interval_s) as scope:
             await ws.ping()
-        if scope.cancelled_caught and not busy():
+        if scope.cancelled_caught and not liveness.emitting:
             raise DeadConnection(f"no pong within {interval_s:g}s")

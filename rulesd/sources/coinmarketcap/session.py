@@ -30,7 +30,7 @@ from rulesd.sources.coinmarketcap.parse import (
     Naming,
     route_key,
 )
-from rulesd.sources.connection import open_connection
+from rulesd.sources.connection import Liveness, open_connection
 from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.supervisor import (
     Closes,
@@ -112,11 +112,9 @@ class _Link:
 
     ws: trio_websocket.WebSocketConnection
     ping_interval_s: float = DEFAULT_PING_INTERVAL_S
-    last_heard: float = 0.0
+    liveness: Liveness = attrs.field(factory=Liveness)
     pending: dict[int, dict[str, Any]] = attrs.field(factory=dict)
     subscribed: bool = False
-    # Blocked handing events to a slow engine: silence is then ours, not the peer's.
-    emitting: bool = False
 
 
 @attrs.define
@@ -162,7 +160,7 @@ class CmcSource:
             max_message_size=self.config.max_message_size,
             connect_timeout_s=self.config.connect_timeout,
         ) as ws:
-            link = _Link(ws, last_heard=trio.current_time())
+            link = _Link(ws)
             tap_connected(SOURCE, shard.health.name)
             shard.reader.connected()
             await self._request(link, subscribe_requests(shard.units))
@@ -215,8 +213,8 @@ class CmcSource:
         """`{"method": "ping"}` each interval; silence for two intervals is a dead link."""
         while True:
             await trio.sleep(link.ping_interval_s)
-            silent = trio.current_time() - link.last_heard
-            if silent > 2 * link.ping_interval_s and not link.emitting:
+            silent = link.liveness.silent_for()
+            if silent > 2 * link.ping_interval_s:
                 raise DeadConnection(f"no data or pong for {silent:.0f}s")
             await link.ws.send_message(
                 orjson.dumps({"id": self.next_id(), "method": "ping"}).decode())
@@ -226,18 +224,13 @@ class CmcSource:
         shard.reader.control = functools.partial(self._control, link, shard.health)
         while True:
             text = await link.ws.get_message()
-            link.last_heard = trio.current_time()
+            link.liveness.heard()
             tap_frame(SOURCE, shard.health.name, text)
             events = shard.reader.feed(text, self.clock.now())
             if not link.subscribed and (events or not link.pending):
                 link.subscribed = True
                 await connected()
-            if events:
-                link.emitting = True
-                for event in events:
-                    await self.emit(event)
-                link.emitting = False
-                link.last_heard = trio.current_time()  # time we were busy is not silence
+            await link.liveness.hand_over(events, self.emit)
 
     def _control(self, link: _Link, health: SourceHealth, message: dict[str, Any]) -> None:
         """Acks, errors, the welcome and pongs (data pushes are the parser's)."""

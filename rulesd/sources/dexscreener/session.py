@@ -15,7 +15,7 @@ import trio_websocket
 
 from rulesd.clock import Clock
 from rulesd.sources.base import ValuesInUse
-from rulesd.sources.connection import keepalive, open_connection
+from rulesd.sources.connection import Liveness, keepalive, open_connection
 from rulesd.sources.dexscreener.config import DexScreenerConfig
 from rulesd.sources.dexscreener.parse import SOURCE, DexParser, DexStreamParser
 from rulesd.sources.health import SourceHealth
@@ -34,7 +34,7 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
     """The session that keeps one stream: connect, read, refresh when silent."""
     stream, health = reader.stream, reader.health
     url = stream_url(config.url, stream)
-    emitting = False  # blocked handing events to the engine (back-pressure)
+    liveness = Liveness()
 
     async def session(connected: Callable[[], Awaitable[None]]) -> None:
         reader.connected()
@@ -47,12 +47,11 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
             tap_connected(SOURCE, f"{stream}/v1")
             await connected()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(keepalive, ws, config.ping_interval, lambda: emitting)
+                nursery.start_soon(keepalive, ws, config.ping_interval, liveness)
                 await _read(ws)
                 nursery.cancel_scope.cancel()
 
     async def _read(ws: trio_websocket.WebSocketConnection) -> None:
-        nonlocal emitting
         last_data = trio.current_time()
         while True:
             remaining = last_data + config.refresh - trio.current_time()
@@ -72,10 +71,7 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
                 continue
             tap_frame(SOURCE, f"{stream}/v1", message)
             before = reader.data_frames
-            emitting = True
-            for event in reader.feed(message, clock.now()):
-                await emit(event)
-            emitting = False
+            await liveness.hand_over(reader.feed(message, clock.now()), emit)
             if reader.data_frames != before:
                 last_data = trio.current_time()
 

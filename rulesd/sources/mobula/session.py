@@ -23,7 +23,7 @@ import trio_websocket
 
 from rulesd.clock import Clock
 from rulesd.sources.base import ValuesInUse
-from rulesd.sources.connection import auth_closes, open_connection
+from rulesd.sources.connection import Liveness, auth_closes, open_connection
 from rulesd.sources.health import Malformed, SourceHealth
 from rulesd.sources.mobula.config import MobulaConfig, mobula_views
 from rulesd.sources.mobula.kinds import KINDS
@@ -64,9 +64,8 @@ class MobulaSource:
     urls: tuple[str, ...]
     paused: set[str] = attrs.field(factory=set)
     _ws: trio_websocket.WebSocketConnection | None = None
-    _last_heard: float = 0.0
     _answered: str | None = None
-    _emitting: bool = False  # blocked handing events to the engine (back-pressure)
+    _liveness: Liveness = attrs.field(factory=Liveness)
 
     @property
     def health(self) -> SourceHealth:
@@ -82,7 +81,7 @@ class MobulaSource:
             self._ws = ws
             tap_connected(SOURCE, "pulse-v2")
             self.reader.connected()
-            self._last_heard = trio.current_time()
+            self._liveness.heard()
             try:
                 await connected()
                 async with trio.open_nursery() as nursery:
@@ -117,23 +116,17 @@ class MobulaSource:
         interval = self.config.ping_interval
         while True:
             await trio.sleep(interval)
-            silent = trio.current_time() - self._last_heard
-            if silent > 2 * interval and not self._emitting:
+            silent = self._liveness.silent_for()
+            if silent > 2 * interval:
                 raise DeadConnection(f"nothing heard for {silent:.0f}s")
             await _send(ws, {"event": "ping"})
 
     async def _read(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
             frame = await ws.get_message()
-            self._last_heard = trio.current_time()
+            self._liveness.heard()
             tap_frame(SOURCE, "pulse-v2", frame)
-            events = self.reader.feed(frame, self.clock.now())
-            if events:
-                self._emitting = True
-                for event in events:
-                    await self.emit(event)
-                self._emitting = False
-                self._last_heard = trio.current_time()  # time we were busy is not silence
+            await self._liveness.hand_over(self.reader.feed(frame, self.clock.now()), self.emit)
 
     @staticmethod
     def control(message: dict[str, Any]) -> None:

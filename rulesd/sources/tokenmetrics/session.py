@@ -19,7 +19,7 @@ import trio_websocket
 
 from rulesd.clock import Clock
 from rulesd.sources.base import ValuesInUse
-from rulesd.sources.connection import auth_closes, keepalive, open_connection
+from rulesd.sources.connection import Liveness, auth_closes, keepalive, open_connection
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.supervisor import Connection, Emit, supervise_all
 from rulesd.sources.tap import tap_connected, tap_frame
@@ -50,7 +50,7 @@ class TmConnection:
     clock: Clock
     reader: TmStreamParser
     _ws: trio_websocket.WebSocketConnection | None = None
-    _emitting: bool = False  # blocked handing events to the engine (back-pressure)
+    liveness: Liveness = attrs.field(factory=Liveness)
 
     async def session(self, connected: Callable[[], Awaitable[None]]) -> None:
         async with open_connection(
@@ -66,8 +66,7 @@ class TmConnection:
             try:
                 await connected()
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(keepalive, ws, self.config.ping_interval,
-                                       lambda: self._emitting)
+                    nursery.start_soon(keepalive, ws, self.config.ping_interval, self.liveness)
                     await self._read(ws)
             finally:
                 self._ws = None
@@ -87,10 +86,7 @@ class TmConnection:
         while True:
             text = await ws.get_message()
             tap_frame(SOURCE, self.reader.health.name, text)
-            self._emitting = True
-            for event in self.reader.feed(text, self.clock.now()):
-                await self.emit(event)
-            self._emitting = False
+            await self.liveness.hand_over(self.reader.feed(text, self.clock.now()), self.emit)
 
 
 async def _send(ws: trio_websocket.WebSocketConnection, append: int, tokens: list[str]) -> None:
