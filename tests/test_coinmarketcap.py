@@ -457,3 +457,38 @@ async def test_a_price_rule_on_coinmarketcap_data_delivers_through_apprise(
     assert [(r["method"], r["params"]["crypto_ids"]) for r in connection.requests[1:]] == [
         ("unsubscribe", [1027]), ("subscribe", [5426])]
     assert len(fake_cmc.connections) == 1
+
+
+class HostileCoinMarketCap(FakeCoinMarketCap):
+    """Answers a subscribe with hostile replies first, while the request is pending."""
+
+    async def _answer(self, connection: Any, request: dict[str, Any]) -> None:
+        if request.get("method") == "subscribe":
+            for frame in HOSTILE:
+                await connection.ws.send_message(frame)
+        await super()._answer(connection, request)
+
+
+HOSTILE = [
+    # The subscribe form echoed in a push's params, an ack whose id is a list, an error
+    # whose id is an object: each once ended the whole daemon (TypeError: unhashable).
+    '{"type":"data","channel":"market@crypto_latest_price","params":{"crypto_ids":[1]},'
+    '"data":{"cid":1,"p":5.0},"ts":1778663880111}',
+    '{"type":"ack","id":[1],"code":0,"msg":"ok"}',
+    '{"type":"error","id":{"a":1},"status":{"error_code":"2401","error_message":"x"}}',
+]
+
+
+async def test_hostile_ids_and_params_cost_a_fault_not_the_daemon(nursery: trio.Nursery) -> None:
+    server = HostileCoinMarketCap()
+    await nursery.start(server.serve)
+    with trio.fail_after(GUARD_S):
+        async with running_source(coinmarketcap.run, config(server.url, [PRICES])) as (
+                events, healths, _):
+            await server.wait(lambda: any(c.units for c in server.live()))
+            await server.push("market@crypto_latest_price", {"crypto_ids": 1},
+                              {"cid": 1, "p": 7.0})
+            prices = [(await next_of(events, "price")).fields["price"] for _ in range(2)]
+    assert prices == [5.0, 7.0]  # the odd push is still a price; the next one flows
+    health = healths["coinmarketcap #1"]
+    assert health.state == "up" and health.faults["unrouted_push"] == 1

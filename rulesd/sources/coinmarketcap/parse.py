@@ -217,11 +217,15 @@ def dedupe_key(event: Event) -> str | None:
 
 
 def route_key(channel: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Identity of one subscription (a single id or address) for routing pushes."""
+    """Identity of one subscription (a single id or address) for routing pushes; a
+    value of any other shape (a list, an object) is kept as its JSON text, so the key
+    is always hashable and routes nowhere."""
     items = []
     for key, value in sorted(params.items()):
         if isinstance(value, str):
             value = canonical_address(value)
+        elif not isinstance(value, int | float | bool) and value is not None:
+            value = repr(value)
         items.append((key, value))
     return (channel, *items)
 

@@ -238,7 +238,7 @@ class CmcSource:
         if "ping_interval_ms" in message:
             _set_interval(link, message["ping_interval_ms"])
         if kind == "ack":
-            request = link.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            request = _answered(link, message)
             if request is not None and message.get("duplicate"):
                 log.debug("%s: %s was already subscribed", health.name, request["channel"])
         elif kind == "error":
@@ -260,12 +260,19 @@ class CmcSource:
             raise FatalSourceError(reason)
         if code == 2304:
             raise SourceLimited(reason)
-        request = link.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        request = _answered(link, message)
         what = (f"subscription {request['channel']} {request['params']}" if request
                 else "a request")
         if (what, code) not in self.reported:
             self.reported.add((what, code))
             log.error("%s: %s refused: %s", health.name, what, reason)
+
+
+def _answered(link: _Link, message: dict[str, Any]) -> dict[str, Any] | None:
+    """The pending request a reply answers; a reply with an id of any other shape
+    (a list, an object: nothing we sent) answers none."""
+    rid = message.get("id")
+    return link.pending.pop(rid, None) if type(rid) is int else None
 
 
 def _set_interval(link: _Link, value: Any) -> None:
