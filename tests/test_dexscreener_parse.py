@@ -164,3 +164,15 @@ def test_an_icon_may_be_a_bare_image_id_and_top_boosts_have_no_amount() -> None:
     assert boost.fields["icon"] == "8c3b1e2f9a7d4c6b" and not health.faults
     tops = reader("token-boosts/top", health).feed(recorded("boosts_top.json"), 0.0)
     assert tops and all("amount" not in e.fields and e.fields["total_amount"] for e in tops)
+
+
+def test_a_lone_surrogate_costs_a_replacement_character_not_the_snapshot() -> None:
+    """`"gm \\ud83d"` is what JavaScript writes for text cut mid-emoji; orjson refuses
+    it, and once the whole snapshot was dropped with it."""
+    items = json.loads(recorded("boosts_latest.json"))["data"]
+    items[1]["description"] = "MARK"
+    text = json.dumps({"limit": 30, "data": items}).replace('"MARK"', '"gm \\ud83d"')
+    health = SourceHealth("t")
+    events = reader("token-boosts/latest", health).feed(text, 0.0)
+    assert len(events) == len(items) and not health.faults
+    assert events[1].fields["description"] == "gm \ufffd"

@@ -361,3 +361,18 @@ async def test_the_second_host_answers_when_the_first_does_not(
     assert any(m.startswith(f"mobula: {dead} did not answer") for m in messages), messages
     assert f"mobula: connected to {fake_mob.url}" in messages
     assert healths["mobula"].failures == 0  # one source, up: the fallback is not an outage
+
+
+def test_one_unreadable_token_in_a_sync_costs_that_token_only() -> None:
+    from rulesd.sources.health import SourceHealth
+    from rulesd.sources.mobula.parse import MobulaParser
+
+    health = SourceHealth("mobula")
+    stream = MobulaParser(1 << 20).stream("pulse-v2", health)
+    stream.feed(orjson.dumps(init("new", pulse_token(SOL_A))).decode(), 0)
+    broken = {"token": {"chainId": "solana:solana"}, "market_cap": 1}  # no address
+    message = sync("new", pulse_token(SOL_A, market_cap=60_000, flat=True), broken,
+                   pulse_token(SOL_B, flat=True))
+    events = stream.feed(orjson.dumps(message).decode(), 1)
+    assert kinds(events) == [("pulse_update", SOL_A), ("pulse_enter", SOL_B)]
+    assert health.faults["missing_field"] == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections import Counter
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import orjson
@@ -20,12 +22,37 @@ class Malformed(Exception):
         self.kind = kind
 
 
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _repaired(value: Any) -> Any:
+    """`value` with lone UTF-16 surrogates in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_repaired(v) for v in value]
+    if isinstance(value, dict):
+        return {_repaired(k): _repaired(v) for k, v in value.items()}
+    return value
+
+
+def loads(text: str | bytes) -> Any:
+    """A frame's JSON; raise Malformed. A lone surrogate escape (`"gm \\ud83d"`, what
+    JavaScript writes for text cut mid-emoji) costs a replacement character, not the
+    frame: orjson refuses it, so such a frame is read again by the standard library."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            raise Malformed("invalid_json", str(exc)) from exc
+        return _repaired(value)
+
+
 def json_object(text: str | bytes) -> dict[str, Any]:
     """A frame's JSON object; raise Malformed for anything else."""
-    try:
-        message = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed("invalid_json", str(exc)) from exc
+    message = loads(text)
     if not isinstance(message, dict):
         raise Malformed("unknown_shape", f"a JSON {type(message).__name__} is not a message")
     return message

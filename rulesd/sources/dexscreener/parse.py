@@ -21,7 +21,7 @@ from rulesd.events import Event, Occurrence, TokenRef
 from rulesd.schema import Field
 from rulesd.sources.base import Control
 from rulesd.sources.dexscreener.kinds import ITEM_FIELDS, STREAMS
-from rulesd.sources.health import Malformed, SourceHealth
+from rulesd.sources.health import Malformed, SourceHealth, loads
 
 log = logging.getLogger("rulesd.sources.dexscreener")
 
@@ -47,10 +47,7 @@ def parse_frame(message: str | bytes) -> Frame:
         raise Malformed("binary_frame", f"binary frame of {len(message)} bytes")
     if not message.strip():
         raise Malformed("empty_frame", "empty frame")
-    try:
-        payload = orjson.loads(message)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed("invalid_json", str(exc)) from exc
+    payload = loads(message)
     if isinstance(payload, list):
         return Frame(payload, snapshot=True)
     if not isinstance(payload, dict):

@@ -15,7 +15,7 @@ import functools
 import gzip
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -110,7 +110,10 @@ class Views:
     subscription_id: str | None = None
     _snapshots: int = 0
 
-    def apply(self, message: Mapping[str, Any], received: float) -> list[Event]:
+    def apply(self, message: Mapping[str, Any], received: float,
+              fault: Callable[[str, str], None] | None = None) -> list[Event]:
+        """The events of one view message; a token entry that cannot be read costs that
+        entry (reported to `fault`), never the rest of the message."""
         kind = message.get("type")
         if isinstance(message.get("subscriptionId"), str):
             self.subscription_id = message["subscriptionId"]
@@ -123,7 +126,7 @@ class Views:
                 data = content.get("data") if isinstance(content, dict) else None
                 if not isinstance(data, list):
                     raise Malformed("wrong_type", f"{kind} view {view!r} without a data list")
-                events.extend(self._replace(str(view), data, received))
+                events.extend(self._replace(str(view), data, received, fault))
             return events
         if kind in ("new-token", "update-token", "remove-token"):
             if not isinstance(payload, dict) or not isinstance(payload.get("viewName"), str):
@@ -136,11 +139,17 @@ class Views:
                                 update)
         raise Malformed("unknown_type", f"a message of type {kind!r}")
 
-    def _replace(self, view: str, data: list[Any], received: float) -> list[Event]:
+    def _replace(self, view: str, data: list[Any], received: float,
+                 fault: Callable[[str, str], None] | None) -> list[Event]:
         self._snapshots += 1
         items: dict[str, Item] = {}
         for raw in data:
-            item = item_of(raw)
+            try:
+                item = item_of(raw)
+            except Malformed as exc:
+                if fault is not None:
+                    fault(exc.kind, str(exc))
+                continue
             items[item.key] = item
         members = frozenset(items)
         old = self.views.get(view, {})
@@ -216,7 +225,7 @@ class MobulaStreamParser:
             message = decode(frame, self.parser.inflate_cap)
             kind = message.get("type")
             if kind in ("init", "sync", *_DELTAS):
-                events = self.parser.views.apply(message, received)
+                events = self.parser.views.apply(message, received, self.health.fault)
             elif kind in _CONTROL or message.get("event") == "pong" or "error" in message:
                 if self.control is not None:
                     self.control(message)

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
-import orjson
 
 from rulesd.events import Event, TokenRef
 from rulesd.sources.base import Control
-from rulesd.sources.health import Malformed, SourceHealth
+from rulesd.sources.health import Malformed, SourceHealth, loads
 from rulesd.sources.recent import RecentKeys
 from rulesd.sources.tokenmetrics.kinds import IDENTITY, TICK
 
@@ -82,10 +81,7 @@ def message_ticks(text: str | bytes) -> list[Any]:
     """The ticks in one message: the tick, then its `last_5s_messages`, oldest first."""
     if isinstance(text, bytes):
         raise Malformed("binary_frame", f"binary frame of {len(text)} bytes")
-    try:
-        payload = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed("invalid_json", str(exc)) from exc
+    payload = loads(text)
     ticks = payload if isinstance(payload, list) else [payload]
     out: list[Any] = []
     for tick in ticks:
