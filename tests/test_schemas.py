@@ -149,3 +149,24 @@ def test_default_messages_format_numbers_by_their_type() -> None:
     (alert,) = engine.process(event, 0.0)
     body = render(alert, "text").body
     assert "price: 81,187.933 USD" in body and "change_24h: 0.53434744 %" in body
+
+
+def test_a_price_stamped_years_ahead_never_silences_change_rules() -> None:
+    """One CoinMarketCap push dated ten years ahead once made every later push of the
+    coin look out of order: `change` went silent until a restart."""
+    loaded = loader.loads(DESIGN_EXAMPLE, "rules.yaml", {})
+    engine = Engine(loaded.rules, StateStore())
+    health = SourceHealth("t")
+    stream = CmcParser(Naming()).stream("coinmarketcap #1", health)
+    push = json.loads((REFERENCE / "market_crypto_latest_price.json").read_text())
+    alerts = []
+    now = 1_778_663_880.0
+    for ts_ms, t, price in ((1_778_663_880_000 + 10 * 365 * 86_400_000, 0, 80_000.0),
+                            (1_778_663_881_000, 1, 80_000.0),
+                            (1_778_664_181_000, 301, 82_000.0)):
+        push["ts"] = ts_ms
+        push["data"] = {**push["data"], "cid": 1, "p": price}
+        for event in stream.feed(json.dumps(push), now + t):
+            alerts += engine.process(event, now + t)
+    assert [a.rule for a in alerts] == ["btc-5m-move"]
+    assert health.faults["time_ahead"] == 1

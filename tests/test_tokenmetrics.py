@@ -211,3 +211,15 @@ def test_a_plan_allows_more_tokens() -> None:
     tokens = ", ".join(f"c{i}" for i in range(60))
     text = RULES.replace("tokens: [bitcoin, ethereum]", f"tokens: [{tokens}]\n    plan: advanced")
     assert config_mod.loads(text, "rules.yaml", {"TM_KEY": "k"}).sources["tokenmetrics"]
+
+
+def test_a_tick_stamped_years_ahead_is_taken_at_its_receipt() -> None:
+    from rulesd.sources.health import SourceHealth
+    from rulesd.sources.tokenmetrics.parse import TmParser
+
+    health = SourceHealth("tm")
+    stream = TmParser().stream("tokenmetrics #1", health)
+    ahead = 1_750_779_662_052 + 10 * 365 * 86_400_000
+    (event,) = stream.feed(orjson.dumps(tm_tick("bitcoin", "gate", 1.0, ahead)).decode(),
+                           1_750_779_662.0)
+    assert event.ts == 1_750_779_662.0 and health.faults["time_ahead"] == 1

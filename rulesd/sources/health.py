@@ -11,6 +11,8 @@ from typing import Any, Final
 import attrs
 import orjson
 
+from rulesd.events import Event
+
 log = logging.getLogger("rulesd.sources")
 
 
@@ -22,6 +24,8 @@ class Malformed(Exception):
         self.kind = kind
 
 
+# How far ahead of our clock a vendor's time may be (clock drift); further is a fault.
+MAX_AHEAD_S: Final = 300.0
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
@@ -70,6 +74,16 @@ class SourceHealth:
     events: int = 0
     last_error: str | None = None
     faults: Counter[str] = attrs.field(factory=Counter)
+
+    def timely(self, event: Event) -> Event:
+        """`event` with its vendor time taken as the receive time when it lies further
+        ahead than clocks drift (counted): one tick stamped years ahead must not make
+        every later observation of its series look out of order."""
+        if event.ts - event.received <= MAX_AHEAD_S:
+            return event
+        self.fault("time_ahead", f"a {event.kind} stamped {event.ts - event.received:.0f}s "
+                                 "ahead of its receipt; taken at its receipt")
+        return attrs.evolve(event, ts=event.received)
 
     def fault(self, kind: str, detail: str) -> None:
         """Count a malformed frame; log the first of each kind (the stream goes on)."""

@@ -287,7 +287,7 @@ class CmcStreamParser:
         if event is None:
             return []
         self.health.events += 1
-        return [event]
+        return [self.health.timely(event)]
 
     def _route(self, message: Mapping[str, Any]) -> None:
         params = message.get("params")

@@ -226,7 +226,7 @@ class DexStreamParser:
             except Malformed as exc:
                 self.health.fault(exc.kind, str(exc))
                 continue
-            out.append(event)
+            out.append(self.health.timely(event))
             extra = event.fields.get("extra")
             if extra:
                 self.parser.note_extra(self.stream, set(extra))

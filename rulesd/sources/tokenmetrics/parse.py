@@ -132,6 +132,6 @@ class TmStreamParser:
                 self.health.fault(exc.kind, str(exc))
                 continue
             if self.parser.recent.add(_tick_key(event)):
-                out.append(event)
+                out.append(self.health.timely(event))
         self.health.events += len(out)
         return out
