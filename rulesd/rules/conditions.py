@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
+import re2  # type: ignore[import-untyped]
 
 from rulesd.events import CONTEXT_FIELDS, TOKENREF_FIELDS, Event
 from rulesd.schema import Field
@@ -120,6 +121,35 @@ def _equals(arg: Any) -> Callable[[Any], bool]:
     return lambda v: _equal(v, arg)
 
 
+# Rule regexes run on RE2: linear time whatever the pattern and the text, so a
+# pattern like `(a+)+$` cannot freeze the event loop on a vendor's description.
+_RE2_OPTIONS: Final = re2.Options()
+_RE2_OPTIONS.log_errors = False  # problems are reported by `check`, not on stderr
+_REPEAT: Final = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+MAX_REPEAT: Final = 1000  # RE2's own limit; larger counts overflow in the binding
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 cannot take `pattern`, if it cannot."""
+    for match in _REPEAT.finditer(pattern):
+        counts = [int(c) for c in match.groups() if c]
+        if any(c > MAX_REPEAT for c in counts):
+            return (f"`matches`: a repetition over {MAX_REPEAT} in {pattern!r} "
+                    "(rule regexes run on RE2, in linear time)")
+    try:
+        compile_regex(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) \
+            else str(exc)
+        return (f"`matches`: invalid regular expression {pattern!r} for RE2: {reason} "
+                "(rule regexes run in linear time: no backreferences or lookaround)")
+    return None
+
+
+def compile_regex(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
 _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
 }
@@ -153,7 +183,7 @@ def operator_test(name: str, arg: Any) -> Callable[[Any], bool]:
             return False
         return contains
     if name == "matches":
-        pattern = re.compile(arg)
+        pattern = compile_regex(arg)
         return lambda v: isinstance(v, str) and pattern.search(v) is not None
     raise AssertionError(name)
 
@@ -174,10 +204,7 @@ def argument_problem(name: str, arg: Any) -> str | None:
     if name == "matches":
         if not isinstance(arg, str):
             return f"`matches` needs a regular expression string, got {arg!r}"
-        try:
-            re.compile(arg)
-        except re.error as exc:
-            return f"`matches`: invalid regular expression {arg!r}: {exc}"
+        return regex_problem(arg)
     if name == "exists" and not isinstance(arg, bool):
         return f"`exists` needs true or false, got {arg!r}"
     return None
