@@ -3,6 +3,7 @@ times, and rates (`20/min`)."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Final, NewType
@@ -19,15 +20,33 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 30s, 10m or 1h, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
+        seconds = _bounded(value)
+    elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         parts = _PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNIT_S[u] for n, u in parts)
-    raise ValueError(f"expected a duration like 30s, 10m or 1h, got {value!r}")
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"expected a duration like 30s, 10m or 1h, got {value!r}")
+        seconds = _bounded(sum(float(n) * _UNIT_S[u] for n, u in parts))
+    else:
+        raise ValueError(f"expected a duration like 30s, 10m or 1h, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    return seconds
+
+
+# Longer than any window, cooldown or timeout makes sense for (and than trio sleeps).
+MAX_DURATION_S: Final = 10 * 365 * 86400.0
+
+
+def _bounded(value: float) -> float:
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if math.isnan(seconds) or abs(seconds) > MAX_DURATION_S:
+        raise ValueError("a duration must be a number of seconds up to 10 years, got "
+                         f"{str(value)[:40]}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -138,14 +138,28 @@ def _plain_tag(value: str) -> str:
     return _TAG_STR
 
 
+# A rules file is a few levels deep and a few thousand nodes per thousand rules: much
+# more is a mistake or an attack (a recursive alias, an alias bomb).
+MAX_DEPTH: Final = 64
+MAX_NODES: Final = 1_000_000
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
+        self.nodes = 0
         self.value_marks: dict[Path, tuple[int, int]] = {}
         self.key_marks: dict[Path, tuple[int, int]] = {}
         self.problems: list[Problem] = []
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ConfigError([Problem(self.file, _mark(node), f"more than {MAX_NODES} "
+                                       "values: an alias expanding without bound?")])
+        if len(path) > MAX_DEPTH:
+            raise ConfigError([Problem(self.file, _mark(node), f"nested deeper than "
+                                       f"{MAX_DEPTH} levels (a recursive alias?)")])
         mark = node.start_mark
         self.value_marks[path] = (mark.line + 1, mark.column + 1)
         kind = type(node)  # exact types: faster than isinstance on 100k nodes

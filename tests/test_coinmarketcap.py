@@ -29,6 +29,10 @@ def frame(name: str) -> dict[str, Any]:
     return json.loads((DATA / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
+# When the reference examples were received (just after the frames' own `ts`).
+RECEIVED = 1_778_663_881.0
+
+
 def reference(name: str) -> dict[str, Any]:
     """CoinMarketCap's own example push (tests/data/coinmarketcap/reference)."""
     return json.loads((DATA / "reference" / f"{name}.json").read_text())  # type: ignore[no-any-return]
@@ -74,7 +78,7 @@ def test_each_channel_reference_example_is_normalized(
         name: str, kind: str, key: str, ts: float, expected: dict[str, Any]) -> None:
     health = SourceHealth("t")
     (event,) = CmcParser(Naming()).stream("coinmarketcap #1", health).feed(
-        json.dumps(reference(name)), 5.0)
+        json.dumps(reference(name)), RECEIVED)
     assert not health.faults  # CMC's own example is not malformed
     assert event.kind == kind and event.source == "coinmarketcap"
     assert event.token is not None and event.token.key == key

@@ -238,3 +238,42 @@ def test_the_examples_commented_out_in_the_example_file_are_valid() -> None:
     assert {r.name for r in loaded.rules} >= {"btc-above-100k", "big-buys", "btc-5m-move",
                                               "boosted-and-pumping", "fresh-and-boosted"}
     assert not loaded.warnings
+
+
+HOSTILE_BASE = "version: 1\nsources: {dexscreener: {}}\nnotifiers: {c: stdout}\n" \
+               "defaults: {notify: [c]}\n"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("rules:\n  - {name: r, on: boost, message: '{{ amount | intcomma }}'}\n",
+     "6:35: template error: No filter named 'intcomma'"),
+    ("rules:\n  - name: r\n    on: price\n    where: {change: {of: price, window: "
+     + "1" * 401 + ", pct: {gte: 1}}}\n", "8:41: a duration must be a number of seconds"),
+    ("rules: []\nx: " + "[" * 2000 + "]" * 2000 + "\n", "nested deeper than 64 levels"),
+    ("a: &a [*a]\nrules: []\n", "5:4: nested deeper than 64 levels"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c,"
+     " *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, "
+     "*e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nrules: []\n",
+     "more than 1000000 values"),
+])
+def test_hostile_files_are_located_problems_never_tracebacks(
+        body: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(HOSTILE_BASE + body)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and message in err, err
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-1s", "20y"])
+def test_durations_are_finite_and_bounded(value: str) -> None:
+    found = problems(VALID.replace("  dexscreener:\n", f"  dexscreener:\n    refresh: {value}\n"))
+    assert len(found) == 1 and found[0].startswith("rules.yaml:4:14: "), found
+
+
+def test_sizes_are_bounded() -> None:
+    text = VALID.replace("  dexscreener:\n", "  dexscreener:\n    max_message_size: 1" + "0" * 400
+                         + "\n")
+    (found,) = problems(text)
+    assert "`max_message_size` must be at most" in found

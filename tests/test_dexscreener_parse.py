@@ -14,6 +14,7 @@ from rulesd.sources.dexscreener.parse import DexParser, DexStreamParser, item_ev
 from rulesd.sources.health import Malformed, SourceHealth
 
 DATA = Path(__file__).parent / "data" / "dexscreener"
+RECEIVED = 1_795_219_200.0  # 2026-11-21T00:00:00Z, after the frames' own dates
 
 
 def recorded(name: str) -> str:
@@ -34,7 +35,7 @@ def reader(stream: str, health: SourceHealth) -> DexStreamParser:
 ])
 def test_recorded_snapshots_parse(stream: str, file: str, kind: str) -> None:
     health = SourceHealth("t")
-    events = reader(stream, health).feed(recorded(file), 1000.0)
+    events = reader(stream, health).feed(recorded(file), RECEIVED)
     assert events and not health.faults
     assert {e.kind for e in events} == {kind}
     assert all(e.token and e.token.key == f"{e.context()['chain']}:{e.context()['address']}"
@@ -148,8 +149,8 @@ def test_fields_the_document_does_not_show_are_kept_not_faults(
     health = SourceHealth("t")
     parser = DexParser()
     items = json.loads(recorded(file))["data"]
-    events = parser.stream(stream, health).feed(recorded(file), 0.0)
-    events += parser.stream(stream, health).feed(recorded(file), 1.0)  # noted once
+    events = parser.stream(stream, health).feed(recorded(file), RECEIVED)
+    events += parser.stream(stream, health).feed(recorded(file), RECEIVED + 1)  # noted once
     assert len(events) == 2 * len(items) and not health.faults
     assert events[0].fields["extra"]["openGraph"] == items[0]["openGraph"]
     assert "openGraph" not in events[0].fields

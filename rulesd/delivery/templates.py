@@ -173,10 +173,13 @@ def template_problems(source: str, names: Iterable[str]) -> list[str]:
     except jinja2.TemplateSyntaxError as exc:
         return [f"template syntax error (template line {exc.lineno}): {exc.message}"]
     known = set(names) | TEMPLATE_NAMES
-    return [
-        f"template uses unknown variable {name!r}"
-        for name in sorted(jinja2.meta.find_undeclared_variables(ast) - known)
-    ]
+    try:
+        undeclared = jinja2.meta.find_undeclared_variables(ast)
+    except jinja2.TemplateError as exc:  # an unknown filter or test: `{{ x | intcomma }}`
+        return [f"template error: {exc.message or exc}"]
+    except RecursionError:
+        return ["template error: nested too deeply"]
+    return [f"template uses unknown variable {name!r}" for name in sorted(undeclared - known)]
 
 
 @attrs.frozen

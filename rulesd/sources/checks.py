@@ -17,6 +17,10 @@ _MINIMUMS: Final = {
 }
 
 
+# A frame (or an inflated one) larger than this is not a vendor's message.
+MAX_MESSAGE_SIZE: Final = 1 << 30
+
+
 def check_common(config: Any, here: Path, report: Report) -> None:
     url = getattr(config, "url", None)
     if url is not None and not url.startswith(("ws://", "wss://")):
@@ -24,3 +28,6 @@ def check_common(config: Any, here: Path, report: Report) -> None:
     for key, (minimum, shown) in _MINIMUMS.items():
         if hasattr(config, key) and getattr(config, key) < minimum:
             report((*here, key), f"`{key}` must be at least {shown}")
+    for key in ("max_message_size", "max_inflated_size"):
+        if getattr(config, key, 0) > MAX_MESSAGE_SIZE:
+            report((*here, key), f"`{key}` must be at most {MAX_MESSAGE_SIZE} (1 GiB)")
