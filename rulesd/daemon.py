@@ -107,7 +107,8 @@ class Daemon:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
         db = StateDB(state_path or config.state.path)
         engine = Engine(loaded.rules, db.load())
-        delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock)
+        delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock,
+                                          loaded.secrets)
         return cls(loaded, clock, notifiers, db, engine, delivery)
 
     async def reload(self, loaded: LoadedConfig) -> bool:

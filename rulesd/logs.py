@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from typing import Final
 
 import orjson
 
-MASK: Final = "***"
+from rulesd.delivery.escaping import inert
+from rulesd.redact import Redactor
+
+_UNSAFE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"
+                            "\u202a-\u202e\u2066-\u2069]")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -17,17 +22,16 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, secrets: Iterable[str], json: bool = False) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-        # Longest first, so a URL is masked whole before a token inside it.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.redact = Redactor(secrets)
         self._json = json
 
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
-
     def format(self, record: logging.LogRecord) -> str:
+        # One record, one line: text a vendor sent (an error message, a field) must
+        # not forge a log line or drive the terminal. Tracebacks stay as they are.
+        message = record.getMessage()
+        if _UNSAFE.search(message):
+            record = logging.makeLogRecord({**record.__dict__, "msg": inert(message),
+                                            "args": None})
         if not self._json:
             return self.redact(super().format(record))
         line = {

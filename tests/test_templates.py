@@ -85,3 +85,57 @@ def test_neutralized_text_never_holds_a_live_mention_or_link(text: str) -> None:
         lowered = out.lower()
         assert "@everyone" not in lowered and "@here" not in lowered
         assert "](" not in out and "<@" not in out and "<!" not in out and "<#" not in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_vendor_controls_never_reach_a_message(fmt: str) -> None:
+    """Newlines and ANSI escapes let a vendor forge a line or drive a console."""
+    forged = "gm\x1b[31m red\n── [console] Boost: FAKE on solana\r\u202eevil\x00"
+    rendered = RuleTemplates("{{ description }}", "{{ description }}").render(
+        "boost", {**VALUES, "description": forged}, fmt)
+    for text in (rendered.title, rendered.body):
+        assert not any(c in text for c in "\x1b\n\r\u202e\x00"), repr(text)
+        assert "\\x1b" in text  # made visible, not silently eaten
+
+
+def test_a_log_line_is_one_line_whatever_a_vendor_sent() -> None:
+    import logging
+
+    from rulesd.logs import RedactingFormatter
+
+    record = logging.LogRecord("rulesd.sources", logging.WARNING, "x", 1,
+                               "%s: %s", ("mobula", "bad\n2026-11-22 INFO rulesd: forged\x1b[2J"),
+                               None)
+    line = RedactingFormatter(()).format(record)
+    assert "\n" not in line and "\x1b" not in line and line.endswith("forged\\x1b[2J")
+
+
+def test_a_secret_a_vendor_echoes_never_reaches_the_channel() -> None:
+    from rulesd import loader
+    from rulesd.clock import TrioClock
+    from rulesd.delivery.service import DeliveryService
+    from rulesd.rules.engine import Alert
+    from rulesd.state.db import StateDB
+
+    text = ("version: 1\nsources: {coinmarketcap: {api_key: \"${KEY}\"}}\nnotifiers: {c: stdout}\n"
+            "defaults: {notify: [c]}\nrules:\n  - {name: down, on: source_down}\n")
+    loaded = loader.loads(text, "r.yaml", {"KEY": "sekrit-cmc-key-123"})
+    service = DeliveryService.create(loaded.config, loaded.rules, StateDB(":memory:"),
+                                     {"c": _Console()}, TrioClock.__new__(TrioClock),
+                                     loaded.secrets)
+    reason = "CoinMarketCap error 1001: API key sekrit-cmc-key-123 is invalid"
+    alert = Alert("id", "down", "source_down", "coinmarketcap:#1", 0.0, ("c",),
+                  {"reason": reason, "rule": "down", "kind": "source_down", "token": None,
+                   "source": "coinmarketcap", "stream": "#1"})
+    (delivery,) = service.deliveries([alert])
+    assert "sekrit" not in delivery.title + delivery.body and "***" in delivery.body
+
+
+class _Console:
+    name, format = "c", "text"
+
+    def describe(self) -> str:
+        return "console"
+
+    async def send(self, message: Any) -> None:
+        raise AssertionError("not sent here")

@@ -23,6 +23,7 @@ from rulesd.delivery.fitting import fit, limit_of
 from rulesd.delivery.notifiers import ConsoleNotifier, Notifier
 from rulesd.delivery.pacing import TokenBucket, default_rate
 from rulesd.delivery.templates import render
+from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule
 from rulesd.rules.engine import Alert
 from rulesd.state import Changes
@@ -40,14 +41,16 @@ class DeliveryService:
     workers: dict[str, NotifierWorker]
     limits: dict[str, int | None]
     stats: DeliveryStats
+    redact: Redactor
     _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
     _unknown_reported: set[str] = attrs.field(factory=set)
 
     @classmethod
     def create(cls, config: Config, rules: Sequence[Rule], db: StateDB,
-               notifiers: Mapping[str, Notifier], clock: Clock) -> DeliveryService:
+               notifiers: Mapping[str, Notifier], clock: Clock,
+               secrets: Iterable[str] = ()) -> DeliveryService:
         stats = DeliveryStats()
-        service = cls(db, notifiers, {}, {}, stats)
+        service = cls(db, notifiers, {}, {}, stats, Redactor(secrets))
         groups = {r.name: r.group for r in rules if r.group is not None}
         for name, notifier in notifiers.items():
             urls = config.notifiers[name].urls if name in config.notifiers else ()
@@ -79,8 +82,10 @@ class DeliveryService:
             for name in alert.notify:
                 notifier = self.notifiers[name]
                 message = fit(render(alert, notifier.format), self.limits.get(name))
+                # A vendor may echo a key in its text (an error reason): never send it.
                 out.append(Delivery(alert.id, name, alert.fired_at, alert.rule, alert.kind,
-                                    alert.group, message.title, message.body))
+                                    alert.group, self.redact(message.title),
+                                    self.redact(message.body)))
         return out
 
     async def commit(self, changes: Changes, deliveries: Sequence[Delivery]) -> None:
