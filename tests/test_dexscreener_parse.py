@@ -177,3 +177,19 @@ def test_a_lone_surrogate_costs_a_replacement_character_not_the_snapshot() -> No
     events = reader("token-boosts/latest", health).feed(text, 0.0)
     assert len(events) == len(items) and not health.faults
     assert events[1].fields["description"] == "gm \ufffd"
+
+
+def test_a_partial_top_list_is_not_everyone_else_leaving() -> None:
+    """A one-item top frame followed by the full list once gave 29 "entered the top
+    boosts" alerts for tokens that never left."""
+    from rulesd.state import StateStore
+
+    store = StateStore()
+    top = reader("token-boosts/top", SourceHealth("t"))
+    full = json.loads(recorded("boosts_top.json"))
+    one = {"limit": 30, "data": full["data"][:1]}
+    news = []
+    for t, frame in enumerate([full, one, full]):
+        news += [e for e in top.feed(json.dumps(frame), RECEIVED + t)
+                 if store.apply(e, RECEIVED + t)]
+    assert news == []

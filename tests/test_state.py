@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,3 +111,14 @@ def test_a_series_keeps_one_window_and_a_point_and_answers_as_if_it_kept_all(
         assert series.previous() == (everything[-2] if len(everything) > 1 else None)
         inside = sum(1 for p in everything if p[0] > t - window)
         assert len(series.times) <= inside + 2 + _TRIM_BATCH
+
+
+def test_a_flood_of_new_items_keeps_the_seen_set_bounded(caplog: Any) -> None:
+    store = StateStore(seen_limit=100)
+    for i in range(150):
+        store.apply(event(f"i{i}", 1.0, f"c1#{i}"), float(i))
+    assert len(store.seen["dex:boosts"]) == 100
+    assert "i0" not in store.seen["dex:boosts"] and "i149" in store.seen["dex:boosts"]
+    assert len(store.take_changes().seen_deletes) >= 50  # forgotten in the file too
+    (warning,) = [r for r in caplog.records if "oldest are forgotten" in r.getMessage()]
+    assert warning.levelname == "WARNING"

@@ -9,6 +9,7 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
@@ -18,9 +19,13 @@ import attrs
 from rulesd.events import Event, Occurrence, SeriesKey, series_key
 from rulesd.state.series import Series, TimeLog
 
+log = logging.getLogger(__name__)
+
 # Seen-set entries and first-seen times not refreshed for this long are
 # forgotten: vendors' "latest" lists rotate within hours.
 SEEN_RETENTION_S: Final = 7 * 86400.0
+# Items a stream's seen-set remembers at most: a week of a busy "latest" list.
+SEEN_LIMIT: Final = 50_000
 # last_seen is persisted only when it moved by this much, to spare writes.
 _TOUCH_PERSIST_S: Final = 3600.0
 
@@ -113,6 +118,8 @@ def is_newer(previous: Version, current: Version) -> bool:
 @attrs.define
 class StateStore:
     seen: dict[str, dict[str, SeenEntry]] = attrs.field(factory=dict)
+    seen_limit: int = SEEN_LIMIT
+    bounded: set[str] = attrs.field(factory=set)  # scopes that reached their limit
     needs: Needs = attrs.field(factory=Needs)
     series: dict[tuple[SeriesKey, str], Series] = attrs.field(factory=dict)
     # Whether the current event's observation is its series' newest (per field).
@@ -191,12 +198,26 @@ class StateStore:
         if previous is None or news or previous.version != occ.version:
             entries[occ.id] = SeenEntry(occ.version, now)
             self._dirty_seen.add((occ.scope, occ.id))
+            if previous is None and len(entries) > self.seen_limit:
+                self._forget_oldest(occ.scope, entries)
         elif now - previous.last_seen > _TOUCH_PERSIST_S:
             previous.last_seen = now
             self._dirty_seen.add((occ.scope, occ.id))
         else:
             previous.last_seen = now
         return news and not baseline
+
+    def _forget_oldest(self, scope: str, entries: dict[str, SeenEntry]) -> None:
+        """Keep a stream's seen-set bounded: a vendor sending only items never seen
+        before must not grow memory and the state file without end."""
+        oldest = next(iter(entries))
+        del entries[oldest]
+        self._deleted_seen.add((scope, oldest))
+        self._dirty_seen.discard((scope, oldest))
+        if scope not in self.bounded:
+            self.bounded.add(scope)
+            log.warning("%s: %d items seen; the oldest are forgotten from now on (an item "
+                        "forgotten and sent again is news again)", scope, self.seen_limit)
 
     def series_of(self, event: Event, field: str) -> Series | None:
         return self.series.get((series_key(event), field))

@@ -192,11 +192,13 @@ class DexStreamParser:
     _frames: int = 0
     _last_item_at: float = -math.inf
     _burst: int = 0
+    _full_list: int = 0  # the longest top list this connection sent: what "full" is
 
     def connected(self) -> None:
         self.connection += 1
         self._frames = 0
         self._last_item_at = -math.inf
+        self._full_list = 0
 
     def feed(self, message: str | bytes, received: float) -> list[Event]:
         self.health.frames += 1
@@ -217,7 +219,11 @@ class DexStreamParser:
             self._last_item_at = received
             batch = f"{self.connection}~{self._burst}"
         members = None
-        if self.stream == "token-boosts/top" and frame.snapshot:
+        if self.stream == "token-boosts/top" and frame.snapshot \
+                and len(frame.items) >= self._full_list:
+            # Membership changes only on a full list: a one-item frame is news of that
+            # item, not 29 tokens leaving (and entering again with the next full list).
+            self._full_list = len(frame.items)
             members = frozenset(_member_id(i) for i in frame.items if isinstance(i, dict))
         out = []
         for item in frame.items:
