@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import trio
@@ -136,7 +137,35 @@ async def test_started_once_connected_or_failed(autojump_clock: trio.testing.Moc
         nursery.cancel_scope.cancel()
 
 
-async def test_a_bug_is_not_swallowed(autojump_clock: trio.testing.MockClock) -> None:
-    script = Script([KeyError("a bug in a parser")])
-    with pytest.RaisesGroup(KeyError, flatten_subgroups=True):
-        await run_script(script, SourceHealth("t"))
+@pytest.mark.expects_bug
+async def test_a_bug_in_a_session_is_reported_and_the_source_restarts(
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The last line of defence: one source's unexpected exception neither stops the
+    daemon nor hides: logged once with its traceback, counted, restarted with back-off."""
+    calls = 0
+    up = trio.Event()
+
+    async def session(connected: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise KeyError("a bug")
+        await connected()
+        up.set()
+        await trio.sleep_forever()
+
+    health = SourceHealth("vendor #1")
+    statuses: list[str] = []
+
+    async def status(kind: str, reason: str) -> None:
+        statuses.append(f"{kind}: {reason}")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(supervise, session, health, status)
+        await up.wait()
+        nursery.cancel_scope.cancel()
+    bugs = [r for r in caplog.records if r.name == "rulesd.bug"]
+    assert len(bugs) == 1 and bugs[0].exc_info is not None  # once, with its traceback
+    assert health.faults["bug"] == 3 and calls == 4
+    assert statuses == ["source_down: internal error (KeyError)", "source_up: connected"]

@@ -8,7 +8,9 @@ not an outage). The supervisor reconnects
 with exponential back-off and full jitter, capped, reset after a stable
 period; fatal errors (a refused key) get one clear log line and a long
 back-off. It never lets an expected connection error crash the daemon, and
-never hides a bug: anything it does not expect propagates.
+never hides a bug: an exception it does not expect is logged with its traceback on
+`rulesd.bug` and counted, and the source restarts with back-off while the rest of
+the daemon goes on; cancellation and interrupts propagate.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def classify(exc: BaseException, closes: Closes) -> BaseException:
 
 
 def _expected(exc: BaseException, closes: Closes) -> BaseException | None:
-    """The expected connection error inside `exc`, else None (a bug: re-raise)."""
+    """The expected connection error inside `exc`, else None (a bug, or cancellation)."""
     exc = classify(exc, closes)
     if isinstance(exc, _HANDLED):
         return exc
@@ -160,6 +162,30 @@ def _expected(exc: BaseException, closes: Closes) -> BaseException | None:
             serious = [e for e in leaves if isinstance(e, FatalSourceError | SourceLimited)]
             return serious[0] if serious else leaves[0]
     return None
+
+
+# Where a bug in a source is reported (the test suite fails on any record here).
+bug_log = logging.getLogger("rulesd.bug")
+
+
+class SourceBug(Exception):
+    """An unexpected exception inside a source's session: a bug in rulesd."""
+
+
+def _bug(exc: BaseException, health: SourceHealth) -> BaseException | None:
+    """The last line of defence: an unexpected exception in one source's session is
+    logged once (with its traceback, as a bug), counted, and the source restarts with
+    back-off while every other source and delivery keep running. Cancellation and
+    interrupts are not bugs: None lets them through."""
+    leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+    if not all(isinstance(leaf, Exception) for leaf in leaves):
+        return None
+    kind = type(leaves[0]).__name__
+    health.faults["bug"] += 1
+    if health.faults["bug"] == 1:
+        bug_log.error("%s: a bug in rulesd (%s); the source restarts. Please report it with "
+                      "this traceback", health.name, kind, exc_info=exc)
+    return SourceBug(f"internal error ({kind})")
 
 
 def is_fatal(exc: BaseException) -> bool:
@@ -209,6 +235,8 @@ async def supervise(
             error: BaseException | None = None
         except BaseException as exc:
             error = _expected(exc, closes)
+            if error is None:
+                error = _bug(exc, health)
             if error is None:
                 raise
         if trio.current_time() - began >= backoff.stable_s:
