@@ -271,7 +271,8 @@ class Daemon:
         except StateDBError as exc:
             # Keep running on what is in memory: a full disk must not stop alerts.
             if not self._persist_failing:
-                log.error("%s; alerts go on, but a restart may lose or repeat some", exc)
+                log.error("%s; alerts go on, and what cannot be written now is kept and "
+                          "written once the database is writable again", exc)
             self._persist_failing = True
         else:
             if self._persist_failing:

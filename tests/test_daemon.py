@@ -81,3 +81,43 @@ async def test_a_failing_state_database_does_not_stop_alerts(
         shutdown.set()
     failures = [r for r in caplog.records if "cannot write the state database" in r.getMessage()]
     assert len(failures) == 1
+
+
+async def test_what_a_full_disk_kept_is_written_when_it_recovers(
+    fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+) -> None:
+    """State changes (and outbox rows) made while the disk was full were never written,
+    even after it recovered: a restart then sent every alert of the period again."""
+    import sqlite3
+
+    from tests.test_e2e_dexscreener import addresses
+
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url())
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as first:
+            daemon, shutdown = await start(first, rules)
+            await fake_dex.wait_connections(BOOSTS, 1)
+            real = daemon.db._db
+            full = sqlite3.connect(":memory:", check_same_thread=False)
+            full.close()  # every write through it fails, as on a full disk
+            await daemon.delivery.call(setattr, daemon.db, "_db", full)
+            for n, address in enumerate(("BBB1", "CCC1"), start=1):
+                await fake_dex.push(BOOSTS, snapshot(boost(address, 1)))
+                await sink.wait_for(n)
+            assert daemon.delivery.unwritten > 0
+            await daemon.delivery.call(setattr, daemon.db, "_db", real)  # the disk recovers
+            await fake_dex.push(BOOSTS, snapshot(boost("DDD1", 1)))
+            await sink.wait_for(3)
+            assert daemon.delivery.unwritten == 0
+            shutdown.set()
+        # A restart on the same file: the list re-sent on connect is all old news.
+        fake_dex.snapshots[BOOSTS] = [snapshot(boost("DDD1", 1), boost("CCC1", 1),
+                                               boost("BBB1", 1), boost("AAA1", 1))]
+        async with trio.open_nursery() as second:
+            _, shutdown = await start(second, rules)
+            await fake_dex.wait_connections(BOOSTS, 2)
+            await fake_dex.push(BOOSTS, snapshot(boost("EEE1", 1)))
+            messages = await sink.wait_for(4)
+            shutdown.set()
+    assert addresses(messages) == ["BBB", "CCC", "DDD", "EEE"]  # nothing sent twice

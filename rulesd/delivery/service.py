@@ -8,6 +8,7 @@ time, so the trio loop never waits on the disk.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +45,8 @@ class DeliveryService:
     redact: Redactor
     _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
     _unknown_reported: set[str] = attrs.field(factory=set)
+    _unwritten: list[tuple[Callable[..., None], tuple[Any, ...]]] = attrs.field(factory=list)
+    _write_lock: trio.Lock = attrs.field(factory=trio.Lock)
 
     @classmethod
     def create(cls, config: Config, rules: Sequence[Rule], db: StateDB,
@@ -89,7 +92,33 @@ class DeliveryService:
         return out
 
     async def commit(self, changes: Changes, deliveries: Sequence[Delivery]) -> None:
-        await self.call(self.db.save, changes, deliveries)
+        """State changes and new deliveries in one transaction; raise StateDBError when
+        it cannot be written (it is kept, and written first once the disk recovers)."""
+        await self._write(self.db.save, changes, deliveries)
+
+    async def _write(self, fn: Callable[..., None], *args: Any) -> None:
+        """Every write, in order: what failed before goes first (a full disk loses
+        nothing: after it recovers, state, outbox rows and their marks land in the
+        order they were made, so a restart neither repeats nor forgets)."""
+        async with self._write_lock:  # the engine and the workers write in turn
+            while self._unwritten:
+                pending_fn, pending_args = self._unwritten[0]
+                try:
+                    await self.call(pending_fn, *pending_args)
+                except StateDBError:
+                    self._unwritten.append((fn, args))
+                    raise
+                self._unwritten.pop(0)
+            try:
+                await self.call(fn, *args)
+            except StateDBError:
+                self._unwritten.append((fn, args))
+                raise
+
+    @property
+    def unwritten(self) -> int:
+        """Writes waiting for the database to be writable again."""
+        return len(self._unwritten)
 
     def resume(self) -> int:
         """Queue what the outbox still holds from before a restart or crash."""
@@ -106,10 +135,9 @@ class DeliveryService:
 
     # OutboxWriter, for the workers: a failing database must not stop deliveries.
     async def _record(self, fn: Callable[..., None], *args: Any) -> None:
-        try:
-            await self.call(fn, *args)
-        except StateDBError as exc:
-            log.error("%s (delivery goes on)", exc)
+        # Kept and written once the database recovers (the engine logs the outage once).
+        with contextlib.suppress(StateDBError):
+            await self._write(fn, *args)
 
     async def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
         await self._record(self.db.delivered, keys, at)
