@@ -20,6 +20,7 @@ from rulesd import config as config_mod
 from rulesd.config import Config
 from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
 from rulesd.delivery.templates import template_check, template_problems
+from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule, compile_rules
 from rulesd.sources import KINDS, SOURCES
 from rulesd.suggest import did_you_mean
@@ -80,7 +81,10 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
     if parsed.complete:
         _notifiers(config, doc, problems, secrets)
     if problems or not parsed.complete:
-        raise ConfigError(config_mod.ordered(problems))
+        # A ${VAR} in a field of the wrong type must not print its value.
+        redact = Redactor(secrets)
+        raise ConfigError([attrs.evolve(p, message=redact(p.message))
+                           for p in config_mod.ordered(problems)])
     return LoadedConfig(doc.file, config, sources, tuple(rules), frozenset(secrets),
                         tuple(_warnings(config, sources, doc)))
 

@@ -277,3 +277,21 @@ def test_sizes_are_bounded() -> None:
                          + "\n")
     (found,) = problems(text)
     assert "`max_message_size` must be at most" in found
+
+
+def test_a_secret_in_a_field_of_the_wrong_type_is_not_printed() -> None:
+    text = VALID.replace("  dexscreener:\n", "  dexscreener:\n    max_message_size: ${KEY}\n")
+    found = problems(text, {"KEY": "sekrit-value-123"})
+    assert found and not any("sekrit" in p for p in found), found
+
+
+def test_a_damaged_state_file_says_the_way_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state.db"
+    state.write_bytes(b"not a database, not at all" * 100)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(VALID.replace("version: 1\n", f"version: 1\nstate: {{path: {state}}}\n"))
+    assert main(["run", str(rules)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"move it aside (mv {state} {state}.damaged)" in err and "fresh baseline" in err

@@ -58,6 +58,12 @@ class StateDB:
             # which is what "an alert is in the outbox before it is sent" needs.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA + outbox.SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StateDBError(
+                f"cannot open the state database {path}: {exc}. If the file is damaged, "
+                f"move it aside (mv {path} {path}.damaged) and start again: rulesd then "
+                "begins on a fresh baseline (nothing already listed is announced) and its "
+                "unsent alerts stay in the moved file") from exc
         except sqlite3.Error as exc:
             raise StateDBError(f"cannot open the state database {path}: {exc}") from exc
 
