@@ -12,12 +12,17 @@ import binascii
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import attrs
 import orjson
 
 from rulesd.clock import Clock
+
+# Receive times a capture can hold; anything else is a broken line, not a wait of
+# centuries for the replay.
+EARLIEST_T: Final = 946_684_800.0  # 2000-01-01
+LATEST_T: Final = 4_102_444_800.0  # 2100-01-01
 
 
 @attrs.frozen
@@ -55,6 +60,9 @@ def frame_of(raw: Mapping[str, Any]) -> Frame:
     t, source, stream = raw.get("t"), raw.get("source"), raw.get("stream")
     if isinstance(t, bool) or not isinstance(t, int | float):
         raise ValueError("`t` must be epoch seconds")
+    if not EARLIEST_T <= t <= LATEST_T:
+        raise ValueError(f"`t` {t!r} is not a time rulesd could have received a frame "
+                         "(2000 to 2100)")
     if not isinstance(source, str) or not isinstance(stream, str):
         raise ValueError("`source` and `stream` must be strings")
     if raw.get("event") == "connected":

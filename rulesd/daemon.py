@@ -91,6 +91,8 @@ class Daemon:
     engine_stats: EngineStats = attrs.field(factory=EngineStats)
     _persist_failing: bool = False
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    # Cancelled by a reload, which may bring rules with `for` or `absent`.
+    _idle_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Replaces the live sources (dry-run replays, rule tests): started with a send
     # channel of its own, it emits events and returns when it is done.
     feed: Callable[..., Awaitable[None]] | None = None
@@ -123,6 +125,7 @@ class Daemon:
             await self._reload_sources(loaded.sources)
         self.loaded = loaded
         self.engine.reload(loaded.rules)
+        self._idle_ticker.cancel()
         for running in self._running.values():
             await running.handle.follow_rules(self.engine.ruleset.values_in_use)
         log.info("reload: %d rules active", len(loaded.rules))
@@ -211,10 +214,15 @@ class Daemon:
         async with deliveries:
             with self._ticker_scope:
                 while True:
-                    fired = self.engine.tick(self.clock.now())
-                    if fired:
-                        await self._commit(fired, deliveries)
-                    await trio.sleep(TICK_INTERVAL_S)
+                    if self.engine.ruleset.time_driven:
+                        fired = self.engine.tick(self.clock.now())
+                        if fired:
+                            await self._commit(fired, deliveries)
+                        await trio.sleep(TICK_INTERVAL_S)
+                    else:  # no `for`, no `absent`: nothing to tick until a reload
+                        with self._idle_ticker:
+                            await trio.sleep_forever()
+                        self._idle_ticker = trio.CancelScope()
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       deliveries: trio.MemorySendChannel[Delivery]) -> None:

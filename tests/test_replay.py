@@ -61,7 +61,7 @@ def test_malformed_capture_lines_are_reported_with_their_number_and_skipped(
     lines = SAMPLE.read_text().splitlines()
     broken = tmp_path / "broken.jsonl"
     broken.write_text("\n".join([lines[0], "{not json", '{"t": "soon"}', *lines[1:],
-                                 '{"t": 1, "source": "x", "stream": "y"}']) + "\n")
+                                 '{"t": 1763719200, "source": "x", "stream": "y"}']) + "\n")
     assert main(["dry-run", str(EXAMPLE), "--replay", str(broken)]) == 0
     captured = capsys.readouterr()
     assert f"{broken}:2: skipped: not JSON" in captured.err
@@ -78,7 +78,7 @@ def test_from_and_to_select_a_window(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_binary_frames_round_trip() -> None:
-    frame = capture.Frame(1.5, "mobula", "pulse-v2", b"\x1f\x8b\x00")
+    frame = capture.Frame(1763719200.5, "mobula", "pulse-v2", b"\x1f\x8b\x00")
     assert capture.parse_line(frame.to_json()) == frame
 
 
@@ -133,3 +133,15 @@ def test_record_refuses_an_unknown_source(tmp_path: Path,
     assert main(["record", str(EXAMPLE), "--out", str(tmp_path / "x"),
                  "--sources", "dexscreenr"]) == 1
     assert "unknown source(s): dexscreenr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("t", ["1e20", "-1e12"])
+def test_a_line_stamped_far_away_is_a_bad_line_not_an_endless_replay(
+        t: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = SAMPLE.read_text().splitlines()
+    broken = tmp_path / "capture.jsonl"
+    far = lines[3].replace(lines[3].split(",")[0], '{"t": ' + t)
+    broken.write_text("\n".join([*lines[:3], far, *lines[4:]]) + "\n")
+    text = dry_run(EXAMPLE, broken)  # ends (it once waited until the year 3e12)
+    assert "→ console: Boost 9BB6NF" in text
+    assert f"{broken}:4: skipped: `t` {float(t)!r} is not a time" in capsys.readouterr().err

@@ -113,6 +113,11 @@ class RuleSet:
             needs.merge(rule.needs)
         self.needs: Needs = needs.build()
 
+    @property
+    def time_driven(self) -> bool:
+        """Whether some rule fires on the clock (`for`, `absent`): then `tick` matters."""
+        return any(rule.for_s or rule.absent is not None for rule in self.rules)
+
     def values_in_use(self, kinds: Collection[str], field: str) -> set[Any] | None:
         """The values of `field` some rule on `kinds` can match (e.g. the Mobula views
         pulse rules name); None: some rule matches any value."""
