@@ -105,3 +105,36 @@ async def test_a_slow_engine_is_back_pressure_not_a_dead_connection(
     health = healths["dexscreener token-boosts/latest"]
     assert (health.connects, health.failures) == (1, 0)
     assert fake_dex.connections[path] == 1
+
+
+async def test_a_reload_that_brings_an_absent_rule_wakes_the_ticker(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With no `for` and no `absent` the ticker sleeps; a reload adding one wakes it."""
+    quiet = RULES.replace("  - {name: probe, on: price, where: {symbol: PROBE}}",
+                          "  - {name: probe, on: price, where: {symbol: NEVER}}")
+    silent = quiet + "  - {name: silent, on: price, where: {absent: {window: 1m}}}\n"
+    recorder = Recorder()
+    daemon = Daemon.create(loader.loads(quiet, "r.yaml", {}), TrioClock(),
+                           {"c": recorder}, state_path=":memory:")  # type: ignore[dict-item]
+    recorder.daemon = daemon
+    go = trio.Event()
+
+    async def feed(send: trio.MemorySendChannel[Event], *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with send:
+            task_status.started()
+            await go.wait()
+            await send.send(price("BTC", daemon.clock.now()))
+            await trio.sleep_forever()
+
+    daemon.feed = feed
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, shutdown)
+        await trio.sleep(5)
+        assert await daemon.reload(loader.loads(silent, "r.yaml", {}))
+        go.set()
+        await trio.sleep(90)
+        shutdown.set()
+    assert [title for title, _ in recorder.seen] == ["Silent: x:BTC"]
