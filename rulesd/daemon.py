@@ -35,6 +35,7 @@ COMMIT_EVERY_EVENTS: Final = 500
 # After SIGTERM: how long the engine may take to commit what it evaluated.
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
+DB_CHECK_INTERVAL_S: Final = 60.0
 # How often `for` and `absent` are evaluated between events.
 TICK_INTERVAL_S: Final = 1.0
 
@@ -89,8 +90,11 @@ class Daemon:
     delivery: DeliveryService
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     engine_stats: EngineStats = attrs.field(factory=EngineStats)
+    # How often the state file is checked for being deleted, replaced or damaged.
+    db_check_interval_s: float = DB_CHECK_INTERVAL_S
     _persist_failing: bool = False
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _watch_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Cancelled by a reload, which may bring rules with `for` or `absent`.
     _idle_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Replaces the live sources (dry-run replays, rule tests): started with a send
@@ -146,6 +150,8 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.delivery.run, out_rx)
                 nursery.start_soon(self._ticker, out_tx.clone())
+                if not self.db.in_memory:
+                    nursery.start_soon(self._watch_database)
                 nursery.start_soon(self._engine, events_rx, out_tx)
                 with events_tx:
                     await nursery.start(self._sources, events_tx.clone(), sources_scope)
@@ -208,6 +214,21 @@ class Daemon:
                 log.info("reload: (re)starting %s", name)
                 await self._start_source(name, after)
 
+    async def _watch_database(self) -> None:
+        """Say at once when the state file is deleted, replaced or damaged under us
+        (once per kind of trouble, and again when it clears)."""
+        said: str | None = None
+        with self._watch_scope:  # ends with the engine, like the ticker
+            while True:
+                await trio.sleep(self.db_check_interval_s)
+                trouble = await self.delivery.call(self.db.trouble)
+                if trouble != said:
+                    if trouble is not None:
+                        log.error("%s", trouble)
+                    else:
+                        log.info("state database %s looks right again", self.db.path)
+                    said = trouble
+
     async def _ticker(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """Evaluate time-driven rules every TICK_INTERVAL_S, until the engine stops
         (which cancels `_ticker_scope`)."""
@@ -265,6 +286,7 @@ class Daemon:
                     next_prune = now + PRUNE_INTERVAL_S
             await self._commit(alerts, deliveries)
         self._ticker_scope.cancel()
+        self._watch_scope.cancel()
 
     async def _commit(self, alerts: list[Alert],
                       channel: trio.MemorySendChannel[Delivery]) -> None:

@@ -121,3 +121,34 @@ async def test_what_a_full_disk_kept_is_written_when_it_recovers(
             messages = await sink.wait_for(4)
             shutdown.set()
     assert addresses(messages) == ["BBB", "CCC", "DDD", "EEE"]  # nothing sent twice
+
+
+@pytest.mark.parametrize("trouble", ["deleted", "damaged"])
+async def test_a_state_file_deleted_or_damaged_under_the_daemon_is_said_at_once(
+    trouble: str, nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from rulesd.clock import TrioClock
+    from rulesd.daemon import Daemon
+
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    daemon = Daemon.create(config.load(boost_rules(tmp_path, fake_dex.url, sink.url()),
+                                       env={}), TrioClock())
+    daemon.db_check_interval_s = 0.05
+    shutdown = trio.Event()
+    state = tmp_path / "state.db"
+    with trio.fail_after(GUARD_S):
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        if trouble == "deleted":
+            state.unlink()
+        else:
+            with state.open("r+b") as file:  # the header and the first pages, overwritten
+                file.write(b"\x00garbage" * 512)
+        while not any(r.levelname == "ERROR" and str(state) in r.getMessage()  # noqa: ASYNC110
+                      for r in caplog.records):
+            await trio.sleep(0.05)
+        shutdown.set()
+    (said,) = [r.getMessage() for r in caplog.records
+               if r.levelname == "ERROR" and str(state) in r.getMessage()]
+    assert trouble in said

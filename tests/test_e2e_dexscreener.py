@@ -63,10 +63,14 @@ async def test_restart_alerts_only_what_is_new(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 100), boost("BBB1", 100))]
     with trio.fail_after(GUARD_S):
         async with trio.open_nursery() as first:
-            _, shutdown = await start(first, rules)
+            daemon, shutdown = await start(first, rules)
             await fake_dex.wait_connections(BOOSTS, 1)
             await fake_dex.push(BOOSTS, snapshot(boost("CCC1", 1)))
             await sink.wait_for(1)
+            # Stop once the outbox knows C went out: stopping between the platform's
+            # answer and that record would send C again after the restart (at least once).
+            while await daemon.delivery.call(daemon.db.outbox):  # noqa: ASYNC110
+                await trio.sleep(0.01)
             shutdown.set()
         # While we were down, D arrived and B grew.
         fake_dex.snapshots[BOOSTS] = [snapshot(

@@ -7,10 +7,11 @@ value in one namespaced table.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -30,6 +31,9 @@ CREATE TABLE IF NOT EXISTS memory (
 """
 
 
+_HEADER: Final = b"SQLite format 3\x00"  # what every SQLite file starts with
+
+
 class StateDBError(Exception):
     """The state database cannot be opened or written."""
 
@@ -47,7 +51,9 @@ class StateDB:
     """A small synchronous wrapper: the writes are a few rows per event."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.in_memory = path == ":memory:"
+        self._inode: int | None = None
         if not self.in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -58,6 +64,8 @@ class StateDB:
             # which is what "an alert is in the outbox before it is sent" needs.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA + outbox.SCHEMA)
+            if not self.in_memory:
+                self._inode = os.stat(path).st_ino
         except sqlite3.DatabaseError as exc:
             raise StateDBError(
                 f"cannot open the state database {path}: {exc}. If the file is damaged, "
@@ -66,6 +74,34 @@ class StateDB:
                 "unsent alerts stay in the moved file") from exc
         except sqlite3.Error as exc:
             raise StateDBError(f"cannot open the state database {path}: {exc}") from exc
+
+    def trouble(self) -> str | None:
+        """What is wrong with the database file under a running daemon, if anything:
+        deleted or replaced (SQLite would go on writing to a file nobody will read
+        again), or damaged."""
+        if self.in_memory:
+            return None
+        try:
+            inode = os.stat(self.path).st_ino
+        except OSError:
+            return (f"the state database {self.path} was deleted while rulesd runs: what "
+                    "it remembers (seen items, cooldowns, unsent alerts) is lost at the "
+                    "next restart unless rulesd is restarted now")
+        if inode != self._inode:
+            return (f"the state database {self.path} was replaced while rulesd runs: "
+                    "rulesd keeps writing the old file; restart it to use the new one")
+        try:
+            with open(self.path, "rb") as file:
+                header = file.read(len(_HEADER))
+            result = self._db.execute("PRAGMA quick_check").fetchone() \
+                if header == _HEADER else ("not an SQLite file any more",)
+        except (OSError, sqlite3.Error) as exc:
+            result = (str(exc),)
+        if result is None or result[0] != "ok":
+            detail = result[0] if result else "no answer"
+            return (f"the state database {self.path} is damaged ({detail}): stop rulesd, "
+                    "move the file aside and start again on a fresh baseline")
+        return None
 
     def load(self) -> StateStore:
         store = StateStore()
