@@ -115,7 +115,8 @@ def test_a_catastrophic_regex_runs_in_linear_time() -> None:
     predicate = compile_where({"description": {"matches": "(a+)+$"}}, report=_no_problem)
     start = time.perf_counter()
     assert not predicate(Evaluation({"description": "a" * 5000 + "!"}))
-    assert time.perf_counter() - start < 0.5
+    # Not a benchmark: a backtracking engine would need about 2**5000 steps (it hangs).
+    assert time.perf_counter() - start < 5
 
 
 @pytest.mark.parametrize(("pattern", "words"), [

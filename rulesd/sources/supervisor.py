@@ -100,7 +100,6 @@ class SourceGate:
 
     name: str
     until: float = -math.inf
-    reason: str | None = None
 
     def closed(self, now: float) -> bool:
         return now < self.until
@@ -254,7 +253,6 @@ async def supervise(
                 log.debug("%s: %s", health.name, reason)
             else:
                 gate.until = now + (backoff.fatal_s if fatal else backoff.limited_s)
-                gate.reason = reason
                 log.error("%s: %s (seen on %s); %severy connection of %s retries in %s",
                           gate.name, reason, health.name,
                           "this will not fix itself: " if fatal else "", gate.name,
