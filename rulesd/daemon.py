@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -40,6 +41,16 @@ DB_CHECK_INTERVAL_S: Final = 60.0
 TICK_INTERVAL_S: Final = 1.0
 
 
+def _grid(origin: float, at: float) -> float:
+    """The first tick of the grid from `origin` at or after `at` and after now (trio's
+    clock), forgiving float noise of a microsecond."""
+    if at == math.inf:
+        return at
+    ticks = max(math.ceil((at - origin) / TICK_INTERVAL_S - 1e-6),
+                math.floor((trio.current_time() - origin) / TICK_INTERVAL_S + 1e-6) + 1)
+    return origin + ticks * TICK_INTERVAL_S
+
+
 @attrs.define
 class _Running:
     """A running source: its config, the scope that stops it, what it started with."""
@@ -69,6 +80,7 @@ class EngineStats:
 
     events: int = 0
     commits: int = 0
+    ticks: int = 0  # evaluations of time-driven rules (`for`, `absent`)
     queue_depth: int = 0  # events waiting behind the one just processed
     lag_s: float = 0.0  # how long the event just processed waited after it was received
     max_lag_s: float = 0.0
@@ -96,7 +108,10 @@ class Daemon:
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _watch_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Cancelled by a reload, which may bring rules with `for` or `absent`.
-    _idle_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _wake_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _reloaded: bool = False  # since the ticker last looked
+    # Set by the engine on its next event while the ticker waits for one.
+    _tick_wake: trio.Event | None = None
     # Replaces the live sources (dry-run replays, rule tests): started with a send
     # channel of its own, it emits events and returns when it is done.
     feed: Callable[..., Awaitable[None]] | None = None
@@ -129,7 +144,8 @@ class Daemon:
             await self._reload_sources(loaded.sources)
         self.loaded = loaded
         self.engine.reload(loaded.rules)
-        self._idle_ticker.cancel()
+        self._reloaded = True
+        self._wake_ticker.cancel()
         for running in self._running.values():
             await running.handle.follow_rules(self.engine.ruleset.values_in_use)
         log.info("reload: %d rules active", len(loaded.rules))
@@ -230,20 +246,53 @@ class Daemon:
                     said = trouble
 
     async def _ticker(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
-        """Evaluate time-driven rules every TICK_INTERVAL_S, until the engine stops
-        (which cancels `_ticker_scope`)."""
+        """Evaluate time-driven rules (`for`, `absent`) on a grid of TICK_INTERVAL_S,
+        until the engine stops (which cancels `_ticker_scope`). Grid ticks where nothing
+        can come due are skipped, so a quiet week in a replay is a handful of ticks, and
+        what fires fires on the same tick as if every tick had run."""
+        origin = trio.current_time()
         async with deliveries:
             with self._ticker_scope:
                 while True:
-                    if self.engine.ruleset.time_driven:
-                        fired = self.engine.tick(self.clock.now())
+                    ruleset = self.engine.ruleset
+                    if ruleset.time_driven:
+                        now, seen = self.clock.now(), self.engine_stats.events
+                        fired = self.engine.tick(now)
+                        self.engine_stats.ticks += 1
                         if fired:
                             await self._commit(fired, deliveries)
-                        await trio.sleep(TICK_INTERVAL_S)
-                    else:  # no `for`, no `absent`: nothing to tick until a reload
-                        with self._idle_ticker:
+                        due = ruleset.next_due
+                        if self.engine_stats.events != seen:  # events came in meanwhile
+                            due = min(due, now + ruleset.min_wait)
+                        at = trio.current_time() + (due - self.clock.now())
+                        if await self._tick_wait(origin, at, ruleset.min_wait):
+                            continue
+                    else:  # no rule fires on the clock: nothing to do until a reload
+                        await self._tick_wait(origin, math.inf, None)
+                    # A reload: its rules tick from the next grid tick on.
+                    await trio.sleep_until(_grid(origin, trio.current_time()))
+
+    async def _tick_wait(self, origin: float, at: float, min_wait: float | None) -> bool:
+        """Sleep until the grid tick at or after `at` (trio's clock; inf: for ever),
+        sooner if the engine takes an event (what it starts comes due `min_wait` after
+        it at the soonest; None: events do not matter). False when a reload cut the
+        wait short."""
+        if not self._reloaded:
+            with trio.CancelScope() as self._wake_ticker:
+                wake = self._tick_wake = None if min_wait is None else trio.Event()
+                try:
+                    with trio.move_on_at(_grid(origin, at)):
+                        if wake is None:
                             await trio.sleep_forever()
-                        self._idle_ticker = trio.CancelScope()
+                        await wake.wait()
+                        self._tick_wake = None
+                        assert min_wait is not None
+                        at = min(at, trio.current_time() + min_wait)
+                        await trio.sleep_until(_grid(origin, at))
+                finally:
+                    self._tick_wake = None
+        reloaded, self._reloaded = self._reloaded, False
+        return not reloaded
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       deliveries: trio.MemorySendChannel[Delivery]) -> None:
@@ -272,6 +321,8 @@ class Daemon:
                 now = self.clock.now()
                 alerts.extend(self.engine.process(event, now))
                 stats.saw(event, now)
+                if self._tick_wake is not None:
+                    self._tick_wake.set()
                 if not uncommitted:
                     since = trio.current_time()
                 uncommitted += 1

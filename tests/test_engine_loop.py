@@ -3,6 +3,8 @@ never drains, and a slow engine slows the vendor's socket without killing it."""
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import trio
 import trio.testing
@@ -138,3 +140,69 @@ async def test_a_reload_that_brings_an_absent_rule_wakes_the_ticker(
         await trio.sleep(90)
         shutdown.set()
     assert [title for title, _ in recorder.seen] == ["Silent: x:BTC"]
+
+
+@attrs.define
+class Timed:
+    """A notifier noting when (on the daemon's clock) each alert reached it."""
+
+    clock: TrioClock
+    name: str = "c"
+    format: str = "text"
+    seen: list[tuple[str, float]] = attrs.field(factory=list)
+
+    def describe(self) -> str:
+        return "timed"
+
+    async def send(self, message: Rendered) -> None:
+        self.seen.append((message.title, self.clock.now()))
+
+
+GAP_RULES = RULES.replace(
+    "  - {name: probe, on: price, where: {symbol: PROBE}}",
+    "  - {name: high, on: price, where: {price: {gt: 100}}, for: 30s, title: High}\n"
+    "  - {name: silent, on: price, where: {absent: {window: 1h, per: token}},"
+    " title: Silent}")
+WEEK = 7 * 86400
+
+
+async def test_a_week_without_events_is_a_handful_of_ticks_firing_on_the_same_grid(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Replay time follows the events, not the span (a 7-day gap in a capture once
+    took 25 s of ticking every virtual second); what fires fires on the grid tick it
+    would have fired on had every tick run."""
+    clock = TrioClock(epoch=0.0)
+    timed = Timed(clock)
+    daemon = Daemon.create(loader.loads(GAP_RULES, "r.yaml", {}), clock,
+                           {"c": timed}, state_path=":memory:")  # type: ignore[dict-item]
+
+    def tick_price(value: float) -> Event:
+        now = clock.now()
+        return Event("price", "test", "s", TokenRef(key="x:BTC", symbol="BTC"), now, now,
+                     {"price": value})
+
+    async def feed(events: trio.MemorySendChannel[Event], *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with events:
+            task_status.started()
+            await trio.sleep(2.5)
+            await events.send(tick_price(150))  # `high` holds from 2.5 s
+            await trio.sleep(10)
+            await events.send(tick_price(160))  # last seen at 12.5 s
+            await trio.sleep(WEEK)
+            await events.send(tick_price(50))  # back after a week; `high` clears
+            await trio.sleep_forever()
+
+    daemon.feed = feed
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, shutdown)
+        await trio.sleep(WEEK + 2 * 3600)
+        shutdown.set()
+    # for 30 s from 2.5 s: due at 32.5 s, the grid tick at 33 s; absent 1 h after the
+    # last event at 12.5 s: the tick at 3613 s; again 1 h after the event a week later.
+    back = WEEK + 12.5
+    assert timed.seen == [
+        ("High", 33.0), ("Silent", 3613.0), ("Silent", float(math.ceil(back + 3600)))]
+    assert daemon.engine_stats.ticks <= 10  # not the 600,000 of ticking every second

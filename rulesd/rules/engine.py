@@ -17,6 +17,7 @@ for their window.
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -112,11 +113,18 @@ class RuleSet:
         for rule in self.rules:
             needs.merge(rule.needs)
         self.needs: Needs = needs.build()
+        # The shortest `for` or `absent` window: nothing an event starts can come due
+        # sooner than that after it (inf: no rule fires on the clock).
+        self.min_wait = min([rule.for_s for rule in self.rules if rule.for_s]
+                            + [rule.absent.window_s for rule in self.rules
+                               if rule.absent is not None], default=math.inf)
+        # When the last tick saw something come due next (inf: nothing waits).
+        self.next_due = math.inf
 
     @property
     def time_driven(self) -> bool:
         """Whether some rule fires on the clock (`for`, `absent`): then `tick` matters."""
-        return any(rule.for_s or rule.absent is not None for rule in self.rules)
+        return self.min_wait != math.inf
 
     def values_in_use(self, kinds: Collection[str], field: str) -> set[Any] | None:
         """The values of `field` some rule on `kinds` can match (e.g. the Mobula views
@@ -234,14 +242,20 @@ class RuleSet:
                            group, {**event.context(), "key": group}, state, now)
 
     def tick(self, state: StateStore, now: float) -> list[Alert]:
-        """Time-driven firing: `for` that has held long enough, `absent` windows."""
+        """Time-driven firing: `for` that has held long enough, `absent` windows.
+        Records in `next_due` when the next of what waits comes due."""
         alerts: list[Alert] = []
         rules = self._by_name
+        next_due = math.inf
         for fkey, pending in list(self._pending.items()):
             rule = rules.get(fkey[0])
             if rule is None:
                 del self._pending[fkey]
-            elif now - pending.since >= rule.for_s and fkey not in state.firing:
+            elif fkey in state.firing:
+                next_due = now  # not expected; keep looking every tick
+            elif now - pending.since < rule.for_s:
+                next_due = min(next_due, pending.since + rule.for_s)
+            else:
                 del self._pending[fkey]
                 ev = Evaluation(pending.values, None, state, now, rule.kinds,
                                 dict(pending.values.get("why", {})))
@@ -251,9 +265,10 @@ class RuleSet:
                 alerts.extend(fired)
         for (name, group), (at, kind, source, stream) in state.presence.items():
             rule = rules.get(name)
-            if rule is None or rule.absent is None:
-                continue
-            if now - at < rule.absent.window_s or (name, group) in state.firing:
+            if rule is None or rule.absent is None or (name, group) in state.firing:
+                continue  # a firing absence waits for an event, not for the clock
+            if now - at < rule.absent.window_s:
+                next_due = min(next_due, at + rule.absent.window_s)
                 continue
             why = {"absent": {"window": format_duration(rule.absent.window_s), "last": at,
                               "ago": format_duration(now - at)}}
@@ -264,6 +279,7 @@ class RuleSet:
                                state, now)
             state.firing[(name, group)] = (now, bool(fired))
             alerts.extend(fired)
+        self.next_due = next_due
         return alerts
 
 
