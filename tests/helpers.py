@@ -137,3 +137,28 @@ async def next_of(events: trio.MemoryReceiveChannel[Any], *kinds: str) -> Any:
         if event.kind in kinds:
             return event
     raise AssertionError("the source stopped")
+
+
+# Rules files that once crashed `check` or killed the daemon on SIGHUP (issue 12):
+# the part after HOSTILE_BASE, and the located problem rulesd must report instead.
+HOSTILE_BASE = "version: 1\nsources: {dexscreener: {}}\nnotifiers: {c: stdout}\n" \
+               "defaults: {notify: [c]}\n"
+HOSTILE_FILES = [
+    ("rules:\n  - {name: r, on: boost, message: '{{ amount | intcomma }}'}\n",
+     "6:35: template error: No filter named 'intcomma'"),
+    ("rules:\n  - name: r\n    on: price\n    where: {change: {of: price, window: "
+     + "1" * 401 + ", pct: {gte: 1}}}\n", "8:41: a duration must be a number of seconds"),
+    ("rules:\n  - {name: r, on: takeover, where: {description: {matches: 'a{4294967296}'}}}\n",
+     "6:60: `matches`: a repetition over 1000"),
+    ("rules:\n  - {name: r, on: boost, cooldown: .nan}\n",
+     "6:36: a duration must be a number of seconds up to 10 years, got nan"),
+    ("rules:\n  - {name: r, on: boost, group: {by: [chain], wait: .inf}}\n",
+     "6:53: a duration must be a number of seconds up to 10 years, got inf"),
+    ("rules: []\nx: " + "[" * 2000 + "]" * 2000 + "\n", "nested deeper than 64 levels"),
+    ("a: &a [*a]\nrules: []\n", "5:4: nested deeper than 64 levels"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c,"
+     " *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, "
+     "*e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nrules: []\n",
+     "more than 1000000 values"),
+]

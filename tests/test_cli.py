@@ -11,7 +11,16 @@ import trio
 
 from rulesd.cli import main
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, read_until, rulesd_process, snapshot, stop, write_rules
+from tests.helpers import (
+    HOSTILE_BASE,
+    HOSTILE_FILES,
+    boost,
+    read_until,
+    rulesd_process,
+    snapshot,
+    stop,
+    write_rules,
+)
 
 BOOSTS = "/token-boosts/latest/v1"
 
@@ -63,6 +72,39 @@ async def test_sighup_with_a_broken_file_keeps_the_old_rules(
         assert await stop(process) == 0
     assert b"unknown kind 'boots'" in logged
     assert b"BBB1" in printed
+
+
+async def test_sighup_with_hostile_files_is_refused_located_and_the_daemon_goes_on(
+    fake_dex: FakeDexScreener, tmp_path: Path
+) -> None:
+    """The files that once killed the daemon on reload (unknown Jinja filter, a regex
+    RE2 cannot take, durations of 10^400 or NaN, nesting 2,000 deep, a recursive or a
+    billion-laughs alias): each SIGHUP is refused with the located problem, and the old
+    rules go on alerting."""
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url)
+    good = rules.read_text()
+    source = f'sources: {{dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}}}'
+    everything = b""
+    async with rulesd_process("run", str(rules), stderr=subprocess.PIPE) as process:
+        with trio.fail_after(60):
+            await fake_dex.wait_connections(BOOSTS, 1)
+            for n, (body, message) in enumerate(HOSTILE_FILES):
+                base = HOSTILE_BASE.replace("sources: {dexscreener: {}}", source)
+                rules.write_text(base + body)
+                process.send_signal(signal.SIGHUP)
+                logged = await read_until(process.stderr, message.encode())
+                assert b"reload refused, the old rules keep running" in logged, logged
+                assert f"{rules}:".encode() in logged, logged
+                everything += logged
+                await fake_dex.push(BOOSTS, snapshot(boost(f"NEW{n}", 1)))
+                printed = await read_until(process.stdout, f"NEW{n}".encode())
+                assert f"Boost: NEW{n}".encode() in printed
+            rules.write_text(good.replace("name: boosts", "name: boosts-again"))
+            process.send_signal(signal.SIGHUP)
+            everything += await read_until(process.stderr, b"reload: 1 rules active")
+        assert await stop(process) == 0
+    assert b"Traceback" not in everything and b"reload: 1 rules active" in everything
 
 
 def test_run_refuses_an_invalid_file_with_the_check_messages(

@@ -13,6 +13,7 @@ from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.rules.conditions import Evaluation
 from rulesd.yaml_loader import ConfigError
+from tests.helpers import HOSTILE_BASE, HOSTILE_FILES
 
 VALID = """\
 version: 1
@@ -240,23 +241,7 @@ def test_the_examples_commented_out_in_the_example_file_are_valid() -> None:
     assert not loaded.warnings
 
 
-HOSTILE_BASE = "version: 1\nsources: {dexscreener: {}}\nnotifiers: {c: stdout}\n" \
-               "defaults: {notify: [c]}\n"
-
-
-@pytest.mark.parametrize(("body", "message"), [
-    ("rules:\n  - {name: r, on: boost, message: '{{ amount | intcomma }}'}\n",
-     "6:35: template error: No filter named 'intcomma'"),
-    ("rules:\n  - name: r\n    on: price\n    where: {change: {of: price, window: "
-     + "1" * 401 + ", pct: {gte: 1}}}\n", "8:41: a duration must be a number of seconds"),
-    ("rules: []\nx: " + "[" * 2000 + "]" * 2000 + "\n", "nested deeper than 64 levels"),
-    ("a: &a [*a]\nrules: []\n", "5:4: nested deeper than 64 levels"),
-    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c,"
-     " *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, "
-     "*e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nrules: []\n",
-     "more than 1000000 values"),
-])
+@pytest.mark.parametrize(("body", "message"), HOSTILE_FILES)
 def test_hostile_files_are_located_problems_never_tracebacks(
         body: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "rules.yaml"
