@@ -21,11 +21,11 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn, override
 
 from rulesd.durations import Duration, parse_duration, parse_rate
 from rulesd.suggest import did_you_mean
-from rulesd.yaml_loader import ConfigError, Document, Path, Problem
+from rulesd.yaml_loader import ConfigError, Document, Path, Problem, describe_value
 from rulesd.yaml_loader import load as load_yaml
 
 T = TypeVar("T")
@@ -97,7 +97,7 @@ def _strict(kind: type, *accept: type) -> Any:
         if isinstance(value, bool) and kind is not bool:
             raise ValueError(f"expected {kind.__name__}, got a boolean")
         if not isinstance(value, accept):
-            raise ValueError(f"expected {_NAMES[kind]}, got {_describe(value)}")
+            raise ValueError(f"expected {_NAMES[kind]}, got {describe_value(value)}")
         return kind(value)
 
     return structure
@@ -106,21 +106,11 @@ def _strict(kind: type, *accept: type) -> Any:
 _NAMES: Final = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 def _one_or_many(value: Any, _: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     for item in items:
         if not isinstance(item, str):
-            raise ValueError(f"expected a name or a list of names, got {_describe(item)}")
+            raise ValueError(f"expected a name or a list of names, got {describe_value(item)}")
     return tuple(items)
 
 
@@ -135,7 +125,7 @@ def _make_converter() -> cattrs.Converter:
 
     def mapping(value: Any, _: Any) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise ValueError(f"expected a mapping, got {_describe(value)}")
+            raise ValueError(f"expected a mapping, got {describe_value(value)}")
         return value
 
     conv.register_structure_hook_func(lambda t: t == Mapping[str, Any], mapping)
@@ -143,7 +133,7 @@ def _make_converter() -> cattrs.Converter:
     def strings(value: Any, _: Any) -> Mapping[str, str]:
         for key, item in mapping(value, None).items():
             if not isinstance(item, str):
-                raise ValueError(f"{key}: expected a string, got {_describe(item)}")
+                raise ValueError(f"{key}: expected a string, got {describe_value(item)}")
         return value  # type: ignore[no-any-return]
 
     conv.register_structure_hook_func(lambda t: t == Mapping[str, str], strings)
@@ -160,11 +150,11 @@ def _make_converter() -> cattrs.Converter:
                 raise ValueError("a notifier needs `urls`")
             rate = value.get("rate")
             if rate is not None and not isinstance(rate, str):
-                raise ValueError(f"`rate` is like 1/s or 20/min, got {_describe(rate)}")
+                raise ValueError(f"`rate` is like 1/s or 20/min, got {describe_value(rate)}")
             return NotifierConfig(urls=_one_or_many(value["urls"], None),
                                   rate=parse_rate(rate) if rate else None)
         raise ValueError(f"expected an Apprise URL, a list of them or {{urls: [...]}}, "
-                         f"got {_describe(value)}")
+                         f"got {describe_value(value)}")
 
     conv.register_structure_hook(NotifierConfig, notifier)
 
@@ -179,6 +169,34 @@ def _make_converter() -> cattrs.Converter:
 
         return structure
 
+    def sections(cls: type) -> Any:
+        """A section (an attrs class): a mapping, or nothing at all for its defaults
+        (`dexscreener:` with nothing under it)."""
+        fields: Any = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+
+        def structure(value: Any, _: Any) -> Any:
+            if value is None:
+                value = {}
+            elif not isinstance(value, dict):
+                raise ValueError(f"expected a mapping, got {describe_value(value)}")
+            return fields(value, cls)
+
+        return structure
+
+    def named(mapping_type: Any) -> Any:
+        """A mapping of names (notifiers): refused plainly when it is not a mapping."""
+        items: Any = make_mapping_structure_fn(mapping_type, conv)
+
+        def structure(value: Any, _: Any) -> Any:
+            if not isinstance(value, dict):
+                raise ValueError(f"expected a mapping of names, got {describe_value(value)}")
+            return items(value, mapping_type)
+
+        return structure
+
+    conv.register_structure_hook_factory(attrs.has, sections)
+    conv.register_structure_hook_factory(
+        lambda t: t == Mapping[str, NotifierConfig], named)
     conv.register_structure_hook_factory(lambda t: hasattr(t, "from_short"), short_form)
     conv.register_structure_hook(RuleConfig, make_dict_structure_fn(
         RuleConfig, conv, _cattrs_forbid_extra_keys=True, for_=override(rename="for")))
@@ -256,7 +274,7 @@ def _structure(
         problems.append(doc.problem((), "missing required key 'rules'"))
     elif not isinstance(raw_rules, list):
         problems.append(doc.problem(("rules",), f"`rules` must be a list of rules, got "
-                                    f"{_describe(raw_rules)}"))
+                                    f"{describe_value(raw_rules)}"))
     rules: list[RuleConfig] = []
     for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
         try:
@@ -266,7 +284,7 @@ def _structure(
             problems.extend(_located(exc, ("rules", i), doc))
         except Exception as exc:
             problems.append(doc.problem(("rules", i), f"a rule must be a mapping with `name` "
-                                        f"and `on`, got {_describe(raw)}"))
+                                        f"and `on`, got {describe_value(raw)}"))
             del exc
     values: dict[str, Any] = {"rules": tuple(rules)}
     fields = attrs.fields_dict(Config)

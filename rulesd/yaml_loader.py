@@ -44,6 +44,17 @@ class Problem:
         return f"{self.file}:{self.mark.line}:{self.mark.col}: {self.message}"
 
 
+def describe_value(value: Any) -> str:
+    """A YAML value as a problem message names it."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
 class ConfigError(Exception):
     """Every problem found in a rules file."""
 

@@ -280,3 +280,34 @@ def test_a_damaged_state_file_says_the_way_out(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"move it aside (mv {state} {state}.damaged)" in err and "fresh baseline" in err
+
+
+def test_a_section_with_nothing_under_it_takes_the_defaults() -> None:
+    loaded = config.loads(VALID.replace(
+        "  dexscreener:\n    streams: [token-boosts/latest, community-takeovers/latest]\n",
+        "  dexscreener:\n"), "rules.yaml", {})
+    assert len(loaded.sources["dexscreener"].streams) == 6
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("version: 1\n", "version: 1\nstate: -.inf\n", "rules.yaml:2:8: expected a mapping, got -inf"),
+    ("defaults:\n  notify: [console]\n", "defaults: [notify, console]\n",
+     "rules.yaml:8:11: expected a mapping, got a list"),
+    ("notifiers:\n  console: stdout\n  hook: json://127.0.0.1:9/x\n", "notifiers: [console]\n",
+     "rules.yaml:5:12: expected a mapping of names, got a list"),
+])
+def test_a_section_of_the_wrong_shape_says_so_in_plain_words(
+        old: str, new: str, message: str) -> None:
+    """Not a Python error text ("'list' object has no attribute 'keys'")."""
+    assert old in VALID
+    found = problems(VALID.replace(old, new))
+    assert message in found, found
+
+
+def test_coinmarketcap_params_take_numbers_or_strings_not_nested_lists() -> None:
+    text = VALID.replace("sources:\n", "sources:\n  coinmarketcap:\n    api_key: k\n"
+                         "    subscriptions:\n      - channel: market@crypto_latest_price\n"
+                         "        params: {crypto_ids: [[1, 1027]]}\n")
+    (found,) = problems(text)
+    assert found == ("rules.yaml:7:30: `crypto_ids` takes one or a list of numbers or "
+                     "strings, got a list"), found

@@ -17,7 +17,7 @@ from rulesd.sources.coinmarketcap.channels import (
 )
 from rulesd.suggest import did_you_mean
 from rulesd.tokens import CMC_PLATFORMS
-from rulesd.yaml_loader import Path, Report
+from rulesd.yaml_loader import Path, Report, describe_value
 
 
 @attrs.frozen
@@ -80,6 +80,12 @@ def check(cmc: CoinMarketCapConfig, report: Report) -> None:
                        at_key=True)
         if channel.counted in sub.params and not values_of(dict(sub.params), channel.counted):
             report((*at, "params", channel.counted), f"`{channel.counted}` is empty")
+        for param, value in sub.params.items():
+            many = value if param == channel.counted and isinstance(value, list) else [value]
+            if any(isinstance(v, bool) or not isinstance(v, int | str) for v in many):
+                report((*at, "params", param), f"`{param}` takes "
+                       f"{'one or a list of ' if param == channel.counted else ''}"
+                       f"numbers or strings, got {describe_value(value)}")
         platform = sub.params.get("platform_id")
         if "platform_id" in sub.params and (not isinstance(platform, int)
                                             or isinstance(platform, bool)):
