@@ -14,7 +14,12 @@ import trio
 from rulesd import __version__, loader, logs
 from rulesd.clock import SystemClock
 from rulesd.daemon import Daemon
-from rulesd.delivery.notifiers import ConsoleNotifier, DeliveryError, Notifier, build_notifiers
+from rulesd.delivery.notifiers import (
+    DeliveryError,
+    Notifier,
+    build_notifiers,
+    printing_notifiers,
+)
 from rulesd.delivery.templates import Rendered
 from rulesd.durations import parse_duration, parse_time
 from rulesd.loader import LoadedConfig
@@ -117,8 +122,9 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
     notifiers: dict[str, Notifier] | None = None
     state_path = None
     if dry_run:
-        notifiers = {name: ConsoleNotifier(name, label=f"dry-run → {name}")
-                     for name in loaded.config.notifiers}
+        notifiers = printing_notifiers(
+            {name: spec.urls for name, spec in loaded.config.notifiers.items()}, None,
+            SystemClock())
         state_path = ":memory:"
     try:
         daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path)
@@ -154,7 +160,7 @@ def _notify_test(path: str, only: str | None) -> int:
                 await notifier.send(message)
                 results[name] = None
             except DeliveryError as exc:
-                results[name] = str(exc)
+                results[name] = exc.summary()
 
         async with trio.open_nursery() as nursery:
             for name, notifier in notifiers.items():

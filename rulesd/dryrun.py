@@ -1,8 +1,9 @@
 """`rulesd dry-run CONFIG --replay FILE`: a capture through the whole daemon, printed.
 
 The daemon runs as it would live — parsers, state, rules, cooldowns, digests,
-groups and rate limits — on trio's MockClock driven by the capture's times,
-with notifiers that print instead of sending and an in-memory state. No
+groups, and each target's rate limit and cut — on trio's MockClock driven by the
+capture's times, with notifiers that print instead of sending and an in-memory
+state. No
 threads and no randomness take part, so the same capture prints the same
 bytes every time.
 """
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Final, TextIO
-from urllib.parse import urlsplit
 
 import orjson
 import trio
@@ -22,39 +21,13 @@ import trio.testing
 from rulesd import capture, replay
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
-from rulesd.delivery.escaping import Format
-from rulesd.delivery.templates import TEMPLATE_FAILURES, Rendered
+from rulesd.delivery.notifiers import printing_notifiers
+from rulesd.delivery.templates import TEMPLATE_FAILURES
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 
 # After the last frame, time given to groups and digests to go out.
 _SETTLE_S: Final = 600.0
-
-
-def _when(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-class PrintingNotifier:
-    """Prints what would be sent to one notifier, at its virtual time."""
-
-    def __init__(self, name: str, fmt: Format, out: TextIO, clock: TrioClock,
-                 output: str) -> None:
-        self.name, self.format = name, fmt
-        self._out, self._clock, self._output = out, clock, output
-
-    def describe(self) -> str:
-        return f"dry-run → {self.name}"
-
-    async def send(self, message: Rendered) -> None:
-        t = self._clock.now()
-        if self._output == "json":
-            line = {"t": round(t, 3), "notifier": self.name, "title": message.title,
-                    "body": message.body}
-            self._out.write(orjson.dumps(line).decode() + "\n")
-        else:
-            body = "\n".join(f"    {row}" for row in message.body.splitlines())
-            self._out.write(f"{_when(t)} → {self.name}: {message.title}\n{body}\n")
 
 
 def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
@@ -84,13 +57,8 @@ def _print_summary(table: dict[str, dict[str, int]], out: TextIO, output: str) -
 async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: TextIO,
                   output: str) -> dict[str, dict[str, int]]:
     clock = TrioClock(epoch=frames[0].t if frames else 0.0)
-
-    def printer(name: str) -> PrintingNotifier:
-        schemes = {urlsplit(u).scheme for u in loaded.config.notifiers[name].urls}
-        fmt: Format = "markdown" if schemes == {"discord"} else "text"
-        return PrintingNotifier(name, fmt, out, clock, output)
-
-    notifiers = {name: printer(name) for name in loaded.config.notifiers}
+    notifiers = printing_notifiers(
+        {name: spec.urls for name, spec in loaded.config.notifiers.items()}, out, clock, output)
     daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:")
     done = trio.Event()
 

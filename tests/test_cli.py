@@ -135,5 +135,5 @@ async def test_secrets_never_reach_the_logs(
             logged = await read_until(process.stderr, b"retrying in")
         await stop(process)
     assert b"hook: json://bot:****@127.0.0.1" in logged
-    assert b"did not accept the message (HTTP 500)" in logged
+    assert b"did not accept the message (HTTP 500)" in logged, logged
     assert b"Sup3rS3cretT0ken" not in logged

@@ -59,7 +59,7 @@ async def test_dry_run_prints_sends_nothing_and_leaves_the_state_alone(
             await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
             printed = await read_until(process.stdout, b"BBB1")
         assert await stop(process) == 0
-    assert "── [dry-run → sink] Boost: BBB1 on solana".encode() in printed
+    assert "→ sink: Boost: BBB1 on solana".encode() in printed
     assert sink.messages == []
     assert not (tmp_path / "state.db").exists()
 

@@ -1,13 +1,16 @@
 """The dispatcher: one ordered worker per notifier, over the durable outbox.
 
-A worker sends its alerts in order, paced by a token bucket. When alerts come
+A worker sends one target's (one URL's) alerts in order, paced by a token bucket. When alerts come
 faster than the budget allows, what is queued goes out as one digest; a
 rule's `group` batches its alerts per group (`wait` before the first message,
 `interval` between the next). A failed send is retried, with back-off or the
-platform's `retry_after`, and nothing behind it overtakes it; alerts still
+platform's requested wait, and nothing behind it overtakes it; alerts still
 undelivered after `max_age` are dead-lettered (kept in the outbox, counted,
-logged once per batch). The outbox is written by `OutboxWriter`, in a worker
-thread: the trio loop never waits on SQLite.
+logged once per batch). A message the platform refuses for good (a bad token,
+a chat that is gone; a malformed message after one shorter try) is
+dead-lettered at once with the platform's reason, and the next goes on. The
+outbox is written by `OutboxWriter`, in a worker thread: the trio loop never
+waits on SQLite.
 """
 
 from __future__ import annotations
@@ -23,14 +26,22 @@ import trio
 
 from rulesd.clock import Clock
 from rulesd.config import GroupConfig
+from rulesd.delivery.answers import DeliveryError
 from rulesd.delivery.fitting import digest, fit, group_message
-from rulesd.delivery.notifiers import DeliveryError, Notifier
+from rulesd.delivery.notifiers import Notifier
 from rulesd.delivery.pacing import TokenBucket
+from rulesd.delivery.platforms import Traits
 from rulesd.delivery.templates import Rendered
 from rulesd.state.outbox import Delivery
 
 log = logging.getLogger(__name__)
 
+# What a user can do about a refusal, by HTTP status.
+_HINTS: Final = {
+    401: ": the token in the URL is not valid",
+    403: ": the bot or webhook may not post there (blocked, removed, or no rights)",
+    404: ": the chat, channel or webhook does not exist (any more)",
+}
 RETRY_BASE_DELAY_S: Final = 2.0
 RETRY_MAX_DELAY_S: Final = 300.0
 
@@ -49,6 +60,8 @@ class DeliveryStats:
     dead: int = 0  # alerts dead-lettered
     # Alerts per rule that went out folded into a digest.
     digested: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    # Messages a platform refused for good, by HTTP status.
+    refused: collections.Counter[int] = attrs.field(factory=collections.Counter)
 
 
 @attrs.define
@@ -57,7 +70,7 @@ class NotifierWorker:
 
     notifier: Notifier
     bucket: TokenBucket
-    limit: int | None
+    traits: Traits
     outbox: OutboxWriter
     clock: Clock
     stats: DeliveryStats
@@ -114,15 +127,15 @@ class NotifierWorker:
         head = due[0]
         if head.group is not None:
             members = [d for d in due if d.group == head.group]
-            message, taken = group_message(members, self.limit)
+            message, taken = group_message(members, self.traits)
             return message, members[:taken]
         single = [d for d in due if d.group is None]
         if len(single) > 1 and self.bucket.available() < len(single) - 1:
             window = max(1.0, now - single[0].created)
-            message, taken = digest(single, window, self.limit)
+            message, taken = digest(single, window, self.traits)
             self.stats.digested.update(d.rule for d in single[:taken])
             return message, single[:taken]
-        return fit(Rendered(head.title, head.body), self.limit), [head]
+        return fit(Rendered(head.title, head.body), self.traits), [head]
 
     async def run(self) -> None:
         while True:
@@ -130,11 +143,27 @@ class NotifierWorker:
             await self.bucket.take()
             message, batch = self._choose()
             try:
-                await self.notifier.send(message)
+                await self._send(message)
             except DeliveryError as exc:
-                await self._failed(batch, exc)
+                if exc.kind in ("permanent", "malformed"):
+                    await self._refused(batch, exc)
+                else:
+                    await self._failed(batch, exc)
                 continue
             await self._done(batch)
+
+    async def _send(self, message: Rendered) -> None:
+        """Send; a message the platform refuses as malformed goes once more, cut to
+        three quarters of the limit (a platform may count what it takes differently)."""
+        try:
+            await self.notifier.send(message)
+        except DeliveryError as exc:
+            if exc.kind != "malformed":
+                raise
+            log.warning("%s; sending it once more, cut shorter", exc)
+            limit = self.traits.limit or len(message.title) + len(message.body) + 2
+            shorter = attrs.evolve(self.traits, limit=max(200, limit * 3 // 4))
+            await self.notifier.send(fit(message, shorter))
 
     async def _done(self, batch: list[Delivery]) -> None:
         now = self.clock.now()
@@ -149,6 +178,19 @@ class NotifierWorker:
         self.stats.sent += len(batch)
         self.stats.messages += 1
         self._failures = 0
+
+    async def _refused(self, batch: list[Delivery], error: DeliveryError) -> None:
+        """The platform will never take this message: dead-letter it now, with its
+        reason, and go on with the next (nothing waits behind a dead letter)."""
+        self.stats.failed += 1
+        self.stats.refused[error.status or 0] += 1
+        now = self.clock.now()
+        await self.outbox.dead([d.key for d in batch], now, str(error))
+        sent = {d.key for d in batch}
+        self.queue = [d for d in self.queue if d.key not in sent]
+        self.stats.dead += len(batch)
+        log.error("%s; %d alert(s) dead-lettered at once (see `rulesd outbox`)%s",
+                  error, len(batch), _HINTS.get(error.status or 0, ""))
 
     async def _failed(self, batch: list[Delivery], error: DeliveryError) -> None:
         self.stats.failed += 1

@@ -2,47 +2,63 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Final
-from urllib.parse import urlsplit
 
+from rulesd.delivery.platforms import Traits
 from rulesd.delivery.templates import Rendered
 from rulesd.state.outbox import Delivery
 
-# Characters a message (title and body together) may have, by Apprise scheme.
-LIMITS: Final[dict[str, int]] = {"tgram": 4096, "discord": 2000, "slack": 40_000}
 TRUNCATED: Final = "… (truncated)"
+# The last link of a message (what a digest line keeps of each alert).
+_LINK: Final = re.compile(r"https?://\S+")
 
 
-def limit_of(urls: Iterable[str]) -> int | None:
-    limits = [LIMITS[s] for u in urls if (s := urlsplit(u).scheme) in LIMITS]
-    return min(limits) if limits else None
+def _cut(text: str, size: int) -> str:
+    """`text` in at most `size` characters, never ending in an escaping backslash."""
+    if len(text) <= size:
+        return text
+    cut = text[: max(0, size - 1)]
+    while cut.endswith("\\"):  # a cut right after a backslash would escape the mark
+        cut = cut[:-1]
+    return cut + "…"
 
 
-def fit(message: Rendered, limit: int | None) -> Rendered:
-    """`message` cut to `limit` characters in all, never mid-escape; title first."""
-    if limit is None or len(message.title) + 1 + len(message.body) <= limit:
-        return message
-    title = message.title[: limit // 4]
-    room = limit - len(title) - 1 - len(TRUNCATED)
-    body = message.body[: max(0, room)]
-    # A cut right after a backslash would escape our marker; after a zero-width
-    # space, nothing breaks. Drop a dangling backslash.
-    while body.endswith("\\"):
-        body = body[:-1]
-    return Rendered(title, body + TRUNCATED)
+def fit(message: Rendered, traits: Traits) -> Rendered:
+    """`message` as the platform takes it: the title within its limit, then title,
+    separator and body within the platform's limit — cut in the middle of the body,
+    so the footer (`message.tail`: token, chain, link, rule) stays."""
+    title = message.title
+    if traits.title_limit is not None:
+        title = _cut(title, traits.title_limit)
+    limit = traits.limit
+    if limit is None or len(title) + traits.separator + len(message.body) <= limit:
+        return Rendered(title, message.body, message.tail)
+    title = _cut(title, limit // 4)
+    room = limit - len(title) - traits.separator
+    body = message.body
+    tail = body[len(body) - message.tail:] if 0 < message.tail <= room // 2 else ""
+    head = body[: len(body) - len(tail)].rstrip("\n")
+    keep = room - len(TRUNCATED) - (len(tail) + 1 if tail else 0)
+    head = head[: max(0, keep)]
+    while head.endswith("\\"):
+        head = head[:-1]
+    return Rendered(title, head + TRUNCATED + ("\n" + tail if tail else ""), len(tail))
 
 
-def digest(items: Sequence[Delivery], window_s: float, limit: int | None
+def digest(items: Sequence[Delivery], window_s: float, traits: Traits
            ) -> tuple[Rendered, int]:
-    """One message for as many of `items` as fit; how many it holds (at least one)."""
+    """One message for as many of `items` as fit, each alert a line with its title and
+    link; how many it holds (at least one)."""
     kinds = Counter(d.kind for d in items)
     lines: list[str] = []
     used = 0
-    budget = (limit or 1_000_000) - 120  # room for the title and the "more" line
+    budget = (traits.limit or 1_000_000) - 120  # room for the title and the "more" line
     for item in items:
-        line = f"• {item.title}"
+        links = _LINK.findall(item.body)
+        line = f"• {item.title}" + (f" {links[-1]}" if links else "")
         if lines and used + len(line) + 1 > budget:
             break
         lines.append(line[:budget])
@@ -53,15 +69,15 @@ def digest(items: Sequence[Delivery], window_s: float, limit: int | None
     title = f"{len(items)} alerts in the last {window_s:.0f}s ({what})" if taken == len(items) \
         else f"{taken} of {len(items)} alerts in the last {window_s:.0f}s"
     body = "\n".join(lines) + (f"\n… {rest} more follow" if rest else "")
-    return Rendered(title, body), taken
+    return fit(Rendered(title, body), traits), taken
 
 
-def group_message(items: Sequence[Delivery], limit: int | None) -> tuple[Rendered, int]:
+def group_message(items: Sequence[Delivery], traits: Traits) -> tuple[Rendered, int]:
     """One message for a rule's group: the first alert's title, every alert's body."""
     head = items[0]
     parts: list[str] = []
     used = 0
-    budget = (limit or 1_000_000) - len(head.title) - 60
+    budget = (traits.limit or 1_000_000) - len(head.title) - 60
     for item in items:
         if parts and used + len(item.body) + 2 > budget:
             break
@@ -71,4 +87,4 @@ def group_message(items: Sequence[Delivery], limit: int | None) -> tuple[Rendere
     title = head.title if len(items) == 1 else f"{head.title} (+{len(items) - 1} more)"
     body = "\n\n".join(parts) + (f"\n\n… {len(items) - taken} more follow"
                                  if taken < len(items) else "")
-    return fit(Rendered(title, body), limit), taken
+    return fit(Rendered(title, body), traits), taken

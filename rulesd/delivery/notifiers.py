@@ -1,69 +1,56 @@
-"""Notifiers: Apprise (in worker threads, with a timeout) and the console."""
+"""Notifiers: one per target (URL) — Apprise in worker threads, with a timeout, and the
+console."""
 
 from __future__ import annotations
 
-import logging
-import re
+import contextvars
 import sys
-import threading
 from collections.abc import Mapping
-from typing import Final, Protocol, TextIO
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, TextIO
 from urllib.parse import urlsplit
 
 import apprise
+import orjson
+import requests
 import trio
 
-from rulesd.delivery.escaping import Format
+from rulesd.clock import Clock
+from rulesd.delivery.answers import Answer, DeliveryError, error_of
+from rulesd.delivery.platforms import CONSOLE_URL, Target, targets_of
 from rulesd.delivery.templates import Rendered
 
-log = logging.getLogger(__name__)
+__all__ = ["CONSOLE_URL", "DeliveryError", "Notifier", "build_notifiers"]
 
-CONSOLE_URL: Final = "stdout"
 SEND_TIMEOUT_S: Final = 30.0
 # Apprise blocks a thread per send; this many sends may run at once overall.
 SEND_THREADS: Final = 8
-# Schemes whose targets render markdown: vendor text is backslash-escaped there.
-_MARKDOWN_SCHEMES: Final = frozenset({"discord"})
 
 
-class DeliveryError(Exception):
-    """A notifier did not take the message; the platform's status and wish, if known."""
-
-    def __init__(self, message: str, status: int | None = None,
-                 retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after_s = retry_after_s
+# The answers of one send: set by the thread that calls Apprise, which copies its
+# context into the threads its plugins run in.
+_ANSWERS: contextvars.ContextVar[list[Answer] | None] = contextvars.ContextVar(
+    "rulesd_answers", default=None)
+_requests_send = requests.Session.send
 
 
-_STATUS: Final = re.compile(r"error=(\d{3})")
-_RETRY_AFTER: Final = re.compile(r"retry[-_]after[\"']?\s*[:=]\s*(\d+(?:\.\d+)?)", re.I)
+def _recording_send(self: requests.Session, request: requests.PreparedRequest,
+                    **kwargs: Any) -> requests.Response:
+    """Every Apprise plugin's HTTP request goes through here: a send of rulesd's notes
+    each answer (status, Retry-After, body) for answers.error_of."""
+    response = _requests_send(self, request, **kwargs)
+    seen = _ANSWERS.get()
+    if seen is not None:
+        seen.append(Answer(response.status_code, response.headers.get("Retry-After"),
+                           response.text[:4000]))
+    return response
 
 
-class _ThreadCapture(logging.Handler):
-    """Apprise's log lines from one thread: the only place it reports the HTTP status
-    and response body (e.g. Telegram's `retry_after`) of a failed send."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.thread = threading.get_ident()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.lines.append(record.getMessage())
-
-    def status(self) -> tuple[int | None, float | None]:
-        text = "\n".join(self.lines)
-        status = _STATUS.search(text)
-        retry = _RETRY_AFTER.search(text)
-        return (int(status.group(1)) if status else None,
-                float(retry.group(1)) if retry else None)
+requests.Session.send = _recording_send  # type: ignore[method-assign]
 
 
 class Notifier(Protocol):
-    name: str
-    format: Format
+    name: str  # its target's name: the notifier's, or `name#2` for its second URL
 
     def describe(self) -> str:
         """Where it sends, safe to print (no tokens)."""
@@ -77,8 +64,6 @@ class Notifier(Protocol):
 class ConsoleNotifier:
     """Prints the rendered alert: the built-in `stdout` notifier."""
 
-    format: Format = "text"
-
     def __init__(self, name: str, stream: TextIO | None = None, label: str = "") -> None:
         self.name = name
         self._stream = stream
@@ -91,6 +76,40 @@ class ConsoleNotifier:
         stream = self._stream or sys.stdout
         stream.write(f"── {self._label}{message.title}\n{message.body}\n\n")
         stream.flush()
+
+
+class PrintingNotifier:
+    """Prints what would be sent to one target, at its time (`run --dry-run`,
+    `dry-run --replay`): the message exactly as rendered, cut and paced for it."""
+
+    def __init__(self, name: str, out: TextIO | None, clock: Clock, output: str = "text",
+                 where: str = "") -> None:
+        self.name = name
+        self._out, self._clock, self._output, self._where = out, clock, output, where
+
+    def describe(self) -> str:
+        return f"dry-run → {self.name}" + (f" ({self._where})" if self._where else "")
+
+    async def send(self, message: Rendered) -> None:
+        out = self._out or sys.stdout
+        t = self._clock.now()
+        if self._output == "json":
+            line = {"t": round(t, 3), "notifier": self.name, "title": message.title,
+                    "body": message.body}
+            out.write(orjson.dumps(line).decode() + "\n")
+        else:
+            when = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            body = "\n".join(f"    {row}" for row in message.body.splitlines())
+            out.write(f"{when} → {self.name}: {message.title}\n{body}\n")
+        out.flush()
+
+
+def printing_notifiers(urls_by_name: Mapping[str, tuple[str, ...]], out: TextIO | None,
+                       clock: Clock, output: str = "text") -> dict[str, Notifier]:
+    """A printer per target: what live sending would send, where it would go."""
+    return {target.name: PrintingNotifier(target.name, out, clock, output,
+                                          privacy_url(target.url))
+            for name, urls in urls_by_name.items() for target in targets_of(name, urls)}
 
 
 def privacy_url(url: str) -> str:
@@ -113,63 +132,52 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-_APPRISE_LOG: Final = logging.getLogger("apprise")
-# Apprise reports failures' details at DEBUG: let them be created (logs.setup
-# keeps them off the console), so a send can read its own.
-_APPRISE_LOG.setLevel(logging.DEBUG)
-
-
 class AppriseNotifier:
-    """One notifier name: its Apprise URLs, sent to from worker threads."""
+    """One URL of a notifier (one target), sent to from a worker thread."""
 
-    def __init__(self, name: str, urls: tuple[str, ...], limiter: trio.CapacityLimiter,
+    def __init__(self, target: Target, limiter: trio.CapacityLimiter,
                  timeout_s: float = SEND_TIMEOUT_S) -> None:
-        self.name = name
+        self.name = target.name
         self._apprise = apprise.Apprise()
-        for url in urls:
-            if not self._apprise.add(url):
-                raise ValueError(f"notifier {name}: {url_problem(url)}")
+        if not self._apprise.add(target.url):
+            raise ValueError(f"notifier {target.notifier}: {url_problem(target.url)}")
+        self._body_format = target.traits.body_format
         self._limiter = limiter
         self._timeout_s = timeout_s
-        self._shown = ", ".join(privacy_url(u) for u in urls)
-        schemes = {urlsplit(u).scheme for u in urls}
-        self.format: Format = "markdown" if schemes <= _MARKDOWN_SCHEMES else "text"
+        self._shown = f"{target.name}: {privacy_url(target.url)}"
 
     def describe(self) -> str:
-        return self._shown
+        return self._shown.split(": ", 1)[1]
 
     async def send(self, message: Rendered) -> None:
-        body_format = (apprise.NotifyFormat.MARKDOWN if self.format == "markdown"
-                       else apprise.NotifyFormat.TEXT)
-
-        def notify() -> tuple[bool, int | None, float | None]:
-            capture = _ThreadCapture()
-            _APPRISE_LOG.addHandler(capture)
+        def notify() -> tuple[bool, Answer | None]:
+            seen: list[Answer] = []
+            token = _ANSWERS.set(seen)
             try:
-                ok = self._apprise.notify(title=message.title, body=message.body,
-                                          body_format=body_format)
+                result = self._apprise.notify(title=message.title, body=message.body,
+                                              body_format=self._body_format)
             finally:
-                _APPRISE_LOG.removeHandler(capture)
-            return (bool(ok), *capture.status())
+                _ANSWERS.reset(token)
+            return bool(result), (seen[-1] if seen else None)
 
         with trio.move_on_after(self._timeout_s) as scope:
-            ok, status, retry_after = await trio.to_thread.run_sync(
+            ok, answer = await trio.to_thread.run_sync(
                 notify, limiter=self._limiter, abandon_on_cancel=True)
         if scope.cancelled_caught:
-            raise DeliveryError(f"{self.name}: no answer within {self._timeout_s:g}s")
+            raise DeliveryError(f"{self._shown}: no answer within {self._timeout_s:g}s")
         if not ok:
-            said = f" (HTTP {status})" if status else ""
-            raise DeliveryError(f"{self.name}: {self._shown} did not accept the message{said}",
-                                status, retry_after)
+            raise error_of(answer, self._shown)
 
 
 def build_notifiers(urls_by_name: Mapping[str, tuple[str, ...]],
                     console: TextIO | None = None) -> dict[str, Notifier]:
+    """One notifier per target: a notifier name with several URLs fans out."""
     limiter = trio.CapacityLimiter(SEND_THREADS)
     out: dict[str, Notifier] = {}
     for name, urls in urls_by_name.items():
-        if urls == (CONSOLE_URL,):
-            out[name] = ConsoleNotifier(name, console)
-        else:
-            out[name] = AppriseNotifier(name, urls, limiter)
+        for target in targets_of(name, urls):
+            if target.url == CONSOLE_URL:
+                out[target.name] = ConsoleNotifier(target.name, console)
+            else:
+                out[target.name] = AppriseNotifier(target, limiter)
     return out

@@ -1,6 +1,9 @@
-"""Delivery as the daemon runs it: alerts → outbox rows → one worker per notifier.
+"""Delivery as the daemon runs it: alerts → outbox rows → one worker per target.
 
-Alerts are rendered per notifier (its format and length limit) and written to
+A notifier of several URLs fans out: each URL is a target with its own outbox
+rows, pacing, retries and dead letters, so one platform's failure never sends
+again to another. Alerts are rendered per target (its platform's format and
+length limit) and written to
 the outbox in the same transaction as the state that produced them; only then
 are they handed to the workers. SQLite runs in a worker thread, one call at a
 time, so the trio loop never waits on the disk.
@@ -20,9 +23,10 @@ import trio
 from rulesd.clock import Clock
 from rulesd.config import Config
 from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, run_workers
-from rulesd.delivery.fitting import fit, limit_of
-from rulesd.delivery.notifiers import ConsoleNotifier, Notifier
-from rulesd.delivery.pacing import TokenBucket, default_rate
+from rulesd.delivery.fitting import fit
+from rulesd.delivery.notifiers import Notifier
+from rulesd.delivery.pacing import TokenBucket
+from rulesd.delivery.platforms import Target, targets_of
 from rulesd.delivery.templates import render
 from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule
@@ -38,9 +42,9 @@ T = TypeVar("T")
 @attrs.define
 class DeliveryService:
     db: StateDB
-    notifiers: Mapping[str, Notifier]
-    workers: dict[str, NotifierWorker]
-    limits: dict[str, int | None]
+    notifiers: Mapping[str, Notifier]  # by target name
+    workers: dict[str, NotifierWorker]  # by target name
+    targets: dict[str, list[Target]]  # by the rules file's notifier name
     stats: DeliveryStats
     redact: Redactor
     _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
@@ -52,20 +56,22 @@ class DeliveryService:
     def create(cls, config: Config, rules: Sequence[Rule], db: StateDB,
                notifiers: Mapping[str, Notifier], clock: Clock,
                secrets: Iterable[str] = ()) -> DeliveryService:
+        """A worker per target (URL) of each notifier `notifiers` has (by target name),
+        paced at the notifier's `rate` or its platform's."""
         stats = DeliveryStats()
         service = cls(db, notifiers, {}, {}, stats, Redactor(secrets))
         groups = {r.name: r.group for r in rules if r.group is not None}
-        for name, notifier in notifiers.items():
-            urls = config.notifiers[name].urls if name in config.notifiers else ()
-            spec = config.notifiers.get(name)
-            console = isinstance(notifier, ConsoleNotifier)
-            rate = (spec.rate if spec and spec.rate else None) or (
-                1000.0 if console else default_rate(urls))
-            service.limits[name] = None if console else limit_of(urls)
-            service.workers[name] = NotifierWorker(
-                notifier, TokenBucket(rate), service.limits[name], service, clock, stats,
-                config.delivery.max_age, groups, retry_initial_s=config.delivery.retry_initial,
-                retry_max_s=config.delivery.retry_max)
+        for name, spec in config.notifiers.items():
+            for target in targets_of(name, spec.urls):
+                notifier = notifiers.get(target.name)
+                if notifier is None:
+                    continue
+                service.targets.setdefault(name, []).append(target)
+                service.workers[target.name] = NotifierWorker(
+                    notifier, TokenBucket(spec.rate or target.traits.rate), target.traits,
+                    service, clock, stats, config.delivery.max_age, groups,
+                    retry_initial_s=config.delivery.retry_initial,
+                    retry_max_s=config.delivery.retry_max)
         return service
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -79,16 +85,17 @@ class DeliveryService:
                                              limiter=self._limiter)
 
     def deliveries(self, alerts: Iterable[Alert]) -> list[Delivery]:
-        """Each alert rendered for each of its notifiers, fitted to its limit."""
+        """Each alert rendered for each target of its notifiers, fitted to the target's
+        platform: one outbox row per alert and URL."""
         out = []
         for alert in alerts:
             for name in alert.notify:
-                notifier = self.notifiers[name]
-                message = fit(render(alert, notifier.format), self.limits.get(name))
-                # A vendor may echo a key in its text (an error reason): never send it.
-                out.append(Delivery(alert.id, name, alert.fired_at, alert.rule, alert.kind,
-                                    alert.group, self.redact(message.title),
-                                    self.redact(message.body)))
+                for target in self.targets.get(name, ()):
+                    message = fit(render(alert, target.traits.format), target.traits)
+                    # A vendor may echo a key in its text (an error reason): never send it.
+                    out.append(Delivery(alert.id, target.name, alert.fired_at, alert.rule,
+                                        alert.kind, alert.group, self.redact(message.title),
+                                        self.redact(message.body)))
         return out
 
     async def commit(self, changes: Changes, deliveries: Sequence[Delivery]) -> None:

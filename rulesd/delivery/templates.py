@@ -186,6 +186,7 @@ def template_problems(source: str, names: Iterable[str]) -> list[str]:
 class Rendered:
     title: str
     body: str
+    tail: int = 0  # the body's last characters a cut must keep (the default footer)
 
 
 @attrs.frozen
@@ -201,10 +202,13 @@ class RuleTemplates:
         title_src = self.title or DEFAULT_TITLE
         body_src = self.message or _default_message(kind)
         try:
-            return Rendered(
-                _compiled(fmt, title_src).render(scope).strip(),
-                _compiled(fmt, body_src).render(scope).strip(),
-            )
+            title = _compiled(fmt, title_src).render(scope).strip()
+            body = _compiled(fmt, body_src).render(scope).strip()
+            tail = 0
+            if self.message is None:  # the default message: its footer survives a cut
+                footer = _compiled(fmt, _DEFAULT_FOOTER).render(scope).strip()
+                tail = len(footer) if body.endswith(footer) else 0
+            return Rendered(title, body, tail)
         except Exception as exc:  # a user's template must never drop an alert
             rule = str(values.get("rule"))
             TEMPLATE_FAILURES[rule] += 1
