@@ -134,7 +134,7 @@ def error_of(answer: Answer | None, shown: str) -> DeliveryError:
     if answer is None:
         return DeliveryError(f"{shown}: no answer (network error)", kind)
     reason = reason_of(answer)
-    said = f"HTTP {answer.status}" + (f" {reason}" if reason else "")
+    said = f"HTTP {answer.status}" + (f": {reason}" if reason else "")
     return DeliveryError(f"{shown} did not accept the message ({said})", kind,
                          answer.status, reason or None,
                          wait_of(answer) if kind == "rate_limited" else None)

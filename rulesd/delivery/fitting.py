@@ -26,6 +26,11 @@ def _cut(text: str, size: int) -> str:
     return cut + "…"
 
 
+def shown_length(title: str, body: str, traits: Traits) -> int:
+    """Characters the platform counts: title, separator, body (line breaks as sent)."""
+    return len(title) + traits.separator + len(body) + (traits.newline - 1) * body.count("\n")
+
+
 def fit(message: Rendered, traits: Traits) -> Rendered:
     """`message` as the platform takes it: the title within its limit, then title,
     separator and body within the platform's limit — cut in the middle of the body,
@@ -34,18 +39,20 @@ def fit(message: Rendered, traits: Traits) -> Rendered:
     if traits.title_limit is not None:
         title = _cut(title, traits.title_limit)
     limit = traits.limit
-    if limit is None or len(title) + traits.separator + len(message.body) <= limit:
+    if limit is None or shown_length(title, message.body, traits) <= limit:
         return Rendered(title, message.body, message.tail)
     title = _cut(title, limit // 4)
-    room = limit - len(title) - traits.separator
+    room = limit - shown_length(title, "", traits)
     body = message.body
     tail = body[len(body) - message.tail:] if 0 < message.tail <= room // 2 else ""
+    end = TRUNCATED + ("\n" + tail if tail else "")
     head = body[: len(body) - len(tail)].rstrip("\n")
-    keep = room - len(TRUNCATED) - (len(tail) + 1 if tail else 0)
-    head = head[: max(0, keep)]
+    head = head[: max(0, room - len(end))]
+    while head and (over := shown_length("", head + end, traits) - traits.separator - room) > 0:
+        head = head[: -max(1, over // traits.newline)]  # line breaks counted twice
     while head.endswith("\\"):
         head = head[:-1]
-    return Rendered(title, head + TRUNCATED + ("\n" + tail if tail else ""), len(tail))
+    return Rendered(title, head + end, len(tail))
 
 
 def digest(items: Sequence[Delivery], window_s: float, traits: Traits

@@ -4,8 +4,9 @@ the layout Apprise sends it, how fast it may be sent to.
 Checked against Apprise 2.2's plugins on the wire (tests/test_platforms.py):
 
 - Telegram (`tgram://`): rulesd sends text; Apprise escapes it into HTML and
-  sends `<b>title</b>` + CRLF + body. Telegram counts 4,096 characters after
-  entity parsing, so title + 2 + body. 1 message/s per chat and 20/min per
+  sends `<b>title</b>` + CRLF + body, each line break of the body a CRLF too.
+  Telegram counts 4,096 characters after entity parsing: title + 2 + body with
+  its line breaks counted twice. 1 message/s per chat and 20/min per
   group: rulesd assumes a group, with a margin (18/min).
 - Discord (`discord://`): rulesd sends markdown it escaped itself (Discord draws
   markdown in plain content too). Without `?format=markdown` the content is
@@ -42,6 +43,7 @@ class Traits:
     limit: int | None  # characters of title + separator + body the platform takes
     title_limit: int | None = None
     separator: int = 2  # characters Apprise puts between title and body (CRLF)
+    newline: int = 1  # characters each line break of the body becomes
     rate: float = 5.0  # messages a second (a documented limit, or a polite 5/s)
 
 
@@ -49,7 +51,7 @@ CONSOLE: Final = Traits("text", "text", None, separator=1, rate=math.inf)
 # Anything else Apprise can send to (json://, e-mail, ...): no documented limit.
 OTHER: Final = Traits("text", "text", None)
 TRAITS: Final[Mapping[str, Traits]] = {
-    "tgram": Traits("text", "text", 4096, rate=18 / 60),
+    "tgram": Traits("text", "text", 4096, newline=2, rate=18 / 60),
     "discord": Traits("markdown", "markdown", 2000, rate=25 / 60),
     "slack": Traits("text", "text", 35_000, rate=1.0),
 }
