@@ -67,6 +67,9 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
         async with send:
             await replay.replay(frames, loaded.sources, send.send, done,
                                  task_status=task_status)
+            # Held open until the shutdown: a closed feed would end the engine and,
+            # with it, delivery — before groups, digests and paced sends go out.
+            await trio.sleep_forever()
 
     daemon.feed = feed
     shutdown = trio.Event()

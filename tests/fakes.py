@@ -126,13 +126,15 @@ class HttpSink:
             def log_message(self, *args: Any) -> None:
                 pass
 
+        # Polled every 10 ms, so close() returns at once (not after the default 0.5 s).
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         # Join request threads on close: none may outlive its test (a daemon thread
         # writing at interpreter exit can abort the test run).
         self._server.daemon_threads = False
         self._server.block_on_close = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
+                                        daemon=True)
         self._thread.start()
 
     def url(self, path: str = "alerts") -> str:

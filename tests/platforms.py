@@ -176,7 +176,8 @@ class Platforms:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Platforms]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
+                                  daemon=True)
         thread.start()
         try:
             yield self

@@ -145,3 +145,42 @@ def test_a_line_stamped_far_away_is_a_bad_line_not_an_endless_replay(
     text = dry_run(EXAMPLE, broken)  # ends (it once waited until the year 3e12)
     assert "→ console: Boost 9BB6NF" in text
     assert f"{broken}:4: skipped: `t` {float(t)!r} is not a time" in capsys.readouterr().err
+
+
+def test_dry_run_paces_each_target_as_live_and_never_the_console(tmp_path: Path) -> None:
+    """24 new profiles in one frame: the console prints all 24 (it has no rate limit,
+    live or not); a Telegram chat (18/min) would get them as a digest, and the
+    dry-run shows exactly that."""
+    import orjson
+
+    def profile(address: str) -> dict[str, object]:
+        return {"url": f"https://dexscreener.com/solana/{address}", "chainId": "solana",
+                "tokenAddress": address, "icon": None, "description": f"about {address}",
+                "links": []}
+
+    stream = "token-profiles/latest/v1"
+    new = [profile(f"NEW{i:02d}") for i in range(24)]
+    frames = [
+        {"t": 1763719200.0, "source": "dexscreener", "stream": stream, "event": "connected"},
+        {"t": 1763719200.1, "source": "dexscreener", "stream": stream,
+         "text": orjson.dumps({"data": [profile("OLD1")]}).decode()},
+        {"t": 1763719210.0, "source": "dexscreener", "stream": stream,
+         "text": orjson.dumps({"data": [*new, profile("OLD1")]}).decode()},
+    ]
+    capture_file = tmp_path / "profiles.jsonl"
+    capture_file.write_text("".join(orjson.dumps(f).decode() + "\n" for f in frames))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""\
+version: 1
+sources: {dexscreener: {streams: [token-profiles/latest]}}
+notifiers: {console: stdout, tg: "tgram://123456789:AAbbCCddEEff/-100777"}
+rules:
+  - {name: profiles, on: profile, notify: [console, tg]}
+""")
+    text = dry_run(rules, capture_file)
+    assert len(re.findall(r"→ console: New profile: NEW\d\d", text)) == 24
+    digests = re.findall(r"→ tg: (\d+) alerts in the last", text)
+    tg = [line for line in text.splitlines() if "→ tg: " in line]
+    assert digests and sum(map(int, digests)) + len(re.findall(r"→ tg: New profile", text)) \
+        == 24, tg
+    assert len(re.findall(r"→ tg: ", text)) < 24

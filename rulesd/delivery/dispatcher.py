@@ -194,7 +194,8 @@ class NotifierWorker:
 
     async def _failed(self, batch: list[Delivery], error: DeliveryError) -> None:
         self.stats.failed += 1
-        self._failures += 1
+        if error.retry_after_s is None:  # a wait the platform asked for is no outage
+            self._failures += 1
         await self.outbox.failed([d.key for d in batch], str(error))
         now = self.clock.now()
         expired = [d for d in self.queue if now - d.created > self.max_age_s]

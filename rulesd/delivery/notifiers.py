@@ -114,6 +114,8 @@ def printing_notifiers(urls_by_name: Mapping[str, tuple[str, ...]], out: TextIO 
 
 def privacy_url(url: str) -> str:
     """Apprise's privacy form of a URL (tokens masked), or just its scheme."""
+    if url == CONSOLE_URL:
+        return url
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is None:
         return f"{urlsplit(url).scheme or '?'}://…"
