@@ -323,3 +323,24 @@ async def test_a_malformed_refusal_is_sent_once_more_shorter_then_dead_lettered(
     assert len(requests[1].body["text"]) < len(requests[0].body["text"])
     assert "BBB2" in requests[2].body["text"]
     assert daemon.delivery.stats.dead == 1
+
+
+async def test_notify_test_says_per_url_ok_or_the_platforms_reason(
+    platforms: Platforms, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    platforms.answer("discord.com", discord_rate_limited(7), discord_rate_limited(7))
+    platforms.answer("hooks.slack.com", slack_error(404, "no_service"))
+    path = write_rules(tmp_path, f"""\
+        version: 1
+        sources: {{dexscreener: {{}}}}
+        notifiers: {{tg: '{TG}', team: ['{DISCORD}', '{SLACK}']}}
+        rules: []
+        """)
+    code = await trio.to_thread.run_sync(main, ["notify-test", str(path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert re.search(r"^ok   tg \(tgram://\S+\)$", out, re.M), out
+    assert re.search(r"^FAIL team#1 \(discord://\S+\): HTTP 429: You are being rate limited\. "
+                     r"\(asks to wait 7s\)$", out, re.M), out
+    assert re.search(r"^FAIL team#2 \(slack://\S+\): HTTP 404: no_service$", out, re.M), out
+    assert "AAbbCCddEEff" not in out and "webhooktoken" not in out  # no token shown
