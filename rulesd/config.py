@@ -370,4 +370,8 @@ def parse(text: str, file: str, env: Mapping[str, str]) -> Parsed:
     for name, notifier in config.notifiers.items():
         if not notifier.urls:
             problems.append(doc.problem(("notifiers", name), "a notifier needs at least one URL"))
+        if "#" in name:  # `team#2` names the second URL of `team`
+            problems.append(doc.problem(("notifiers", name), f"a notifier name cannot hold "
+                                        f"'#' ({name!r}): rulesd names each URL of a "
+                                        f"notifier `name#1`, `name#2`", at_key=True))
     return Parsed(doc, config, complete, tuple(indexes), frozenset(secrets), tuple(problems))

@@ -311,3 +311,9 @@ def test_coinmarketcap_params_take_numbers_or_strings_not_nested_lists() -> None
     (found,) = problems(text)
     assert found == ("rules.yaml:7:30: `crypto_ids` takes one or a list of numbers or "
                      "strings, got a list"), found
+
+
+def test_a_notifier_name_cannot_look_like_one_of_its_urls() -> None:
+    found = problems(VALID.replace("  console: stdout\n", "  console: stdout\n  team#2: stdout\n"))
+    assert found == ["rules.yaml:7:3: a notifier name cannot hold '#' ('team#2'): rulesd "
+                     "names each URL of a notifier `name#1`, `name#2`"], found
