@@ -137,6 +137,8 @@ async def test_a_rate_limit_waits_exactly_as_asked_and_an_outage_backs_off(
     # 7 s as asked; then back-off of 1 to 2 s and 2 to 4 s (jittered, seeded)
     assert 7.0 + 1.0 + 2.0 <= t <= 7.0 + 2.0 + 4.0
     assert [m[0] for m in outbox.marks] == ["failed", "failed", "failed", "delivered"]
+    assert w.counts == {"failed:rate_limited": 1, "failed:outage": 2, "retries": 3,
+                        "sent": 1, "messages": 1}
 
 
 async def test_a_permanent_refusal_is_dead_at_once_and_the_next_goes(
@@ -152,6 +154,7 @@ async def test_a_permanent_refusal_is_dead_at_once_and_the_next_goes(
     assert [(t, m.title) for t, m in notifier.sent] == [(0.0, "Alert 2")]
     assert outbox.marks == [("dead", ("a1",), 0.0), ("delivered", ("a2",), 0.0)]
     assert w.stats.refused[403] == 1 and w.stats.dead == 1
+    assert w.counts == {"failed:permanent": 1, "dead": 1, "sent": 1, "messages": 1}
 
 
 async def test_an_outage_past_max_age_dead_letters_what_waited_too_long(

@@ -80,6 +80,9 @@ class NotifierWorker:
     retry_max_s: float = RETRY_MAX_DELAY_S
     rng: random.Random = attrs.field(factory=random.Random)
     queue: list[Delivery] = attrs.field(factory=list)
+    # This target's own: "sent", "messages", "dead", "retries", "failed:<kind>"
+    # (rate_limited, outage, malformed, permanent) — for /metrics.
+    counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
     _wake: trio.Event = attrs.field(factory=trio.Event)
     _group_sent: dict[str, float] = attrs.field(factory=dict)
     _failures: int = 0
@@ -177,6 +180,8 @@ class NotifierWorker:
             self._group_sent[batch[0].group] = now
         self.stats.sent += len(batch)
         self.stats.messages += 1
+        self.counts["sent"] += len(batch)
+        self.counts["messages"] += 1
         self._failures = 0
 
     async def _refused(self, batch: list[Delivery], error: DeliveryError) -> None:
@@ -184,6 +189,8 @@ class NotifierWorker:
         reason, and go on with the next (nothing waits behind a dead letter)."""
         self.stats.failed += 1
         self.stats.refused[error.status or 0] += 1
+        self.counts[f"failed:{error.kind}"] += 1
+        self.counts["dead"] += len(batch)
         now = self.clock.now()
         await self.outbox.dead([d.key for d in batch], now, str(error))
         sent = {d.key for d in batch}
@@ -194,6 +201,8 @@ class NotifierWorker:
 
     async def _failed(self, batch: list[Delivery], error: DeliveryError) -> None:
         self.stats.failed += 1
+        self.counts[f"failed:{error.kind}"] += 1
+        self.counts["retries"] += 1
         if error.retry_after_s is None:  # a wait the platform asked for is no outage
             self._failures += 1
         await self.outbox.failed([d.key for d in batch], str(error))
@@ -204,6 +213,7 @@ class NotifierWorker:
             gone = {d.key for d in expired}
             self.queue = [d for d in self.queue if d.key not in gone]
             self.stats.dead += len(expired)
+            self.counts["dead"] += len(expired)
             log.error("%s: %d alert(s) undelivered after %gs are dead-lettered (see "
                       "`rulesd outbox`): %s", self.notifier.name, len(expired),
                       self.max_age_s, error)
