@@ -24,6 +24,7 @@ from rulesd.delivery.templates import Rendered
 from rulesd.durations import parse_duration, parse_time
 from rulesd.loader import LoadedConfig
 from rulesd.state.db import StateDB, StateDBError
+from rulesd.state.lock import StateLock
 from rulesd.state.outbox import DEAD, PENDING
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError
@@ -127,11 +128,17 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
             SystemClock())
         state_path = ":memory:"
     try:
+        # One daemon per state database: a second would send every alert again.
+        lock = StateLock.acquire(state_path or loaded.config.state.path)
         daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path)
     except (StateDBError, ValueError) as exc:
         log.error("%s", exc)
         return 1
-    trio.run(_serve, daemon, path)
+    try:
+        trio.run(_serve, daemon, path)
+    finally:
+        if lock is not None:
+            lock.release()
     log.info("stopped")
     return 0
 

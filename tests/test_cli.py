@@ -137,3 +137,28 @@ async def test_secrets_never_reach_the_logs(
     assert b"hook: json://bot:****@127.0.0.1" in logged
     assert b"did not accept the message (HTTP 500)" in logged, logged
     assert b"Sup3rS3cretT0ken" not in logged
+
+
+async def test_a_second_daemon_on_one_state_database_refuses_naming_the_pid(
+    fake_dex: FakeDexScreener, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two daemons on one state file would both send every alert: the second refuses at
+    once; read-only commands work beside the running one."""
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url)
+    async with rulesd_process("run", str(rules)) as process:
+        with trio.fail_after(20):
+            await fake_dex.wait_connections(BOOSTS, 1)
+        code = await trio.to_thread.run_sync(main, ["run", str(rules)])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert f"another rulesd (PID {process.pid}) is running on the state database " \
+               f"{tmp_path / 'state.db'}" in err, err
+        assert await trio.to_thread.run_sync(main, ["outbox", str(rules)]) == 0
+        assert "0 pending, 0 dead-lettered" in capsys.readouterr().out
+        assert await stop(process) == 0
+    # Stopped (or killed): the lock goes with the process.
+    async with rulesd_process("run", str(rules)) as again:
+        with trio.fail_after(20):
+            await fake_dex.wait_connections(BOOSTS, 2)
+        again.kill()
