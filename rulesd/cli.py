@@ -27,6 +27,7 @@ from rulesd.state.db import StateDB, StateDBError
 from rulesd.state.lock import StateLock
 from rulesd.state.outbox import DEAD, PENDING
 from rulesd.suggest import did_you_mean
+from rulesd.web.server import serve as web_serve
 from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger("rulesd")
@@ -96,6 +97,7 @@ async def _serve(daemon: Daemon, path: str) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(daemon.run, shutdown)
+            await nursery.start(web_serve, daemon, daemon.loaded.config.http, shutdown)
             log.info("running: %s", daemon.loaded.summary())
             async for signum in signals:
                 if signum == signal.SIGHUP:
@@ -107,12 +109,9 @@ async def _serve(daemon: Daemon, path: str) -> None:
 
 
 async def _reload(daemon: Daemon, path: str) -> None:
-    try:
-        loaded = loader.load(path)
-    except ConfigError as exc:
-        log.error("reload refused, the old rules keep running:\n%s", exc)
-        return
-    await daemon.reload(loaded)
+    result = await daemon.reload_file(path)
+    if not result.applied:
+        log.error("reload refused, the old rules keep running:\n%s", "\n".join(result.problems))
 
 
 def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:

@@ -52,6 +52,29 @@ class DeliveryConfig:
     retry_max: Duration = Duration(300.0)
 
 
+DEFAULT_LISTEN: Final = "127.0.0.1:9464"
+
+
+@attrs.frozen
+class HttpConfig:
+    """The daemon's HTTP endpoint: metrics, health, status API and page, silences."""
+
+    listen: str = DEFAULT_LISTEN  # host:port, or `off`
+    # Needed by reload and silences when `listen` is not a loopback address.
+    token: str | None = None
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port), or None when off; ValueError when `listen` is neither."""
+        if self.listen == "off":
+            return None
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"`listen` is host:port (e.g. {DEFAULT_LISTEN}) or off, "
+                             f"got {self.listen!r}")
+        return host.strip("[]"), int(port)
+
+
 @attrs.frozen
 class GroupConfig:
     by: tuple[str, ...] = ()
@@ -90,6 +113,7 @@ class Config:
     notifiers: Mapping[str, NotifierConfig] = attrs.field(factory=dict)
     defaults: Defaults = Defaults()
     delivery: DeliveryConfig = DeliveryConfig()
+    http: HttpConfig = HttpConfig()
 
 
 def _strict(kind: type, *accept: type) -> Any:
@@ -374,4 +398,8 @@ def parse(text: str, file: str, env: Mapping[str, str]) -> Parsed:
             problems.append(doc.problem(("notifiers", name), f"a notifier name cannot hold "
                                         f"'#' ({name!r}): rulesd names each URL of a "
                                         f"notifier `name#1`, `name#2`", at_key=True))
+    try:
+        config.http.address  # noqa: B018 - the check is the property itself
+    except ValueError as exc:
+        problems.append(doc.problem(("http", "listen"), str(exc)))
     return Parsed(doc, config, complete, tuple(indexes), frozenset(secrets), tuple(problems))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import attrs
 import trio
 
+from rulesd import loader
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
@@ -21,6 +24,7 @@ from rulesd.sources.health import SourceHealth
 from rulesd.state import SEEN_RETENTION_S
 from rulesd.state.db import StateDB, StateDBError
 from rulesd.state.outbox import Delivery
+from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,12 @@ def _emitter(send: trio.MemorySendChannel[Event]) -> Callable[[Event], Awaitable
     return emit
 
 
+@attrs.frozen
+class ReloadResult:
+    applied: bool
+    problems: list[str]  # file:line:col lines, when refused
+
+
 @attrs.define
 class EngineStats:
     """How the engine keeps up: for /metrics and the status page."""
@@ -85,8 +95,11 @@ class EngineStats:
     lag_s: float = 0.0  # how long the event just processed waited after it was received
     max_lag_s: float = 0.0
 
+    by_kind: collections.Counter[str] = attrs.field(factory=collections.Counter)
+
     def saw(self, event: Event, now: float) -> None:
         self.events += 1
+        self.by_kind[event.kind] += 1
         self.lag_s = now - event.received
         if self.lag_s > self.max_lag_s:
             self.max_lag_s = self.lag_s
@@ -105,6 +118,9 @@ class Daemon:
     # How often the state file is checked for being deleted, replaced or damaged.
     db_check_interval_s: float = DB_CHECK_INTERVAL_S
     _persist_failing: bool = False
+    started_at: float = attrs.field(factory=time.time)
+    reloads: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    resumed: bool = False  # the outbox was read back at start
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _watch_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Cancelled by a reload, which may bring rules with `for` or `absent`.
@@ -132,6 +148,17 @@ class Daemon:
                                           loaded.secrets)
         return cls(loaded, clock, notifiers, db, engine, delivery)
 
+    async def reload_file(self, path: str) -> ReloadResult:
+        """Read the rules file again and apply it (SIGHUP, `POST /-/reload`)."""
+        try:
+            loaded = await trio.to_thread.run_sync(loader.load, path)
+        except ConfigError as exc:
+            self.reloads["refused"] += 1
+            return ReloadResult(False, [str(p) for p in exc.problems])
+        if await self.reload(loaded):
+            return ReloadResult(True, [])
+        return ReloadResult(False, ["notifiers or state changed; those need a restart"])
+
     async def reload(self, loaded: LoadedConfig) -> bool:
         """Apply a new rules file; whether it was applied (notifiers and state need a
         restart: then nothing changes)."""
@@ -139,6 +166,7 @@ class Daemon:
         if (old.notifiers, old.state) != (new.notifiers, new.state):
             log.warning("reload: notifiers or state changed; those need a restart. "
                         "The old configuration keeps running")
+            self.reloads["refused"] += 1
             return False
         if self.loaded.sources != loaded.sources:
             await self._reload_sources(loaded.sources)
@@ -149,6 +177,7 @@ class Daemon:
         for running in self._running.values():
             await running.handle.follow_rules(self.engine.ruleset.values_in_use)
         log.info("reload: %d rules active", len(loaded.rules))
+        self.reloads["applied"] += 1
         return True
 
 
@@ -161,6 +190,7 @@ class Daemon:
         sources_scope = trio.CancelScope()
         try:
             resumed = self.delivery.resume()
+            self.resumed = True
             if resumed:
                 log.info("resuming %d undelivered alert(s) from the outbox", resumed)
             async with trio.open_nursery() as nursery:

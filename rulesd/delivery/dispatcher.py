@@ -32,6 +32,7 @@ from rulesd.delivery.notifiers import Notifier
 from rulesd.delivery.pacing import TokenBucket
 from rulesd.delivery.platforms import Traits
 from rulesd.delivery.templates import Rendered
+from rulesd.histogram import Histogram
 from rulesd.state.outbox import Delivery
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class DeliveryStats:
     digested: collections.Counter[str] = attrs.field(factory=collections.Counter)
     # Messages a platform refused for good, by HTTP status.
     refused: collections.Counter[int] = attrs.field(factory=collections.Counter)
+    # From the alert to the platform's acceptance; one send's duration.
+    latency: Histogram = attrs.field(factory=Histogram)
+    send_duration: Histogram = attrs.field(factory=Histogram)
 
 
 @attrs.define
@@ -145,15 +149,19 @@ class NotifierWorker:
             await self._wait_ready()
             await self.bucket.take()
             message, batch = self._choose()
+            began = trio.current_time()
+            failure: DeliveryError | None = None
             try:
                 await self._send(message)
             except DeliveryError as exc:
-                if exc.kind in ("permanent", "malformed"):
-                    await self._refused(batch, exc)
-                else:
-                    await self._failed(batch, exc)
-                continue
-            await self._done(batch)
+                failure = exc
+            self.stats.send_duration.observe(trio.current_time() - began)
+            if failure is None:
+                await self._done(batch)
+            elif failure.kind in ("permanent", "malformed"):
+                await self._refused(batch, failure)
+            else:
+                await self._failed(batch, failure)
 
     async def _send(self, message: Rendered) -> None:
         """Send; a message the platform refuses as malformed goes once more, cut to
@@ -182,6 +190,8 @@ class NotifierWorker:
         self.stats.messages += 1
         self.counts["sent"] += len(batch)
         self.counts["messages"] += 1
+        for d in batch:
+            self.stats.latency.observe(max(0.0, now - d.created))
         self._failures = 0
 
     async def _refused(self, batch: list[Delivery], error: DeliveryError) -> None:

@@ -107,8 +107,13 @@ class RuleSet:
         self._index = RuleIndex(self.rules, indexed=indexed)
         self._by_name = {r.name: r for r in self.rules}
         self._pending: dict[tuple[str, str], _Pending] = {}
+        # What is firing now, with the alert that said so (the status API and page).
+        self.firing_alerts: dict[tuple[str, str], Alert] = {}
         # (rule, "fired" | "cooldown"): what each rule did, for dry-run summaries.
         self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Per rule: events it was evaluated on, and how often its condition held.
+        self.evaluated: collections.Counter[str] = collections.Counter()
+        self.matched: collections.Counter[str] = collections.Counter()
         needs = NeedsBuilder()
         for rule in self.rules:
             needs.merge(rule.needs)
@@ -155,11 +160,15 @@ class RuleSet:
         values = event.context()
         alerts: list[Alert] = []
         ev = Evaluation(values, event, state, now)  # one per event, reset per rule
+        evaluated, matched = self.evaluated, self.matched
         for rule in self._index.candidates(event.kind, values):
             ev.kinds = rule.kinds
             if ev.why:  # a condition of the rule before held; never shared with an alert
                 ev.why = {}
             holds = rule.condition(ev)
+            evaluated[rule.name] += 1
+            if holds:
+                matched[rule.name] += 1
             if rule.absent is not None:
                 alerts.extend(self._present(rule, event, holds, state, now))
             elif event.kind in rule.levels:
@@ -214,6 +223,8 @@ class RuleSet:
         alerts = self._fire(rule, event.kind, event.key,
                             f"{event.ts:.3f}", ev, state, now)
         state.firing[fkey] = (now, bool(alerts))
+        if alerts:
+            self.firing_alerts[fkey] = alerts[0]
         return alerts
 
     def _clear(self, rule: Rule, fkey: tuple[str, str], kind: str,
@@ -223,6 +234,7 @@ class RuleSet:
         if firing is None:
             return []
         state.firing.discard(fkey)
+        self.firing_alerts.pop(fkey, None)
         since, notified = firing
         if not (rule.notify_resolved and notified):
             return []
@@ -262,6 +274,8 @@ class RuleSet:
                 fired = self._fire(rule, pending.kind,
                                    pending.key, f"{pending.since:.3f}", ev, state, now)
                 state.firing[fkey] = (now, bool(fired))
+                if fired:
+                    self.firing_alerts[fkey] = fired[0]
                 alerts.extend(fired)
         for (name, group), (at, kind, source, stream) in state.presence.items():
             rule = rules.get(name)
@@ -278,6 +292,8 @@ class RuleSet:
             fired = self._fire(rule, kind, group, f"{at:.3f}", ev,
                                state, now)
             state.firing[(name, group)] = (now, bool(fired))
+            if fired:
+                self.firing_alerts[(name, group)] = fired[0]
             alerts.extend(fired)
         self.next_due = next_due
         return alerts
@@ -293,8 +309,14 @@ class Engine:
 
     def reload(self, rules: Iterable[Rule]) -> None:
         """Serve new rules from the same state (what removed rules held is forgotten)."""
+        old = self.ruleset
         self.ruleset = RuleSet(rules)
         self.ruleset.adopt(self.state)
+        self.ruleset.firing_alerts = {key: alert for key, alert in old.firing_alerts.items()
+                                      if key in self.state.firing}
+        # Counters live on across reloads (for /metrics and summaries).
+        self.ruleset.counts, self.ruleset.evaluated, self.ruleset.matched = \
+            old.counts, old.evaluated, old.matched
 
     def process(self, event: Event, now: float) -> list[Alert]:
         """Apply one event to the state and evaluate the rules on it."""

@@ -64,16 +64,29 @@ def json_object(text: str | bytes) -> dict[str, Any]:
 
 @attrs.define
 class SourceHealth:
-    """What one supervised connection has been doing; read by tests and /healthz."""
+    """What one supervised connection has been doing: for /metrics, the status API and
+    page, and tests."""
 
     name: str
     state: str = "starting"  # starting | up | down | fatal
     connects: int = 0
     failures: int = 0
     frames: int = 0
+    size: int = 0  # characters of text frames and bytes of binary ones received
+    last_frame: float | None = None  # when the last frame came (epoch seconds)
     events: int = 0
     last_error: str | None = None
     faults: Counter[str] = attrs.field(factory=Counter)
+
+    @property
+    def source(self) -> str:
+        """The vendor this connection belongs to (`dexscreener token-boosts/latest`)."""
+        return self.name.split(" ", 1)[0]
+
+    def saw(self, frame: str | bytes, received: float) -> None:
+        self.frames += 1
+        self.size += len(frame)
+        self.last_frame = received
 
     def timely(self, event: Event) -> Event:
         """`event` with its vendor time taken as the receive time when it lies further

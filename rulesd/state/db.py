@@ -159,6 +159,12 @@ class StateDB:
     def outbox(self, *states: str) -> list[OutboxRow]:
         return outbox.rows(self._db, states or (outbox.PENDING,))
 
+    def recent(self, limit: int = 50) -> list[OutboxRow]:
+        return outbox.recent(self._db, limit)
+
+    def outbox_counts(self) -> dict[str, int]:
+        return outbox.counts(self._db)
+
     def requeue_dead(self) -> int:
         count = 0
 

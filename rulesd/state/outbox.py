@@ -92,6 +92,24 @@ def rows(db: sqlite3.Connection, states: Sequence[str]) -> list[OutboxRow]:
     return out
 
 
+def recent(db: sqlite3.Connection, limit: int) -> list[OutboxRow]:
+    """The newest rows, whatever their state (newest first)."""
+    out = []
+    for (alert_id, notifier, created, rule, kind, grp, title, body, state, attempts,
+         last_error, done_at) in db.execute(
+            "SELECT alert_id, notifier, created, rule, kind, grp, title, body, state, "
+            "attempts, last_error, done_at FROM outbox ORDER BY created DESC, rowid DESC "
+            "LIMIT ?", (limit,)):
+        delivery = Delivery(alert_id, notifier, created, rule, kind, grp, title, body, attempts)
+        out.append(OutboxRow(delivery, state, last_error, done_at))
+    return out
+
+
+def counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Rows by state."""
+    return dict(db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+
+
 def requeue_dead(db: sqlite3.Connection) -> int:
     return db.execute(
         f"UPDATE outbox SET state='{PENDING}', done_at=NULL WHERE state='{DEAD}'").rowcount

@@ -271,7 +271,7 @@ class CmcStreamParser:
         """Nothing per connection: routing and dedupe span the source."""
 
     def feed(self, frame: str | bytes, received: float) -> list[Event]:
-        self.health.frames += 1
+        self.health.saw(frame, received)
         try:
             message = decode(frame)
             if message.get("type") != "data":

@@ -201,7 +201,7 @@ class DexStreamParser:
         self._full_list = 0
 
     def feed(self, message: str | bytes, received: float) -> list[Event]:
-        self.health.frames += 1
+        self.health.saw(message, received)
         try:
             frame = parse_frame(message)
         except Malformed as exc:

@@ -220,7 +220,7 @@ class MobulaStreamParser:
         """The server starts with an `init`, which replaces every view."""
 
     def feed(self, frame: str | bytes, received: float) -> list[Event]:
-        self.health.frames += 1
+        self.health.saw(frame, received)
         try:
             message = decode(frame, self.parser.inflate_cap)
             kind = message.get("type")

@@ -118,7 +118,7 @@ class TmStreamParser:
 
     def feed(self, frame: str | bytes, received: float) -> list[Event]:
         """The new ticks of one message as events; faults counted on `health`."""
-        self.health.frames += 1
+        self.health.saw(frame, received)
         try:
             ticks = message_ticks(frame)
         except Malformed as exc:

@@ -1,0 +1,1 @@
+"""The daemon's HTTP endpoint: metrics, health, the status API and page."""

@@ -1,0 +1,153 @@
+"""/metrics: the daemon's counters in Prometheus' text format (prometheus-client).
+
+Built from the daemon's own counters at each scrape; names are `rulesd_*`. Labels
+carry names only (sources, connections, rules, notifier targets), never a URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from rulesd import __version__
+from rulesd.daemon import Daemon
+from rulesd.histogram import Histogram
+from rulesd.web.view import ready
+
+STATES = ("starting", "up", "down", "fatal")
+FAILURE_KINDS = ("rate_limited", "outage", "malformed", "permanent")
+
+
+def _histogram(name: str, doc: str, histogram: Histogram) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, doc, buckets=histogram.cumulative(),
+                                 sum_value=histogram.total)
+
+
+def families(daemon: Daemon, outbox: Mapping[str, int], now: float) -> Iterable[Metric]:
+    info = InfoMetricFamily("rulesd_build", "rulesd's version")
+    info.add_metric([], {"version": __version__})
+    yield info
+    yield GaugeMetricFamily("rulesd_ready", "1 once every source connected or failed once "
+                            "and the outbox was resumed", value=int(ready(daemon)))
+    yield GaugeMetricFamily("rulesd_rules", "rules loaded", value=len(daemon.loaded.rules))
+
+    conn = ["source", "connection"]
+    frames = CounterMetricFamily("rulesd_source_frames", "frames received", labels=conn)
+    size = CounterMetricFamily("rulesd_source_received", "characters (text) or bytes "
+                               "(binary) of frames received", labels=conn)
+    connects = CounterMetricFamily("rulesd_source_connects", "connections made", labels=conn)
+    reconnects = CounterMetricFamily("rulesd_source_reconnects", "connections made again "
+                                     "after the first", labels=conn)
+    failures = CounterMetricFamily("rulesd_source_failures", "connections lost or refused",
+                                   labels=conn)
+    events = CounterMetricFamily("rulesd_source_events", "events the connection gave",
+                                 labels=conn)
+    faults = CounterMetricFamily("rulesd_source_faults", "malformed frames and items, by "
+                                 "kind", labels=[*conn, "kind"])
+    up = GaugeMetricFamily("rulesd_source_up", "1 while the connection is up", labels=conn)
+    state = GaugeMetricFamily("rulesd_source_state", "the connection's state (1 for the "
+                              "current one)", labels=[*conn, "state"])
+    age = GaugeMetricFamily("rulesd_source_last_frame_age_seconds", "seconds since the "
+                            "connection's last frame", labels=conn)
+    for name in sorted(daemon.healths):
+        h = daemon.healths[name]
+        labels = [h.source, name]
+        frames.add_metric(labels, h.frames)
+        size.add_metric(labels, h.size)
+        connects.add_metric(labels, h.connects)
+        reconnects.add_metric(labels, max(0, h.connects - 1))
+        failures.add_metric(labels, h.failures)
+        events.add_metric(labels, h.events)
+        for kind, n in sorted(h.faults.items()):
+            faults.add_metric([*labels, kind], n)
+        up.add_metric(labels, int(h.state == "up"))
+        for s in STATES:
+            state.add_metric([*labels, s], int(h.state == s))
+        if h.last_frame is not None:
+            age.add_metric(labels, max(0.0, now - h.last_frame))
+    yield from (frames, size, connects, reconnects, failures, events, faults, up, state, age)
+
+    by_kind = CounterMetricFamily("rulesd_events", "events the engine took, by kind",
+                                  labels=["kind"])
+    for kind, n in sorted(daemon.engine_stats.by_kind.items()):
+        by_kind.add_metric([kind], n)
+    yield by_kind
+    yield GaugeMetricFamily("rulesd_engine_queue_depth", "events waiting for the engine",
+                            value=daemon.engine_stats.queue_depth)
+    yield GaugeMetricFamily("rulesd_engine_lag_seconds", "how long the last event waited "
+                            "for the engine", value=daemon.engine_stats.lag_s)
+
+    ruleset = daemon.engine.ruleset
+    per_rule = {
+        "evaluations": ("events the rule was evaluated on", ruleset.evaluated),
+        "matches": ("events its condition held on", ruleset.matched),
+    }
+    for metric, (doc, counter) in per_rule.items():
+        family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
+        for rule in ruleset.rules:
+            family.add_metric([rule.name], counter[rule.name])
+        yield family
+    for metric, key, doc in (("fires", "fired", "alerts the rule fired"),
+                             ("suppressed", "cooldown", "alerts its cooldown held back")):
+        family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
+        for rule in ruleset.rules:
+            family.add_metric([rule.name], ruleset.counts[(rule.name, key)])
+        yield family
+
+    target = ["notifier"]
+    sent = CounterMetricFamily("rulesd_notifier_sent", "alerts delivered", labels=target)
+    messages = CounterMetricFamily("rulesd_notifier_messages", "messages the platform took",
+                                   labels=target)
+    failed = CounterMetricFamily("rulesd_notifier_failed", "failed sends, by kind",
+                                 labels=[*target, "reason"])
+    dead = CounterMetricFamily("rulesd_notifier_dead", "alerts dead-lettered", labels=target)
+    retries = CounterMetricFamily("rulesd_notifier_retries", "sends retried", labels=target)
+    queued = GaugeMetricFamily("rulesd_notifier_queue_depth", "alerts waiting to be sent",
+                               labels=target)
+    for name in sorted(daemon.delivery.workers):
+        worker = daemon.delivery.workers[name]
+        counts = worker.counts
+        sent.add_metric([name], counts["sent"])
+        messages.add_metric([name], counts["messages"])
+        for kind in FAILURE_KINDS:
+            failed.add_metric([name, kind], counts[f"failed:{kind}"])
+        dead.add_metric([name], counts["dead"])
+        retries.add_metric([name], counts["retries"])
+        queued.add_metric([name], len(worker.queue))
+    yield from (sent, messages, failed, dead, retries, queued)
+
+    box = GaugeMetricFamily("rulesd_outbox", "outbox rows by state", labels=["state"])
+    for s in ("pending", "dead"):
+        box.add_metric([s], outbox.get(s, 0))
+    yield box
+    stats = daemon.delivery.stats
+    yield _histogram("rulesd_alert_to_send_seconds", "from an alert to the platform taking "
+                     "it", stats.latency)
+    yield _histogram("rulesd_send_seconds", "how long one send took", stats.send_duration)
+    reloads = CounterMetricFamily("rulesd_reloads", "reloads by result", labels=["result"])
+    for result in ("applied", "refused"):
+        reloads.add_metric([result], daemon.reloads[result])
+    yield reloads
+
+
+class _Snapshot(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
+
+
+def exposition(daemon: Daemon, outbox: Mapping[str, int], now: float) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(list(families(daemon, outbox, now))))
+    return generate_latest(registry)

@@ -1,0 +1,86 @@
+"""The status page: server-rendered, no script, vendor text escaped (autoescape)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import jinja2
+
+_PAGE: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>rulesd — {{ status.config.file }}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border-bottom: 1px solid #ddd; padding: .3em .8em; text-align: left;
+         vertical-align: top; }
+.up { color: #17702e; } .down, .fatal { color: #b00020; } .starting { color: #8a6d00; }
+.dead { color: #b00020; } .pending { color: #8a6d00; } .delivered { color: #17702e; }
+pre { margin: 0; white-space: pre-wrap; }
+</style></head>
+<body>
+<h1>rulesd</h1>
+<p id="summary">{{ status.config.file }} · {{ status.rules }} rules ·
+{{ "ready" if status.ready else "starting" }} · up {{ status.uptime_s | int }}s ·
+outbox: {{ status.outbox.pending }} pending, {{ status.outbox.dead }} dead</p>
+
+<h2>Sources</h2>
+<table id="sources"><tr><th>connection</th><th>state</th><th>last frame</th>
+<th>frames</th><th>events</th><th>faults</th><th>reason</th></tr>
+{% for s in status.sources %}
+<tr><td>{{ s.name }}</td><td class="{{ s.state }}">{{ s.state }}</td>
+<td>{{ "%.1fs ago" % s.last_frame_age_s if s.last_frame_age_s is not none else "—" }}</td>
+<td>{{ s.frames }}</td><td>{{ s.events }}</td>
+<td>{% for kind, n in s.faults.items() %}{{ kind }}: {{ n }} {% endfor %}</td>
+<td>{{ s.reason or "" }}</td></tr>
+{% else %}<tr><td colspan="7">no source has started yet</td></tr>{% endfor %}
+</table>
+
+<h2>Firing</h2>
+<table id="firing"><tr><th>rule</th><th>key</th><th>since</th><th>why</th>
+<th>last send</th></tr>
+{% for a in firing %}
+<tr><td>{{ a.rule }}</td><td>{{ a.key }}</td><td>{{ a.since | when }}</td>
+<td><pre>{{ a.why }}</pre></td>
+<td>{{ a.last_send.state if a.last_send else "—" }}</td></tr>
+{% else %}<tr><td colspan="5">nothing is firing</td></tr>{% endfor %}
+</table>
+
+<h2>Recent alerts</h2>
+<table id="recent"><tr><th>when</th><th>rule</th><th>notifier</th><th>title</th>
+<th>delivery</th></tr>
+{% for r in recent %}
+<tr><td>{{ r.created | when }}</td><td>{{ r.rule }}</td><td>{{ r.notifier }}</td>
+<td>{{ r.title }}</td>
+<td class="{{ r.state }}">{{ r.state }}{% if r.error %} — {{ r.error }}{% endif %}</td></tr>
+{% else %}<tr><td colspan="5">no alerts yet</td></tr>{% endfor %}
+</table>
+
+<h2>Notifiers</h2>
+<table id="notifiers"><tr><th>target</th><th>where</th><th>queued</th><th>sent</th>
+<th>dead</th></tr>
+{% for n in status.notifiers %}
+<tr><td>{{ n.name }}</td><td>{{ n.url or "" }}</td><td>{{ n.queued }}</td>
+<td>{{ n.sent }}</td><td>{{ n.dead }}</td></tr>
+{% endfor %}
+</table>
+</body></html>
+"""
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return "—"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_ENV: Final = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+_ENV.filters["when"] = _when
+_TEMPLATE: Final = _ENV.from_string(_PAGE)
+
+
+def render(status: dict[str, Any], firing: list[dict[str, Any]],
+           recent: list[dict[str, Any]]) -> str:
+    return _TEMPLATE.render(status=status, firing=firing, recent=recent)

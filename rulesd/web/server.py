@@ -1,0 +1,48 @@
+"""Serve the web app on the daemon's trio loop with hypercorn's trio worker."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from rulesd.config import HttpConfig
+from rulesd.daemon import Daemon
+from rulesd.web.app import WebApp
+
+log = logging.getLogger(__name__)
+
+
+async def serve(daemon: Daemon, http: HttpConfig, shutdown: trio.Event, *,
+                task_status: trio.TaskStatus[str | None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve until `shutdown`; started with the base URL (None when `listen: off`)."""
+    address = http.address
+    if address is None:
+        task_status.started(None)
+        return
+    host, port = address
+    config = HypercornConfig()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("rulesd.web")
+    config.graceful_timeout = 2.0
+    app = WebApp(daemon, host, http.token)
+    async with trio.open_nursery() as nursery:
+        try:
+            binds = await nursery.start(_run, app, config, shutdown)
+        except OSError as exc:
+            log.error("http: cannot listen on %s: %s (set http.listen, or `off`)",
+                      http.listen, exc.strerror or exc)
+            task_status.started(None)
+            return
+        base = binds[0] if binds else None
+        log.info("http: serving /metrics, /api/v1 and the status page on %s", base)
+        task_status.started(base)
+
+
+async def _run(app: WebApp, config: HypercornConfig, shutdown: trio.Event, *,
+               task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait,  # type: ignore[arg-type]
+                          task_status=task_status)
