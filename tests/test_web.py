@@ -80,7 +80,7 @@ async def test_ready_metrics_status_recent_and_reload(
         assert (await fetch(f"{base}/-/ready"))[0] == 503  # nothing has started
         await nursery.start(daemon.run, shutdown)
         await fake_dex.wait_connections(BOOSTS, 1)
-        while (await fetch(f"{base}/-/ready"))[0] != 200:  # mobula: refused once
+        while (await fetch(f"{base}/-/ready"))[0] != 200:  # noqa: ASYNC110 - over HTTP
             await trio.sleep(0.05)
         _, before = await fetch(f"{base}/metrics")
         await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1), boost("OLD1", 1)))
