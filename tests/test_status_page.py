@@ -1,0 +1,95 @@
+"""The status page in a real headless Chromium (Debian's chromium and chromium-driver,
+driven by selenium): it loads without JavaScript, shows each source's state and the
+alerts with their delivery, and vendor text on it is text, never markup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from rulesd import loader
+from rulesd.clock import TrioClock
+from rulesd.config import HttpConfig
+from rulesd.daemon import Daemon
+from rulesd.web.server import serve
+from tests.fakes import FakeDexScreener, HttpSink
+from tests.helpers import boost, snapshot, write_rules
+
+BOOSTS = "/token-boosts/latest/v1"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+HOSTILE = '<script>document.title="owned"</script><b>bold</b> <img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-gpu"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings"
+                                              ".javascript": 2})  # readable without JS
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _read_page(driver: webdriver.Chrome, url: str) -> dict[str, object]:
+    driver.get(url)
+    rows = {table: [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+                    for row in driver.find_elements(By.CSS_SELECTOR, f"#{table} tr")[1:]]
+            for table in ("sources", "recent", "notifiers")}
+    return {"title": driver.title, "summary": driver.find_element(By.ID, "summary").text,
+            "scripts": len(driver.find_elements(By.TAG_NAME, "script")),
+            "images": len(driver.find_elements(By.TAG_NAME, "img")), **rows}
+
+
+async def test_the_status_page_shows_sources_and_alerts_with_vendor_text_as_text(
+    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+    sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    path = write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+        notifiers: {{sink: "{sink.url()}"}}
+        rules:
+          - name: boosts
+            on: boost
+            notify: [sink]
+            title: "Boost {{{{ description }}}}"
+        """)
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+    shutdown = trio.Event()
+    with trio.fail_after(60):
+        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1, description=HOSTILE),
+                                             boost("OLD1", 1)))
+        await sink.wait_for(1)
+        while daemon.delivery.stats.sent < 1:  # noqa: ASYNC110 - its delivered mark
+            await trio.sleep(0.02)
+        page = await trio.to_thread.run_sync(_read_page, browser, f"{base}/")
+        shutdown.set()
+    assert page["title"] == f"rulesd — {path}"
+    assert "1 rules" in str(page["summary"]) and "ready" in str(page["summary"])
+    (source,) = page["sources"]  # type: ignore[misc]
+    assert source[:2] == ["dexscreener token-boosts/latest", "up"]
+    assert source[3] == "2"  # frames: the baseline and the new boost
+    (alert,) = page["recent"]  # type: ignore[misc]
+    assert alert[1:3] == ["boosts", "sink"] and alert[4] == "delivered"
+    assert "<script>" in alert[3] and "<img src=x onerror=" in alert[3]  # shown as text
+    assert page["scripts"] == 0 and page["images"] == 0  # nothing of it became markup
+    assert page["notifiers"] == [["sink", f"json://127.0.0.1:{sink.port}/alerts", "0",
+                                  "1", "0"]]
