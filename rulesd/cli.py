@@ -27,7 +27,7 @@ from rulesd.state.db import StateDB, StateDBError
 from rulesd.state.lock import StateLock
 from rulesd.state.outbox import DEAD, PENDING
 from rulesd.suggest import did_you_mean
-from rulesd.web.server import serve as web_serve
+from rulesd.http.server import serve as web_serve
 from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger("rulesd")

@@ -17,7 +17,7 @@ from rulesd import loader
 from rulesd.clock import TrioClock
 from rulesd.config import HttpConfig
 from rulesd.daemon import Daemon
-from rulesd.web.server import serve
+from rulesd.http.server import serve
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, snapshot, write_rules
 

@@ -17,8 +17,8 @@ from rulesd import loader
 from rulesd.clock import TrioClock
 from rulesd.config import HttpConfig
 from rulesd.daemon import Daemon
-from rulesd.web.app import WebApp
-from rulesd.web.server import serve
+from rulesd.http.app import WebApp
+from rulesd.http.server import serve
 from tests.fake_vendors import FakeMobula
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, snapshot, write_rules

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from rulesd.daemon import Daemon
-from rulesd.web import metrics, page, view
+from rulesd.http import metrics, page, view
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

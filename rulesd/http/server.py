@@ -10,7 +10,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from rulesd.config import HttpConfig
 from rulesd.daemon import Daemon
-from rulesd.web.app import WebApp
+from rulesd.http.app import WebApp
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ async def serve(daemon: Daemon, http: HttpConfig, shutdown: trio.Event, *,
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
-    config.errorlog = logging.getLogger("rulesd.web")
+    config.errorlog = logging.getLogger("rulesd.http")
     config.graceful_timeout = 2.0
     app = WebApp(daemon, host, http.token)
     async with trio.open_nursery() as nursery:

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from rulesd import __version__
 from rulesd.daemon import Daemon
 from rulesd.histogram import Histogram
-from rulesd.web.view import ready
+from rulesd.http.view import ready
 
 STATES = ("starting", "up", "down", "fatal")
 FAILURE_KINDS = ("rate_limited", "outage", "malformed", "permanent")
