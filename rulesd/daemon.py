@@ -19,6 +19,7 @@ from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 from rulesd.rules.engine import Alert, Engine
+from rulesd.silences import Silence, Silences
 from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
 from rulesd.state import SEEN_RETENTION_S
@@ -143,10 +144,25 @@ class Daemon:
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
         db = StateDB(state_path or config.state.path)
-        engine = Engine(loaded.rules, db.load())
+        engine = Engine(loaded.rules, db.load(), Silences(db.silences()))
         delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock,
                                           loaded.secrets)
         return cls(loaded, clock, notifiers, db, engine, delivery)
+
+    async def add_silence(self, silence: Silence) -> None:
+        """Mute what it matches from now on (kept in the state database)."""
+        await self.delivery.call(self.db.save_silence, silence)
+        self.engine.silences.add(silence)
+        log.info("silence %s added: %s until %s%s", silence.id, silence.describe(),
+                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(silence.ends)),
+                 f" ({silence.comment})" if silence.comment else "")
+
+    async def expire_silence(self, silence_id: str) -> Silence | None:
+        ended = self.engine.silences.expire(silence_id, self.clock.now())
+        if ended is not None:
+            await self.delivery.call(self.db.save_silence, ended)
+            log.info("silence %s expired", silence_id)
+        return ended
 
     async def reload_file(self, path: str) -> ReloadResult:
         """Read the rules file again and apply it (SIGHUP, `POST /-/reload`)."""
@@ -390,4 +406,5 @@ class Daemon:
                 log.info("state database writable again")
             self._persist_failing = False
         for delivery in deliveries:
-            await channel.send(delivery)
+            if delivery.silenced is None:  # a silenced alert is recorded, not sent
+                await channel.send(delivery)

@@ -12,6 +12,7 @@ import trio
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from rulesd import loader
 from rulesd.clock import TrioClock
@@ -93,3 +94,61 @@ async def test_the_status_page_shows_sources_and_alerts_with_vendor_text_as_text
     assert page["scripts"] == 0 and page["images"] == 0  # nothing of it became markup
     assert page["notifiers"] == [["sink", f"json://127.0.0.1:{sink.port}/alerts", "0",
                                   "1", "0"]]
+
+
+def _add_silence(driver: webdriver.Chrome, url: str, token: str) -> list[list[str]]:
+    driver.get(url)
+    driver.find_element(By.NAME, "token").send_keys(token)
+    driver.find_element(By.NAME, "for").clear()
+    driver.find_element(By.NAME, "for").send_keys("1h")
+    driver.find_element(By.NAME, "comment").send_keys("known <spam>")
+    driver.find_element(By.ID, "add-silence").click()  # a plain form post, then back
+    WebDriverWait(driver, 10).until(
+        lambda d: "rule=" in d.find_element(By.ID, "silences").text)
+    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+            for row in driver.find_elements(By.CSS_SELECTOR, "#silences tr")[1:]]
+
+
+def _recent(driver: webdriver.Chrome, url: str) -> list[list[str]]:
+    driver.get(url)
+    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+            for row in driver.find_elements(By.CSS_SELECTOR, "#recent tr")[1:]]
+
+
+async def test_a_silence_made_in_the_form_mutes_the_next_alert(
+    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+    sink: HttpSink, tmp_path: Path,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    path = write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+        notifiers: {{sink: "{sink.url()}"}}
+        rules:
+          - {{name: boosts, on: boost, notify: [sink]}}
+        """)
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+    shutdown = trio.Event()
+    with trio.fail_after(60):
+        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        silences = await trio.to_thread.run_sync(_add_silence, browser, f"{base}/",
+                                                 "solana:MUTE1")
+        await fake_dex.push(BOOSTS, snapshot(boost("MUTE1", 1), boost("OLD1", 1)))
+        await fake_dex.push(BOOSTS, snapshot(boost("LOUD2", 1), boost("MUTE1", 1),
+                                             boost("OLD1", 1)))
+        await sink.wait_for(1)
+        while daemon.delivery.stats.sent < 1:  # noqa: ASYNC110 - its delivered mark
+            await trio.sleep(0.02)
+        recent = await trio.to_thread.run_sync(_recent, browser, f"{base}/")
+        shutdown.set()
+    ((matchers, _, state, comment, _),) = silences
+    assert (matchers, state, comment) == ("rule=boosts token=solana:MUTE1", "active",
+                                          "known <spam>")
+    assert [m["title"] for m in sink.messages] == ["Boost: LOUD2 on solana"]
+    states = {row[3]: row[4] for row in recent}
+    assert states["Boost: LOUD2 on solana"] == "delivered"
+    assert states["Boost: MUTE1 on solana"].startswith("silenced")

@@ -95,7 +95,7 @@ class DeliveryService:
                     # A vendor may echo a key in its text (an error reason): never send it.
                     out.append(Delivery(alert.id, target.name, alert.fired_at, alert.rule,
                                         alert.kind, alert.group, self.redact(message.title),
-                                        self.redact(message.body)))
+                                        self.redact(message.body), silenced=alert.silenced))
         return out
 
     async def commit(self, changes: Changes, deliveries: Sequence[Delivery]) -> None:

@@ -8,7 +8,10 @@ GET  /api/v1/status        sources, rules, notifiers, outbox, uptime, config and
 GET  /api/v1/alerts        what is firing now, with why, since when, the last send
 GET  /api/v1/alerts/recent the last alerts (`?limit=N`, at most 500) and their delivery
 POST /-/reload             reads the rules file again: {"applied", "problems"}
-GET  /                     the status page
+GET  /api/v1/silences      every silence, with its state
+POST /api/v1/silences      {"rule", "token", "chain", "source", "for" | "ends", "comment"}
+POST /api/v1/silences/ID/expire
+GET  /                     the status page (POST /silences, /silences/ID/expire: its forms)
 
 Mutating endpoints need `Authorization: Bearer <http.token>` unless the daemon
 listens on a loopback address.
@@ -68,9 +71,10 @@ class WebApp:
             _bug.exception("a bug in rulesd answering %s %s; please report it",
                            scope["method"], scope["path"])
             status, kind, body = _json(500, {"error": "internal error (logged)"})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", kind.encode()),
-                                (b"cache-control", b"no-store")]})
+        headers = [(b"content-type", kind.encode()), (b"cache-control", b"no-store")]
+        if status == 303:
+            headers.append((b"location", body))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, str, bytes]:
@@ -90,6 +94,8 @@ class WebApp:
             result = await daemon.reload_file(daemon.loaded.file)
             return _json(200 if result.applied else 422,
                          {"applied": result.applied, "problems": result.problems})
+        if path.startswith(("/api/v1/silences", "/silences")):
+            return await self._silences(scope, receive, method, path)
         if path == "/api/v1/alerts/recent" and method == "GET":
             try:
                 limit = min(_RECENT_MAX, max(1, int(query.get("limit", ["50"])[0])))
@@ -103,6 +109,38 @@ class WebApp:
         if method not in ("GET", "HEAD"):
             return _json(405, {"error": f"{path} answers GET"})
         return await handler()
+
+    async def _silences(self, scope: Scope, receive: Receive, method: str, path: str
+                        ) -> tuple[int, str, bytes]:
+        """The API (`/api/v1/silences`: JSON) and the page's forms (`/silences`: a form
+        post, answered with a redirect to the page)."""
+        daemon, now = self.daemon, self.daemon.clock.now()
+        form = path.startswith("/silences")
+        if method == "GET" and path == "/api/v1/silences":
+            return _json(200, [view.silence_view(s, now)
+                               for s in daemon.engine.silences.all()])
+        if method != "POST":
+            return _json(405, {"error": "POST to add or expire a silence"})
+        refused = self._refuse(scope)
+        if refused:
+            return refused
+        parts = path.strip("/").split("/")
+        if parts[-1] == "expire" and len(parts) >= 3:
+            ended = await daemon.expire_silence(parts[-2])
+            if ended is None:
+                return _json(404, {"error": f"no silence {parts[-2]!r}"})
+            return _back() if form else _json(200, view.silence_view(ended, now))
+        try:
+            body = await _read(receive)
+            fields = {k: v[0] for k, v in parse_qs(body.decode()).items()} if form \
+                else orjson.loads(body or b"{}")
+            if not isinstance(fields, dict):
+                raise ValueError("expected a JSON object")
+            silence = view.new_silence(daemon, fields, now)
+        except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+            return _json(400, {"error": str(exc)})
+        await daemon.add_silence(silence)
+        return _back() if form else _json(200, view.silence_view(silence, now))
 
     def _refuse(self, scope: Scope) -> tuple[int, str, bytes] | None:
         """Why a mutating request is not allowed, if it is not."""
@@ -151,8 +189,28 @@ class WebApp:
         daemon = self.daemon
         status = view.status(daemon, await self._counts())
         recent = [view.row_view(r) for r in await daemon.delivery.call(daemon.db.recent, 50)]
-        html = page.render(status, await self._firing(), recent)
+        now = daemon.clock.now()
+        silences = [view.silence_view(s, now) for s in daemon.engine.silences.all()]
+        html = page.render(status, await self._firing(), recent, silences,
+                           [r.name for r in daemon.loaded.rules])
         return 200, "text/html; charset=utf-8", html.encode()
+
+
+async def _read(receive: Receive, limit: int = 64 * 1024) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > limit:
+            raise ValueError("request too large")
+        if not message.get("more_body"):
+            return body
+
+
+def _back() -> tuple[int, str, bytes]:
+    """After a form: back to the page (303, so a reload does not post again)."""
+    return 303, "text/plain; charset=utf-8", b"/"
 
 
 def _json(status: int, data: Any) -> tuple[int, str, bytes]:

@@ -18,6 +18,8 @@ th, td { border-bottom: 1px solid #ddd; padding: .3em .8em; text-align: left;
          vertical-align: top; }
 .up { color: #17702e; } .down, .fatal { color: #b00020; } .starting { color: #8a6d00; }
 .dead { color: #b00020; } .pending { color: #8a6d00; } .delivered { color: #17702e; }
+.silenced { color: #666; }
+form label { margin-right: .6em; }
 pre { margin: 0; white-space: pre-wrap; }
 </style></head>
 <body>
@@ -58,6 +60,27 @@ outbox: {{ status.outbox.pending }} pending, {{ status.outbox.dead }} dead</p>
 {% else %}<tr><td colspan="5">no alerts yet</td></tr>{% endfor %}
 </table>
 
+<h2>Silences</h2>
+<table id="silences"><tr><th>matchers</th><th>until</th><th>state</th><th>comment</th>
+<th></th></tr>
+{% for s in silences %}
+<tr><td>{{ s.matchers }}</td><td>{{ s.ends | when }}</td><td>{{ s.state }}</td>
+<td>{{ s.comment }}</td>
+<td>{% if s.state != "expired" %}<form method="post" action="/silences/{{ s.id }}/expire">
+<button type="submit" id="expire-{{ s.id }}">Expire</button></form>{% endif %}</td></tr>
+{% else %}<tr><td colspan="5">no silences</td></tr>{% endfor %}
+</table>
+<form id="silence" method="post" action="/silences">
+<label>rule <select name="rule">{% for r in rules %}<option>{{ r }}</option>{% endfor %}
+</select></label>
+<label>token <input name="token" size="12" placeholder="key or symbol"></label>
+<label>chain <input name="chain" size="8"></label>
+<label>source <input name="source" size="10"></label>
+<label>for <input name="for" size="5" value="2h" required></label>
+<label>comment <input name="comment" size="24"></label>
+<button type="submit" id="add-silence">Silence</button>
+</form>
+
 <h2>Notifiers</h2>
 <table id="notifiers"><tr><th>target</th><th>where</th><th>queued</th><th>sent</th>
 <th>dead</th></tr>
@@ -82,5 +105,7 @@ _TEMPLATE: Final = _ENV.from_string(_PAGE)
 
 
 def render(status: dict[str, Any], firing: list[dict[str, Any]],
-           recent: list[dict[str, Any]]) -> str:
-    return _TEMPLATE.render(status=status, firing=firing, recent=recent)
+           recent: list[dict[str, Any]], silences: list[dict[str, Any]],
+           rules: list[str]) -> str:
+    return _TEMPLATE.render(status=status, firing=firing, recent=recent, silences=silences,
+                            rules=rules)

@@ -16,7 +16,10 @@ from typing import Any
 from rulesd.daemon import Daemon
 from rulesd.delivery.escaping import inert
 from rulesd.delivery.notifiers import privacy_url
+from rulesd.durations import parse_duration
+from rulesd.silences import Silence, new_id
 from rulesd.state.outbox import OutboxRow
+from rulesd.suggest import did_you_mean
 
 
 def ready(daemon: Daemon) -> bool:
@@ -123,3 +126,34 @@ def row_view(row: OutboxRow) -> dict[str, Any]:
     return {"alert": d.alert_id, "notifier": d.notifier, "rule": d.rule, "kind": d.kind,
             "created": d.created, "title": d.title, "state": row.state,
             "attempts": d.attempts, "error": row.last_error, "done_at": row.done_at}
+
+
+def silence_view(silence: Silence, now: float) -> dict[str, Any]:
+    state = "active" if silence.active(now) else "expired" if silence.ends <= now \
+        else "pending"
+    return {"id": silence.id, "rule": silence.rule, "token": silence.token,
+            "chain": silence.chain, "source": silence.source, "starts": silence.starts,
+            "ends": silence.ends, "comment": silence.comment, "state": state,
+            "matchers": silence.describe()}
+
+
+def new_silence(daemon: Daemon, fields: Mapping[str, Any], now: float) -> Silence:
+    """A silence from what a person asked for (the API's JSON, the page's form);
+    ValueError saying what is wrong."""
+    rule = str(fields.get("rule") or "").strip()
+    names = [r.name for r in daemon.loaded.rules]
+    if rule not in names:
+        raise ValueError(f"no rule named {rule!r}{did_you_mean(rule, names)}")
+    if fields.get("ends") not in (None, ""):
+        ends = float(fields["ends"])
+    else:
+        ends = now + parse_duration(fields.get("for") or "")
+    if not ends > now:
+        raise ValueError("a silence must end in the future")
+
+    def matcher(name: str) -> str | None:
+        value = fields.get(name)
+        return str(value).strip() or None if value not in (None, "") else None
+
+    return Silence(new_id(), rule, now, ends, matcher("token"), matcher("chain"),
+                   matcher("source"), inert(str(fields.get("comment") or ""))[:500])

@@ -28,6 +28,7 @@ from rulesd.events import Event, series_key
 from rulesd.rules.compile import Rule
 from rulesd.rules.conditions import Evaluation, NeedsBuilder, lookup
 from rulesd.rules.index import RuleIndex
+from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore
 
 
@@ -46,6 +47,7 @@ class Alert:
     message: str | None = None
     resolved: bool = False
     group: str | None = None  # alerts sharing it go out in one message
+    silenced: str | None = None  # the silence that holds it: recorded, not sent
 
 
 def firing_key(event: Event) -> str:
@@ -102,8 +104,10 @@ class _Pending:
 class RuleSet:
     """Rules indexed by kind and by the equality keys of their `where`."""
 
-    def __init__(self, rules: Iterable[Rule], *, indexed: bool = True) -> None:
+    def __init__(self, rules: Iterable[Rule], *, indexed: bool = True,
+                 silences: Silences | None = None) -> None:
         self.rules = tuple(rules)
+        self.silences = silences or Silences()
         self._index = RuleIndex(self.rules, indexed=indexed)
         self._by_name = {r.name: r for r in self.rules}
         self._pending: dict[tuple[str, str], _Pending] = {}
@@ -183,6 +187,11 @@ class RuleSet:
         if rule.cooldown and state.in_cooldown(rule.name, key, rule.cooldown, now):
             self.counts[(rule.name, "cooldown")] += 1
             return []
+        silence = self.silences.match(rule.name, key, ev.values, now)
+        if silence is not None:  # recorded, not sent; and no cooldown starts
+            self.counts[(rule.name, "silenced")] += 1
+            alert = self._alert(rule, kind, key, occurrence, ev.values, ev.why, now)
+            return [attrs.evolve(alert, silenced=silence.id)]
         self.counts[(rule.name, "fired")] += 1
         state.fired(rule.name, key, now)
         return [self._alert(rule, kind, key, occurrence, ev.values, ev.why, now)]
@@ -302,15 +311,17 @@ class RuleSet:
 class Engine:
     """The state and the rules together: an event or a tick in, alerts out."""
 
-    def __init__(self, rules: Iterable[Rule], state: StateStore) -> None:
+    def __init__(self, rules: Iterable[Rule], state: StateStore,
+                 silences: Silences | None = None) -> None:
         self.state = state
-        self.ruleset = RuleSet(rules)
+        self.silences = silences or Silences()
+        self.ruleset = RuleSet(rules, silences=self.silences)
         self.ruleset.adopt(state)
 
     def reload(self, rules: Iterable[Rule]) -> None:
         """Serve new rules from the same state (what removed rules held is forgotten)."""
         old = self.ruleset
-        self.ruleset = RuleSet(rules)
+        self.ruleset = RuleSet(rules, silences=self.silences)
         self.ruleset.adopt(self.state)
         self.ruleset.firing_alerts = {key: alert for key, alert in old.firing_alerts.items()
                                       if key in self.state.firing}

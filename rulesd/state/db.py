@@ -17,6 +17,7 @@ import orjson
 
 from rulesd.state import outbox
 from rulesd.state.outbox import Delivery, OutboxRow
+from rulesd.silences import Silence
 from rulesd.state.store import Changes, SeenEntry, StateStore
 
 _SCHEMA = """
@@ -27,6 +28,10 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE TABLE IF NOT EXISTS memory (
     ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (ns, key)
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY, rule TEXT NOT NULL, starts REAL NOT NULL, ends REAL NOT NULL,
+    token TEXT, chain TEXT, source TEXT, comment TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -158,6 +163,18 @@ class StateDB:
 
     def outbox(self, *states: str) -> list[OutboxRow]:
         return outbox.rows(self._db, states or (outbox.PENDING,))
+
+    def silences(self) -> list[Silence]:
+        return [Silence(*row) for row in self._db.execute(
+            "SELECT id, rule, starts, ends, token, chain, source, comment FROM silences "
+            "ORDER BY starts")]
+
+    def save_silence(self, silence: Silence) -> None:
+        s = silence
+        self._write("save a silence", lambda: self._db.execute(
+            "INSERT OR REPLACE INTO silences (id, rule, starts, ends, token, chain, source, "
+            "comment) VALUES (?,?,?,?,?,?,?,?)",
+            (s.id, s.rule, s.starts, s.ends, s.token, s.chain, s.source, s.comment)))
 
     def recent(self, limit: int = 50) -> list[OutboxRow]:
         return outbox.recent(self._db, limit)

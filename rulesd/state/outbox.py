@@ -28,6 +28,7 @@ CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, created);
 PENDING: Final = "pending"
 DELIVERED: Final = "delivered"
 DEAD: Final = "dead"
+SILENCED: Final = "silenced"  # recorded, never sent
 
 
 @attrs.frozen
@@ -43,6 +44,7 @@ class Delivery:
     title: str
     body: str
     attempts: int = 0
+    silenced: str | None = None  # the silence that held it (its row is not sent)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -59,9 +61,11 @@ class OutboxRow:
 
 def insert(db: sqlite3.Connection, deliveries: Iterable[Delivery]) -> None:
     db.executemany(
-        "INSERT OR IGNORE INTO outbox (alert_id, notifier, created, rule, kind, grp, title, body)"
-        " VALUES (?,?,?,?,?,?,?,?)",
-        [(d.alert_id, d.notifier, d.created, d.rule, d.kind, d.group, d.title, d.body)
+        "INSERT OR IGNORE INTO outbox (alert_id, notifier, created, rule, kind, grp, title, "
+        "body, state, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [(d.alert_id, d.notifier, d.created, d.rule, d.kind, d.group, d.title, d.body,
+          SILENCED if d.silenced else PENDING,
+          f"silenced by {d.silenced}" if d.silenced else None)
          for d in deliveries])
 
 
