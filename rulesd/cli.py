@@ -22,12 +22,12 @@ from rulesd.delivery.notifiers import (
 )
 from rulesd.delivery.templates import Rendered
 from rulesd.durations import parse_duration, parse_time
+from rulesd.http.server import serve as web_serve
 from rulesd.loader import LoadedConfig
 from rulesd.state.db import StateDB, StateDBError
 from rulesd.state.lock import StateLock
 from rulesd.state.outbox import DEAD, PENDING
 from rulesd.suggest import did_you_mean
-from rulesd.http.server import serve as web_serve
 from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger("rulesd")

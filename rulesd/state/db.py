@@ -15,9 +15,9 @@ from typing import Any, Final
 
 import orjson
 
+from rulesd.silences import Silence
 from rulesd.state import outbox
 from rulesd.state.outbox import Delivery, OutboxRow
-from rulesd.silences import Silence
 from rulesd.state.store import Changes, SeenEntry, StateStore
 
 _SCHEMA = """

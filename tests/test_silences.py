@@ -1,0 +1,95 @@
+"""Silences as the engine and the state database keep them: matchers, expiry, no
+cooldown started, no replay when they end, kept across a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rulesd import loader
+from rulesd.events import Event, TokenRef
+from rulesd.rules.engine import Engine
+from rulesd.silences import Silence, Silences
+from rulesd.state import StateStore
+from rulesd.state.db import StateDB
+
+RULES = """\
+version: 1
+sources: {dexscreener: {}}
+notifiers: {c: stdout}
+defaults: {notify: [c]}
+rules:
+  - {name: boosts, on: boost, cooldown: 10m}
+  - {name: pricey, on: price, where: {price: {gt: 100}}}
+"""
+
+
+def engine(*silences: Silence) -> Engine:
+    return Engine(loader.loads(RULES, "r.yaml", {}).rules, StateStore(), Silences(silences))
+
+
+def boost(address: str, total: float, chain: str = "solana", symbol: str = "AAA") -> Event:
+    token = TokenRef(key=f"{chain}:{address}", chain=chain, address=address, symbol=symbol)
+    return Event("boost", "dexscreener", "token-boosts/latest/v1", token, 0.0, 0.0,
+                 {"amount": 1, "total_amount": total})
+
+
+def price(value: float) -> Event:
+    token = TokenRef(key="cmc:1", symbol="BTC")
+    return Event("price", "coinmarketcap", "s", token, 0.0, 0.0, {"price": value})
+
+
+def outcome(e: Engine, event: Event, now: float) -> list[str]:
+    return [f"{a.rule}:{'silenced' if a.silenced else 'sent'}" for a in e.process(event, now)]
+
+
+@pytest.mark.parametrize(("matchers", "silenced"), [
+    ({}, True),
+    ({"token": "solana:A1"}, True),
+    ({"token": "aaa"}, True),  # a symbol, any case
+    ({"token": "solana:B2"}, False),
+    ({"chain": "solana"}, True),
+    ({"chain": "base"}, False),
+    ({"source": "dexscreener"}, True),
+    ({"source": "mobula"}, False),
+    ({"token": "AAA", "chain": "base"}, False),  # every matcher must hold
+])
+def test_each_matcher(matchers: dict[str, str], silenced: bool) -> None:
+    e = engine(Silence("s1", "boosts", 0.0, 3600.0, **matchers))
+    assert outcome(e, boost("A1", 1), 10.0) == \
+        ["boosts:silenced" if silenced else "boosts:sent"]
+
+
+def test_a_silence_holds_until_it_ends_and_starts_no_cooldown() -> None:
+    e = engine(Silence("s1", "boosts", 0.0, 600.0, token="solana:A1"))
+    assert outcome(e, boost("A1", 1), 100.0) == ["boosts:silenced"]
+    assert outcome(e, boost("A1", 2), 599.0) == ["boosts:silenced"]
+    # Over: the next boost is sent although a 10 min cooldown would still run from
+    # the silenced ones; then the cooldown holds the one after.
+    assert outcome(e, boost("A1", 3), 600.0) == ["boosts:sent"]
+    assert outcome(e, boost("A1", 4), 700.0) == []
+
+
+def test_an_expired_silence_replays_nothing_it_held() -> None:
+    """A level alert that began while silenced is that episode: when the silence is
+    expired nothing is sent for it; the next episode is."""
+    e = engine(Silence("s1", "pricey", 0.0, 3600.0))
+    assert outcome(e, price(150), 10.0) == ["pricey:silenced"]
+    assert e.silences.expire("s1", 20.0) is not None
+    assert outcome(e, price(160), 30.0) == []  # still the same episode
+    assert outcome(e, price(90), 40.0) == []  # it clears
+    assert outcome(e, price(150), 50.0) == ["pricey:sent"]  # a new one
+
+
+def test_silences_are_kept_across_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    db = StateDB(path)
+    db.save_silence(Silence("s1", "boosts", 10.0, 7200.0, token="BTC", comment="noisy"))
+    db.save_silence(Silence("s2", "pricey", 10.0, 20.0))
+    db.close()
+    again = StateDB(path)
+    assert [s.id for s in again.silences()] == ["s1", "s2"]
+    assert again.silences()[0] == Silence("s1", "boosts", 10.0, 7200.0, token="BTC",
+                                          comment="noisy")
+    again.close()
