@@ -67,6 +67,21 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
                         help="requeue dead-lettered alerts (sent at the daemon's next start)")
+    silence = commands.add_parser("silence", help="add, list or expire silences")
+    actions = silence.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="mute a rule's alerts (recorded, not sent)")
+    add.add_argument("config", help="the rules file (YAML)")
+    add.add_argument("--rule", required=True, help="the rule to silence")
+    add.add_argument("--token", help="only this token: its key (solana:ABC…) or symbol")
+    add.add_argument("--chain", help="only this chain")
+    add.add_argument("--source", help="only this source")
+    add.add_argument("--for", dest="duration", required=True, help="how long (e.g. 2h)")
+    add.add_argument("--comment", help="why, for whoever reads the list")
+    listing = actions.add_parser("list", help="list silences")
+    listing.add_argument("config", help="the rules file (YAML)")
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("config", help="the rules file (YAML)")
+    expire.add_argument("id", help="the silence's id (from `silence list`)")
     return parser
 
 
@@ -222,6 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _notify_test(args.config, args.notifier)
         if args.command == "outbox":
             return _outbox(args.config, args.retry)
+        if args.command == "silence":
+            loaded = _load(args.config)
+            if loaded is None:
+                return 1
+            from rulesd import silence_cli
+
+            return silence_cli.run(loaded, args.action, args)
         if args.command == "test":
             from rulesd import ruletest  # each command imports what it needs: a quick check
 

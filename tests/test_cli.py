@@ -162,3 +162,62 @@ async def test_a_second_daemon_on_one_state_database_refuses_naming_the_pid(
         with trio.fail_after(20):
             await fake_dex.wait_connections(BOOSTS, 2)
         again.kill()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_silence_commands_against_a_running_daemon_and_without_one(
+    fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url, sink.url())
+    rules.write_text(rules.read_text().replace(
+        "version: 1\n", f"version: 1\nhttp: {{listen: '127.0.0.1:{_free_port()}'}}\n"))
+
+    def cli(*argv: str) -> tuple[int, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    # No daemon: straight into the state database.
+    code, out = cli("silence", "add", str(rules), "--rule", "boosts", "--token",
+                    "solana:AAA1", "--for", "2h", "--comment", "known")
+    assert code == 0 and "rule=boosts token=solana:AAA1" in out and "when one starts" in out
+    code, out = cli("silence", "add", str(rules), "--rule", "bosts", "--for", "1h")
+    assert code == 1 and "no rule named 'bosts' (did you mean 'boosts'?)" in out
+    async with rulesd_process("run", str(rules)) as process:
+        with trio.fail_after(20):
+            await fake_dex.wait_connections(BOOSTS, 1)
+            # The daemon read it at start: AAA1 is muted, BBB2 is not.
+            await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1), boost("OLD1", 1)))
+            await fake_dex.push(BOOSTS, snapshot(boost("BBB2", 1), boost("AAA1", 1),
+                                                 boost("OLD1", 1)))
+            await sink.wait_for(1)
+            # Through the running daemon's API.
+            code, out = await trio.to_thread.run_sync(
+                lambda: cli("silence", "add", str(rules), "--rule", "boosts", "--chain",
+                            "solana", "--for", "30m"))
+            assert code == 0 and "rule=boosts chain=solana" in out, out
+            silence_id = out.split()[1]
+            await fake_dex.push(BOOSTS, snapshot(boost("CCC3", 1), boost("BBB2", 1),
+                                                 boost("AAA1", 1), boost("OLD1", 1)))
+            code, out = await trio.to_thread.run_sync(
+                lambda: cli("silence", "list", str(rules)))
+            assert code == 0 and out.count("active") == 2, out
+            code, out = await trio.to_thread.run_sync(
+                lambda: cli("silence", "expire", str(rules), silence_id))
+            assert (code, out.strip()) == (0, f"silence {silence_id} expired")
+            await fake_dex.push(BOOSTS, snapshot(boost("DDD4", 1), boost("CCC3", 1),
+                                                 boost("BBB2", 1), boost("AAA1", 1),
+                                                 boost("OLD1", 1)))
+            await sink.wait_for(2)
+        assert await stop(process) == 0
+    assert [m["title"] for m in sink.messages] == ["Boost: BBB2 on solana",
+                                                   "Boost: DDD4 on solana"]
