@@ -145,6 +145,9 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
         # One daemon per state database: a second would send every alert again.
         lock = StateLock.acquire(state_path or loaded.config.state.path)
         daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path)
+        if dry_run:
+            daemon.make_notifiers = lambda name, urls: printing_notifiers(
+                {name: urls}, None, SystemClock())
     except (StateDBError, ValueError) as exc:
         log.error("%s", exc)
         return 1

@@ -82,7 +82,11 @@ def _emitter(send: trio.MemorySendChannel[Event]) -> Callable[[Event], Awaitable
 @attrs.frozen
 class ReloadResult:
     applied: bool
-    problems: list[str]  # file:line:col lines, when refused
+    problems: list[str]  # file:line:col lines, when the file was refused
+    refused: list[str] = attrs.field(factory=list)  # parts that need a restart
+
+    def __bool__(self) -> bool:
+        return self.applied
 
 
 @attrs.define
@@ -132,6 +136,9 @@ class Daemon:
     # Replaces the live sources (dry-run replays, rule tests): started with a send
     # channel of its own, it emits events and returns when it is done.
     feed: Callable[..., Awaitable[None]] | None = None
+    # Notifiers for a reloaded file's new or changed URLs (name, urls → by target).
+    make_notifiers: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]] = \
+        lambda name, urls: build_notifiers({name: urls})
     _running: dict[str, _Running] = attrs.field(factory=dict)
     _send: trio.MemorySendChannel[Event] | None = None
     _nursery: trio.Nursery | None = None
@@ -171,31 +178,35 @@ class Daemon:
         except ConfigError as exc:
             self.reloads["refused"] += 1
             return ReloadResult(False, [str(p) for p in exc.problems])
-        if await self.reload(loaded):
-            return ReloadResult(True, [])
-        return ReloadResult(False, ["notifiers or state changed; those need a restart"])
+        return await self.reload(loaded)
 
-    async def reload(self, loaded: LoadedConfig) -> bool:
-        """Apply a new rules file; whether it was applied (notifiers and state need a
-        restart: then nothing changes)."""
+    async def reload(self, loaded: LoadedConfig) -> ReloadResult:
+        """Apply a new rules file: rules, sources, notifiers (added, changed, removed),
+        delivery settings and groups. A change of `state` or `http` needs a restart:
+        only that part is refused, with the reason; the rest applies."""
         old, new = self.loaded.config, loaded.config
-        if (old.notifiers, old.state) != (new.notifiers, new.state):
-            log.warning("reload: notifiers or state changed; those need a restart. "
-                        "The old configuration keeps running")
-            self.reloads["refused"] += 1
-            return False
+        refused = []
+        if old.state != new.state:
+            refused.append(f"state: a change needs a restart (still {old.state.path})")
+        if old.http != new.http:
+            refused.append(f"http: a change needs a restart (still {old.http.listen})")
+        if refused:
+            for reason in refused:
+                log.warning("reload: %s", reason)
+            loaded = attrs.evolve(loaded, config=attrs.evolve(new, state=old.state,
+                                                              http=old.http))
         if self.loaded.sources != loaded.sources:
             await self._reload_sources(loaded.sources)
         self.loaded = loaded
         self.engine.reload(loaded.rules)
+        await self.delivery.reconfigure(loaded.config, loaded.rules, self.make_notifiers)
         self._reloaded = True
         self._wake_ticker.cancel()
         for running in self._running.values():
             await running.handle.follow_rules(self.engine.ruleset.values_in_use)
         log.info("reload: %d rules active", len(loaded.rules))
         self.reloads["applied"] += 1
-        return True
-
+        return ReloadResult(True, [], refused)
 
     async def run(self, shutdown: trio.Event, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

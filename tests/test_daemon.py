@@ -39,12 +39,26 @@ async def test_reload_applies_new_rules_and_restarts_changed_sources(
         await fake_dex.wait_connections(BOOSTS, 2)
         await fake_dex.push(BOOSTS, snapshot(boost("DDD1", 500)))
         assert len(await sink.wait_for(2)) == 2
-        # Notifier changes need a restart: the reload is refused as a whole.
+        # One edit: a notifier's URL, a rule and a group — all applied.
         rules.write_text(rules.read_text().replace(sink.url(), sink.url("elsewhere"))
-                         .replace("gte: 100", "gte: 1000000"))
-        assert not await daemon.reload(config.load(rules, env={}))
-        await fake_dex.push(BOOSTS, snapshot(boost("EEE1", 500)))
-        assert len(await sink.wait_for(3)) == 3  # the old rules still run
+                         .replace("gte: 100", "gte: 1000000")
+                         + "    group: {by: [chain], wait: 1s, interval: 1s}\n")
+        result = await daemon.reload(config.load(rules, env={}))
+        assert result.applied and result.refused == []
+        await fake_dex.push(BOOSTS, snapshot(boost("EEE1", 500), boost("FFF1", 2_000_000),
+                                             boost("GGG1", 3_000_000)))
+        third = (await sink.wait_for(3))[2]
+        assert "FFF1" in third["message"] and "GGG1" in third["message"]  # one group
+        assert "EEE1" not in third["message"]
+        # A changed state.path needs a restart: only that part is refused.
+        rules.write_text(rules.read_text().replace("state.db", "other.db")
+                         .replace("gte: 1000000", "gte: 1"))
+        result = await daemon.reload(config.load(rules, env={}))
+        assert result.applied
+        assert result.refused == [f"state: a change needs a restart (still "
+                                  f"{tmp_path / 'state.db'})"]
+        await fake_dex.push(BOOSTS, snapshot(boost("HHH1", 5)))
+        assert "HHH1" in (await sink.wait_for(4))[3]["message"]
         shutdown.set()
 
 

@@ -171,3 +171,19 @@ async def test_an_outage_past_max_age_dead_letters_what_waited_too_long(
     assert len(dead) == 1 and dead[0][1] == ("a1",)
     assert 60.0 < (dead[0][2] or 0) <= 60.0 + 300.0
     assert notifier.sent == [] and w.queue == []
+
+
+async def test_a_retired_worker_stops_after_its_send_and_leaves_the_rest_pending(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A notifier removed by a reload: no send is cut short, nothing more is sent, and
+    what it held stays pending in the outbox."""
+    notifier = Recording(failures=[DeliveryError("down", "outage", 503)])
+    w, outbox = worker(notifier, rate=100)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(w.run)
+        w.submit(delivery(1, 0.0))
+        await trio.sleep(0.5)  # failed once; waiting to retry
+        w.retire()
+        await trio.sleep(600)
+        assert not nursery.child_tasks  # it returned on its own
+    assert notifier.sent == [] and [m[0] for m in outbox.marks] == ["failed"]

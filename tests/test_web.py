@@ -122,7 +122,8 @@ async def test_ready_metrics_status_recent_and_reload(
         path.write_text(path.read_text().replace("on: boots", "on: boost")
                         .replace("name: boosts", "name: boosts-again"))
         code, body = await fetch(f"{base}/-/reload", "POST")
-        assert (code, orjson.loads(body)) == (200, {"applied": True, "problems": []})
+        assert (code, orjson.loads(body)) == (200, {"applied": True, "problems": [],
+                                                    "needs_restart": []})
         _, text = await fetch(f"{base}/metrics")
         assert metric(text, "rulesd_reloads_total", result="applied") == 1
         assert metric(text, "rulesd_reloads_total", result="refused") == 1

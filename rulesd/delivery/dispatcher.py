@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
 import attrs
@@ -88,8 +88,17 @@ class NotifierWorker:
     # (rate_limited, outage, malformed, permanent) — for /metrics.
     counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
     _wake: trio.Event = attrs.field(factory=trio.Event)
+    _retired: bool = False
+    _pause: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _group_sent: dict[str, float] = attrs.field(factory=dict)
     _failures: int = 0
+
+    def retire(self) -> None:
+        """Stop after the send in flight (a removed notifier): what it holds stays in the
+        outbox, pending."""
+        self._retired = True
+        self._wake.set()
+        self._pause.cancel()
 
     def submit(self, delivery: Delivery) -> None:
         self.queue.append(delivery)
@@ -116,8 +125,15 @@ class NotifierWorker:
     def _next_ready(self) -> float | None:
         return min(self._ready_times().values(), default=None)
 
+    def _paused(self) -> trio.CancelScope:
+        """A wait that retiring the worker cuts short."""
+        self._pause = trio.CancelScope()
+        if self._retired:
+            self._pause.cancel()
+        return self._pause
+
     async def _wait_ready(self) -> None:
-        while True:
+        while not self._retired:
             ready = self._next_ready()
             now = self.clock.now()
             if ready is not None and ready <= now:
@@ -145,9 +161,14 @@ class NotifierWorker:
         return fit(Rendered(head.title, head.body), self.traits), [head]
 
     async def run(self) -> None:
-        while True:
+        while not self._retired:
             await self._wait_ready()
-            await self.bucket.take()
+            if self._retired:
+                return
+            with self._paused():
+                await self.bucket.take()
+            if self._retired:
+                return
             message, batch = self._choose()
             began = trio.current_time()
             failure: DeliveryError | None = None
@@ -234,21 +255,5 @@ class NotifierWorker:
             delay = self.rng.uniform(ceiling / 2, ceiling)
         log.warning("%s; retrying in %.1fs (%d alert(s) waiting)", error, delay,
                     len(self.queue))
-        await trio.sleep(delay)
-
-
-async def run_workers(workers: Mapping[str, NotifierWorker],
-                      deliveries: trio.MemoryReceiveChannel[Delivery],
-                      on_unknown: Callable[[Delivery], Awaitable[None]] | None = None) -> None:
-    """Hand deliveries to their notifier's worker until the channel closes."""
-    async with trio.open_nursery() as nursery:
-        for worker in workers.values():
-            nursery.start_soon(worker.run)
-        async with deliveries:
-            async for delivery in deliveries:
-                target = workers.get(delivery.notifier)
-                if target is not None:
-                    target.submit(delivery)
-                elif on_unknown is not None:
-                    await on_unknown(delivery)
-        nursery.cancel_scope.cancel()
+        with self._paused():
+            await trio.sleep(delay)

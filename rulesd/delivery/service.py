@@ -22,7 +22,7 @@ import trio
 
 from rulesd.clock import Clock
 from rulesd.config import Config
-from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, run_workers
+from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker
 from rulesd.delivery.fitting import fit
 from rulesd.delivery.notifiers import Notifier
 from rulesd.delivery.pacing import TokenBucket
@@ -42,12 +42,16 @@ T = TypeVar("T")
 @attrs.define
 class DeliveryService:
     db: StateDB
-    notifiers: Mapping[str, Notifier]  # by target name
+    notifiers: dict[str, Notifier]  # by target name
     workers: dict[str, NotifierWorker]  # by target name
     targets: dict[str, list[Target]]  # by the rules file's notifier name
     stats: DeliveryStats
     redact: Redactor
+    clock: Clock = attrs.field(kw_only=True)
     _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
+    _urls: dict[str, str] = attrs.field(factory=dict)  # target → its URL
+    _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict)
+    _nursery: trio.Nursery | None = None
     _unknown_reported: set[str] = attrs.field(factory=set)
     _unwritten: list[tuple[Callable[..., None], tuple[Any, ...]]] = attrs.field(factory=list)
     _write_lock: trio.Lock = attrs.field(factory=trio.Lock)
@@ -58,21 +62,84 @@ class DeliveryService:
                secrets: Iterable[str] = ()) -> DeliveryService:
         """A worker per target (URL) of each notifier `notifiers` has (by target name),
         paced at the notifier's `rate` or its platform's."""
-        stats = DeliveryStats()
-        service = cls(db, notifiers, {}, {}, stats, Redactor(secrets))
+        service = cls(db, dict(notifiers), {}, {}, DeliveryStats(), Redactor(secrets),
+                      clock=clock)
+        service._configure(config, rules, None)
+        return service
+
+    def _configure(self, config: Config, rules: Sequence[Rule],
+                   make: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]] | None
+                   ) -> tuple[list[str], list[str]]:
+        """Workers for `config`'s notifiers: a target whose URL and rate did not change
+        keeps its worker (and its queue); settings and groups apply to every worker.
+        Returns the targets (added, removed)."""
         groups = {r.name: r.group for r in rules if r.group is not None}
+        targets: dict[str, list[Target]] = {}
+        keep: dict[str, NotifierWorker] = {}
+        added: list[str] = []
         for name, spec in config.notifiers.items():
             for target in targets_of(name, spec.urls):
-                notifier = notifiers.get(target.name)
-                if notifier is None:
-                    continue
-                service.targets.setdefault(name, []).append(target)
-                service.workers[target.name] = NotifierWorker(
-                    notifier, TokenBucket(spec.rate or target.traits.rate), target.traits,
-                    service, clock, stats, config.delivery.max_age, groups,
-                    retry_initial_s=config.delivery.retry_initial,
-                    retry_max_s=config.delivery.retry_max)
-        return service
+                rate = spec.rate or target.traits.rate
+                worker = self.workers.get(target.name)
+                changed = worker is not None and (
+                    self._urls.get(target.name) != target.url or worker.bucket.rate != rate)
+                if worker is None or changed:
+                    notifier = self.notifiers.get(target.name) if worker is None else None
+                    if notifier is None and make is not None:
+                        notifier = make(name, spec.urls).get(target.name)
+                    if notifier is None:
+                        continue
+                    self.notifiers[target.name] = notifier
+                if worker is None:
+                    worker = NotifierWorker(
+                        self.notifiers[target.name], TokenBucket(rate), target.traits, self,
+                        self.clock,
+                        self.stats, config.delivery.max_age, groups)
+                    added.append(target.name)
+                elif changed:  # in place: a send in flight finishes and is recorded
+                    worker.notifier = self.notifiers[target.name]
+                    worker.bucket = TokenBucket(rate)
+                    worker.traits = target.traits
+                keep[target.name] = worker
+                self._urls[target.name] = target.url
+                targets.setdefault(name, []).append(target)
+        for worker in keep.values():
+            worker.groups = groups
+            worker.max_age_s = config.delivery.max_age
+            worker.retry_initial_s = config.delivery.retry_initial
+            worker.retry_max_s = config.delivery.retry_max
+        removed = [name for name in self.workers if name not in keep]
+        self.workers, self.targets = keep, targets
+        return added, removed
+
+    async def reconfigure(self, config: Config, rules: Sequence[Rule],
+                          make: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]]
+                          ) -> None:
+        """Apply a reloaded file's notifiers, delivery settings and groups. A removed
+        target's pending alerts stay in the outbox (`rulesd outbox` lists them)."""
+        retired = {name: self.workers[name] for name in self.workers}
+        added, removed = self._configure(config, rules, make)
+        for name in removed:
+            retired[name].retire()  # after the send in flight, if any: never cut short
+            self._scopes.pop(name, None)
+            self.notifiers.pop(name, None)
+        if self._nursery is not None:
+            for name in added:
+                self._start(name)
+        if added or removed:
+            log.info("reload: notifiers %s", ", ".join(
+                [f"+{n}" for n in added] + [f"-{n}" for n in removed]))
+
+    def _start(self, name: str) -> None:
+        assert self._nursery is not None
+        scope = self._scopes[name] = trio.CancelScope()
+        worker = self.workers[name]
+
+        async def run() -> None:
+            with scope:
+                await worker.run()
+
+        self._nursery.start_soon(run)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a StateDB method in the database's worker thread — or inline for an
@@ -156,4 +223,15 @@ class DeliveryService:
         await self._record(self.db.dead, keys, at, error)
 
     async def run(self, deliveries: trio.MemoryReceiveChannel[Delivery]) -> None:
-        await run_workers(self.workers, deliveries)
+        """Hand deliveries to their target's worker until the channel closes."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for name in self.workers:
+                self._start(name)
+            async with deliveries:
+                async for delivery in deliveries:
+                    worker = self.workers.get(delivery.notifier)
+                    if worker is not None:
+                        worker.submit(delivery)
+            nursery.cancel_scope.cancel()
+        self._nursery = None

@@ -93,7 +93,8 @@ class WebApp:
                 return refused
             result = await daemon.reload_file(daemon.loaded.file)
             return _json(200 if result.applied else 422,
-                         {"applied": result.applied, "problems": result.problems})
+                         {"applied": result.applied, "problems": result.problems,
+                          "needs_restart": result.refused})
         if path.startswith(("/api/v1/silences", "/silences")):
             return await self._silences(scope, receive, method, path)
         if path == "/api/v1/alerts/recent" and method == "GET":
