@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
                         help="requeue dead-lettered alerts (sent at the daemon's next start)")
+    reload = commands.add_parser("reload", help="make the running daemon read its rules "
+                                                "file again (exit 1 with the problems)")
+    reload.add_argument("config", help="the rules file (YAML)")
     silence = commands.add_parser("silence", help="add, list or expire silences")
     actions = silence.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="mute a rule's alerts (recorded, not sent)")
@@ -127,6 +130,33 @@ async def _reload(daemon: Daemon, path: str) -> None:
     result = await daemon.reload_file(path)
     if not result.applied:
         log.error("reload refused, the old rules keep running:\n%s", "\n".join(result.problems))
+
+
+def _reload_command(path: str) -> int:
+    """`rulesd reload CONFIG` (systemd's ExecReload): 0 when applied, 1 with why not."""
+    from rulesd.control import ControlError, api, daemon_running
+
+    loaded = _load(path)
+    if loaded is None:
+        return 1  # the problems are printed; the daemon keeps its rules
+    try:  # the daemon listening where the file says (even if its state moved)
+        answer = api(loaded, "POST", "/-/reload", ok=(422,))
+    except ControlError as exc:
+        if not daemon_running(loaded):
+            print(f"{path}: no rulesd is running on {loaded.config.state.path}; "
+                  "nothing to reload", file=sys.stderr)
+        else:
+            print(f"rulesd reload: {exc}", file=sys.stderr)
+        return 1
+    for line in answer.get("problems", []):
+        print(line, file=sys.stderr)
+    for part in answer.get("needs_restart", []):
+        print(f"{path}: not applied: {part}", file=sys.stderr)
+    if not answer.get("applied"):
+        print(f"{path}: reload refused; the running rules are unchanged", file=sys.stderr)
+        return 1
+    print(f"{path}: reloaded")
+    return 0
 
 
 def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
@@ -240,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _notify_test(args.config, args.notifier)
         if args.command == "outbox":
             return _outbox(args.config, args.retry)
+        if args.command == "reload":
+            return _reload_command(args.config)
         if args.command == "silence":
             loaded = _load(args.config)
             if loaded is None:

@@ -221,3 +221,33 @@ async def test_silence_commands_against_a_running_daemon_and_without_one(
         assert await stop(process) == 0
     assert [m["title"] for m in sink.messages] == ["Boost: BBB2 on solana",
                                                    "Boost: DDD4 on solana"]
+
+
+async def test_rulesd_reload_says_applied_refused_or_needs_a_restart(
+    fake_dex: FakeDexScreener, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url)
+    rules.write_text(rules.read_text().replace(
+        "version: 1\n", f"version: 1\nhttp: {{listen: '127.0.0.1:{_free_port()}'}}\n"))
+    good = rules.read_text()
+
+    def reload() -> tuple[int, str, str]:
+        code = main(["reload", str(rules)])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, _, err = await trio.to_thread.run_sync(reload)
+    assert code == 1 and "no rulesd is running on" in err
+    async with rulesd_process("run", str(rules)) as process:
+        with trio.fail_after(30):
+            await fake_dex.wait_connections(BOOSTS, 1)
+            rules.write_text(good.replace("name: boosts", "name: boosts-2"))
+            assert await trio.to_thread.run_sync(reload) == (0, f"{rules}: reloaded\n", "")
+            rules.write_text(good.replace("on: boost", "on: boots"))
+            code, _, err = await trio.to_thread.run_sync(reload)
+            assert code == 1 and "unknown kind 'boots'" in err, err
+            rules.write_text(good.replace("state.db", "elsewhere.db"))
+            code, out, err = await trio.to_thread.run_sync(reload)
+            assert code == 0 and "not applied: state: a change needs a restart" in err, err
+        assert await stop(process) == 0
