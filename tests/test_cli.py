@@ -248,6 +248,6 @@ async def test_rulesd_reload_says_applied_refused_or_needs_a_restart(
             code, _, err = await trio.to_thread.run_sync(reload)
             assert code == 1 and "unknown kind 'boots'" in err, err
             rules.write_text(good.replace("state.db", "elsewhere.db"))
-            code, out, err = await trio.to_thread.run_sync(reload)
+            code, _, err = await trio.to_thread.run_sync(reload)
             assert code == 0 and "not applied: state: a change needs a restart" in err, err
         assert await stop(process) == 0
