@@ -86,6 +86,7 @@ class GroupConfig:
 class Defaults:
     notify: tuple[str, ...] = ()
     cooldown: Duration = Duration(0.0)
+    repeat: Duration | None = None
 
 
 @attrs.frozen
@@ -101,6 +102,8 @@ class RuleConfig:
     for_: Duration | None = None  # `for:` in the file
     notify_resolved: bool = False
     group: GroupConfig | None = None
+    # A level alert still firing is sent again this often (Alertmanager's repeat_interval).
+    repeat: Duration | None = None
 
 
 @attrs.frozen

@@ -317,3 +317,13 @@ def test_a_notifier_name_cannot_look_like_one_of_its_urls() -> None:
     found = problems(VALID.replace("  console: stdout\n", "  console: stdout\n  team#2: stdout\n"))
     assert found == ["rules.yaml:7:3: a notifier name cannot hold '#' ('team#2'): rulesd "
                      "names each URL of a notifier `name#1`, `name#2`"], found
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ("{name: r, on: boost, repeat: 1h}", "`repeat` applies to level kinds and `absent`"),
+    ("{name: r, on: price, repeat: 30s}", "`repeat` must be at least 1m"),
+])
+def test_repeat_is_for_levels_and_not_a_flood(rule: str, message: str) -> None:
+    text = VALID.replace("sources:\n", "sources:\n  tokenmetrics: {api_key: k, tokens: [bitcoin]}\n")
+    found = problems(text + f"  - {rule}\n")
+    assert any(message in p for p in found), found

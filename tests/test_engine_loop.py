@@ -206,3 +206,40 @@ async def test_a_week_without_events_is_a_handful_of_ticks_firing_on_the_same_gr
     assert timed.seen == [
         ("High", 33.0), ("Silent", 3613.0), ("Silent", float(math.ceil(back + 3600)))]
     assert daemon.engine_stats.ticks <= 10  # not the 600,000 of ticking every second
+
+
+async def test_repeat_sends_a_firing_alert_again_until_it_clears(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    rules = RULES.replace(
+        "  - {name: probe, on: price, where: {symbol: PROBE}}",
+        "  - {name: high, on: price, where: {price: {gt: 100}}, repeat: 10m, title: High}")
+    clock = TrioClock(epoch=0.0)
+    timed = Timed(clock)
+    daemon = Daemon.create(loader.loads(rules, "r.yaml", {}), clock,
+                           {"c": timed}, state_path=":memory:")  # type: ignore[dict-item]
+
+    def tick_price(value: float) -> Event:
+        now = clock.now()
+        return Event("price", "test", "s", TokenRef(key="x:BTC", symbol="BTC"), now, now,
+                     {"price": value})
+
+    async def feed(events: trio.MemorySendChannel[Event], *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with events:
+            task_status.started()
+            await trio.sleep(2.5)
+            await events.send(tick_price(150))
+            await trio.sleep(1500)
+            await events.send(tick_price(50))  # clears at 1502.5
+            await trio.sleep_forever()
+
+    daemon.feed = feed
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, shutdown)
+        await trio.sleep(3600)
+        shutdown.set()
+    # Sent at once, again 10 min later (the grid tick after 602.5 s), and 10 min after
+    # that; nothing after it cleared.
+    assert timed.seen == [("High", 2.5), ("High", 603.0), ("High", 1203.0)]

@@ -38,6 +38,7 @@ class Rule:
     group: GroupConfig | None = None
     # The rule's kinds that are levels (fire on becoming true, re-arm once false).
     levels: frozenset[str] = frozenset()
+    repeat_s: float = 0.0  # a level alert still firing is sent again this often
 
 
 def rule_fields(kinds: Sequence[str], schemas: Mapping[str, Kind]) -> dict[str, Field]:
@@ -109,6 +110,14 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                 problems.append(doc.problem(at, f"unknown notifier {name!r}"
                                             f"{did_you_mean(name, notifiers)}"))
         cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
+        repeat = rc.repeat if rc.repeat is not None else config.defaults.repeat
+        if rc.repeat is not None and kinds_ok and not levels and needs.absent is None:
+            problems.append(doc.problem((*here, "repeat"), "`repeat` applies to level kinds "
+                                        "and `absent`: these kinds fire per event", at_key=True))
+        if repeat is not None and 0 < repeat < 60:
+            at = (*here, "repeat") if rc.repeat is not None else ("defaults", "repeat")
+            problems.append(doc.problem(at, "`repeat` must be at least 1m: a channel would "
+                                        "be flooded"))
         if rc.group is not None and fields is not None:
             for j, by in enumerate(rc.group.by):
                 head = by.split(".")[0]
@@ -119,5 +128,6 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
         if rc.enabled:
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
                               float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
-                              needs.absent, needs, rc.group, levels))
+                              needs.absent, needs, rc.group, levels,
+                              float(repeat or 0.0) if levels or needs.absent else 0.0))
     return rules

@@ -125,8 +125,11 @@ class RuleSet:
         # The shortest `for` or `absent` window: nothing an event starts can come due
         # sooner than that after it (inf: no rule fires on the clock).
         self.min_wait = min([rule.for_s for rule in self.rules if rule.for_s]
+                            + [rule.repeat_s for rule in self.rules if rule.repeat_s]
                             + [rule.absent.window_s for rule in self.rules
                                if rule.absent is not None], default=math.inf)
+        # When each firing alert of a rule with `repeat` is next sent again.
+        self._repeat_due: dict[tuple[str, str], float] = {}
         # When the last tick saw something come due next (inf: nothing waits).
         self.next_due = math.inf
 
@@ -233,8 +236,37 @@ class RuleSet:
                             f"{event.ts:.3f}", ev, state, now)
         state.firing[fkey] = (now, bool(alerts))
         if alerts:
-            self.firing_alerts[fkey] = alerts[0]
+            self._firing(rule, fkey, alerts[0], now)
         return alerts
+
+    def _firing(self, rule: Rule, fkey: tuple[str, str], alert: Alert, now: float) -> None:
+        self.firing_alerts[fkey] = alert
+        if rule.repeat_s:
+            self._repeat_due[fkey] = now + rule.repeat_s
+
+    def _repeat(self, state: StateStore, now: float, next_due: float) -> tuple[list[Alert],
+                                                                             float]:
+        """Firing alerts of rules with `repeat` that are due again: sent again (as new
+        alerts of the same episode; a silence that matches now holds them)."""
+        alerts: list[Alert] = []
+        for fkey, due in list(self._repeat_due.items()):
+            rule, alert = self._by_name.get(fkey[0]), self.firing_alerts.get(fkey)
+            if rule is None or alert is None or fkey not in state.firing \
+                    or not rule.repeat_s:
+                del self._repeat_due[fkey]
+            elif now >= due:
+                again = attrs.evolve(alert, id=f"{alert.id}|repeat@{now:.0f}", fired_at=now,
+                                     silenced=None)
+                silence = self.silences.match(rule.name, alert.key, alert.values, now)
+                if silence is not None:
+                    again = attrs.evolve(again, silenced=silence.id)
+                self.counts[(rule.name, "silenced" if silence else "repeated")] += 1
+                alerts.append(again)
+                self._repeat_due[fkey] = now + rule.repeat_s
+                next_due = min(next_due, now + rule.repeat_s)
+            else:
+                next_due = min(next_due, due)
+        return alerts, next_due
 
     def _clear(self, rule: Rule, fkey: tuple[str, str], kind: str,
                key: str, values: Mapping[str, Any], state: StateStore, now: float
@@ -244,6 +276,7 @@ class RuleSet:
             return []
         state.firing.discard(fkey)
         self.firing_alerts.pop(fkey, None)
+        self._repeat_due.pop(fkey, None)
         since, notified = firing
         if not (rule.notify_resolved and notified):
             return []
@@ -284,7 +317,7 @@ class RuleSet:
                                    pending.key, f"{pending.since:.3f}", ev, state, now)
                 state.firing[fkey] = (now, bool(fired))
                 if fired:
-                    self.firing_alerts[fkey] = fired[0]
+                    self._firing(rule, fkey, fired[0], now)
                 alerts.extend(fired)
         for (name, group), (at, kind, source, stream) in state.presence.items():
             rule = rules.get(name)
@@ -302,8 +335,11 @@ class RuleSet:
                                state, now)
             state.firing[(name, group)] = (now, bool(fired))
             if fired:
-                self.firing_alerts[(name, group)] = fired[0]
+                self._firing(rule, (name, group), fired[0], now)
             alerts.extend(fired)
+        if self._repeat_due:
+            repeated, next_due = self._repeat(state, now, next_due)
+            alerts.extend(repeated)
         self.next_due = next_due
         return alerts
 
@@ -325,6 +361,8 @@ class Engine:
         self.ruleset.adopt(self.state)
         self.ruleset.firing_alerts = {key: alert for key, alert in old.firing_alerts.items()
                                       if key in self.state.firing}
+        self.ruleset._repeat_due = {key: due for key, due in old._repeat_due.items()
+                                    if key in self.ruleset.firing_alerts}
         # Counters live on across reloads (for /metrics and summaries).
         self.ruleset.counts, self.ruleset.evaluated, self.ruleset.matched = \
             old.counts, old.evaluated, old.matched
