@@ -324,6 +324,7 @@ def test_a_notifier_name_cannot_look_like_one_of_its_urls() -> None:
     ("{name: r, on: price, repeat: 30s}", "`repeat` must be at least 1m"),
 ])
 def test_repeat_is_for_levels_and_not_a_flood(rule: str, message: str) -> None:
-    text = VALID.replace("sources:\n", "sources:\n  tokenmetrics: {api_key: k, tokens: [bitcoin]}\n")
+    text = VALID.replace("sources:\n",
+                         "sources:\n  tokenmetrics: {api_key: k, tokens: [bitcoin]}\n")
     found = problems(text + f"  - {rule}\n")
     assert any(message in p for p in found), found
