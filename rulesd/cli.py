@@ -114,8 +114,9 @@ async def _serve(daemon: Daemon, path: str) -> None:
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(daemon.run, shutdown)
+            # The endpoint first: /-/healthy answers while the sources connect.
             await nursery.start(web_serve, daemon, daemon.loaded.config.http, shutdown)
+            await nursery.start(daemon.run, shutdown)
             log.info("running: %s", daemon.loaded.summary())
             async for signum in signals:
                 if signum == signal.SIGHUP:

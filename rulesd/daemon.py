@@ -16,6 +16,7 @@ from rulesd import loader
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
+from rulesd.durations import format_duration
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 from rulesd.rules.engine import Alert, Engine
@@ -44,6 +45,8 @@ PRUNE_INTERVAL_S: Final = 3600.0
 DB_CHECK_INTERVAL_S: Final = 60.0
 # How often `for` and `absent` are evaluated between events.
 TICK_INTERVAL_S: Final = 1.0
+# How often one info line says what the sources and delivery did.
+SUMMARY_INTERVAL_S: Final = 600.0
 
 
 def _grid(origin: float, at: float) -> float:
@@ -122,12 +125,14 @@ class Daemon:
     engine_stats: EngineStats = attrs.field(factory=EngineStats)
     # How often the state file is checked for being deleted, replaced or damaged.
     db_check_interval_s: float = DB_CHECK_INTERVAL_S
+    summary_interval_s: float = SUMMARY_INTERVAL_S
     _persist_failing: bool = False
     started_at: float = attrs.field(factory=time.time)
     reloads: collections.Counter[str] = attrs.field(factory=collections.Counter)
     resumed: bool = False  # the outbox was read back at start
     _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _watch_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _summary_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Cancelled by a reload, which may bring rules with `for` or `absent`.
     _wake_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _reloaded: bool = False  # since the ticker last looked
@@ -225,6 +230,8 @@ class Daemon:
                 nursery.start_soon(self._ticker, out_tx.clone())
                 if not self.db.in_memory:
                     nursery.start_soon(self._watch_database)
+                if self.feed is None:  # live: say what it is doing, now and then
+                    nursery.start_soon(self._summaries)
                 nursery.start_soon(self._engine, events_rx, out_tx)
                 with events_tx:
                     await nursery.start(self._sources, events_tx.clone(), sources_scope)
@@ -286,6 +293,39 @@ class Daemon:
             if after is not None:
                 log.info("reload: (re)starting %s", name)
                 await self._start_source(name, after)
+
+    async def _summaries(self) -> None:
+        """Every SUMMARY_INTERVAL_S one info line: what each source and delivery did since
+        the last one, so "connected, nothing new" can be told from "stuck"."""
+        def totals() -> tuple[dict[str, list[int]], list[int]]:
+            per_source: dict[str, list[int]] = {}
+            for h in self.healths.values():
+                row = per_source.setdefault(h.source, [0, 0, 0])
+                row[0] += h.frames
+                row[1] += h.events
+                row[2] += sum(h.faults.values())
+            counts = [sum(w.counts[k] for w in self.delivery.workers.values())
+                      for k in ("sent", "dead")]
+            silenced = sum(n for (_, what), n in self.engine.ruleset.counts.items()
+                           if what == "silenced")
+            return per_source, [*counts, silenced]
+
+        with self._summary_scope:  # ends with the engine
+            before = totals()
+            while True:
+                await trio.sleep(self.summary_interval_s)
+                now = totals()
+                parts = []
+                for source, (frames, events, faults) in sorted(now[0].items()):
+                    f0, e0, x0 = before[0].get(source, [0, 0, 0])
+                    parts.append(f"{source}: {frames - f0} frames, {events - e0} events, "
+                                 f"{faults - x0} faults")
+                sent, dead, silenced = (a - b for a, b in zip(now[1], before[1], strict=True))
+                log.info("last %s: %s; alerts: %d sent, %d dead-lettered, %d silenced; "
+                         "outbox: %d waiting", format_duration(self.summary_interval_s),
+                         "; ".join(parts) or "no sources", sent, dead, silenced,
+                         sum(len(w.queue) for w in self.delivery.workers.values()))
+                before = now
 
     async def _watch_database(self) -> None:
         """Say at once when the state file is deleted, replaced or damaged under us
@@ -395,6 +435,7 @@ class Daemon:
             await self._commit(alerts, deliveries)
         self._ticker_scope.cancel()
         self._watch_scope.cancel()
+        self._summary_scope.cancel()
 
     async def _commit(self, alerts: list[Alert],
                       channel: trio.MemorySendChannel[Delivery]) -> None:

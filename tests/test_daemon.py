@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 import trio
 
 from rulesd import loader as config
+from rulesd.clock import TrioClock
+from rulesd.daemon import Daemon
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, boost_rules, read_until, rulesd_process, snapshot, start, stop
 
@@ -166,3 +169,34 @@ async def test_a_state_file_deleted_or_damaged_under_the_daemon_is_said_at_once(
     (said,) = [r.getMessage() for r in caplog.records
                if r.levelname == "ERROR" and str(state) in r.getMessage()]
     assert trouble in said
+
+
+async def test_the_daemon_says_what_it_is_doing(
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Connected, the baseline recorded, and every 10 minutes (here: 2 s) a line of
+    what flowed: a healthy quiet daemon can be told from a stuck one."""
+    caplog.set_level(logging.INFO)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1), boost("AAA2", 1))]
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url())
+    loaded = config.load(rules, env={})
+    daemon = Daemon.create(loaded, TrioClock())
+    daemon.summary_interval_s = 2.0
+    shutdown = trio.Event()
+    with trio.fail_after(20):
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1), boost("AAA1", 1)))
+        await sink.wait_for(1)
+        while not any(r.getMessage().startswith("last 2s: ")  # noqa: ASYNC110 - a log
+                      for r in caplog.records):
+            await trio.sleep(0.05)
+        shutdown.set()
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert "dexscreener token-boosts/latest: connected" in lines
+    assert any(line.startswith("dexscreener:token-boosts/latest") and
+               "baseline of 2 item(s) recorded" in line for line in lines), lines
+    summary = next(line for line in lines if line.startswith("last 2s: "))
+    assert summary == ("last 2s: dexscreener: 2 frames, 4 events, 0 faults; alerts: 1 sent, "
+                       "0 dead-lettered, 0 silenced; outbox: 0 waiting"), summary

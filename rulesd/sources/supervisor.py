@@ -217,6 +217,10 @@ async def supervise(
         nonlocal started, down_reported
         health.state = "up"
         health.connects += 1
+        if health.failures and (down_reported or health.connects == 1):
+            log.info("%s: connected again after %d failure(s)", health.name, health.failures)
+        else:
+            log.info("%s: connected", health.name)
         if down_reported or health.connects == 1:
             await status("source_up", "connected")
         down_reported = False

@@ -131,6 +131,8 @@ class StateStore:
     first_seen: Journaled = attrs.field(factory=lambda: Journaled("first_seen"))
     presence: Journaled = attrs.field(factory=lambda: Journaled("presence"))
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
+    # Items of a baseline being recorded, by scope: said once the baseline is over.
+    _baseline_size: dict[str, int] = attrs.field(factory=dict)
     _members_batch: dict[str, str | None] = attrs.field(factory=dict)
     _dirty_seen: set[tuple[str, str]] = attrs.field(factory=set)
     _deleted_seen: set[tuple[str, str]] = attrs.field(factory=set)
@@ -193,6 +195,13 @@ class StateStore:
         )
         if baseline and occ.batch is not None:
             self._baseline_batch[occ.scope] = occ.batch
+        if baseline:
+            self._baseline_size[occ.scope] = self._baseline_size.get(occ.scope, 0) + 1
+        elif self._baseline_size:
+            size = self._baseline_size.pop(occ.scope, None)
+            if size is not None:
+                log.info("%s: baseline of %d item(s) recorded; what comes new from now on "
+                         "is alerted", occ.scope, size)
         previous = entries.get(occ.id)
         news = previous is None or is_newer(previous.version, occ.version)
         if previous is None or news or previous.version != occ.version:
