@@ -89,6 +89,7 @@ class NotifierWorker:
     counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
     _wake: trio.Event = attrs.field(factory=trio.Event)
     _retired: bool = False
+    _draining: bool = False
     _pause: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _group_sent: dict[str, float] = attrs.field(factory=dict)
     _failures: int = 0
@@ -99,6 +100,12 @@ class NotifierWorker:
         self._retired = True
         self._wake.set()
         self._pause.cancel()
+
+    def drain(self) -> None:
+        """Shutting down: send what is queued now (groups without their wait), then
+        stop. The daemon's grace period bounds it; the rest stays in the outbox."""
+        self._draining = True
+        self._wake.set()
 
     def submit(self, delivery: Delivery) -> None:
         self.queue.append(delivery)
@@ -134,6 +141,9 @@ class NotifierWorker:
 
     async def _wait_ready(self) -> None:
         while not self._retired:
+            if self._draining:
+                self._retired = not self.queue
+                return
             ready = self._next_ready()
             now = self.clock.now()
             if ready is not None and ready <= now:
@@ -146,7 +156,7 @@ class NotifierWorker:
         """The next message: a group, a digest of what queued up, or one alert."""
         now = self.clock.now()
         ready = self._ready_times()
-        due = [d for d in self.queue if ready[d] <= now]
+        due = [d for d in self.queue if ready[d] <= now or self._draining]
         head = due[0]
         if head.group is not None:
             members = [d for d in due if d.group == head.group]
@@ -181,6 +191,11 @@ class NotifierWorker:
                 await self._done(batch)
             elif failure.kind in ("permanent", "malformed"):
                 await self._refused(batch, failure)
+            elif self._draining:  # shutting down: no retries; it stays in the outbox
+                self.stats.failed += 1
+                self.counts[f"failed:{failure.kind}"] += 1
+                await self.outbox.failed([d.key for d in batch], str(failure))
+                self._retired = True
             else:
                 await self._failed(batch, failure)
 

@@ -233,5 +233,7 @@ class DeliveryService:
                     worker = self.workers.get(delivery.notifier)
                     if worker is not None:
                         worker.submit(delivery)
-            nursery.cancel_scope.cancel()
+            # The engine stopped: send what the workers hold, within the daemon's grace.
+            for worker in self.workers.values():
+                worker.drain()
         self._nursery = None
