@@ -85,6 +85,8 @@ def status(daemon: Daemon, outbox_counts: Mapping[str, int]) -> dict[str, Any]:
                    "queue_depth": daemon.engine_stats.queue_depth,
                    "lag_s": round(daemon.engine_stats.lag_s, 6)},
         "reloads": dict(daemon.reloads),
+        "silences": [silence_view(s, now) for s in daemon.engine.silences.all()
+                     if s.ends > now],
     }
 
 
