@@ -163,3 +163,40 @@ async def test_mutating_endpoints_need_the_token_off_loopback(
     headers = [(b"authorization", header)] if header else []
     assert await call(app, "POST", "/-/reload", headers) == status
     assert await call(app, "GET", "/-/healthy") == 200  # reading needs no token
+
+
+async def test_alerts_api_shows_what_is_firing_with_its_why_and_since(tmp_path: Path) -> None:
+    from rulesd.events import Event, TokenRef
+
+    path = write_rules(tmp_path, """\
+        version: 1
+        sources: {}
+        notifiers: {c: stdout}
+        rules:
+          - {name: high, on: price, notify: [c], where: {price: {gt: 100}}}
+        """)
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(), state_path=":memory:")
+    btc = TokenRef(key="cmc:1", symbol="BTC")
+    daemon.engine.process(Event("price", "coinmarketcap", "s", btc, 10.0, 10.0,
+                                {"price": 150.0}), 10.0)
+    app = WebApp(daemon, "127.0.0.1", None)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "method": "GET", "path": "/api/v1/alerts",
+               "query_string": b"", "headers": []}, receive, send)  # type: ignore[arg-type]
+    (firing,) = orjson.loads(sent[1]["body"])
+    assert firing["rule"] == "high" and firing["since"] == 10.0
+    assert firing["values"]["price"] == 150.0 and firing["values"]["symbol"] == "BTC"
+    assert firing["last_send"] is None  # not committed to the outbox in this test
+    daemon.engine.process(Event("price", "coinmarketcap", "s", btc, 20.0, 20.0,
+                                {"price": 90.0}), 20.0)
+    sent.clear()
+    await app({"type": "http", "method": "GET", "path": "/api/v1/alerts",
+               "query_string": b"", "headers": []}, receive, send)  # type: ignore[arg-type]
+    assert orjson.loads(sent[1]["body"]) == []  # cleared

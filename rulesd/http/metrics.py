@@ -97,7 +97,9 @@ def families(daemon: Daemon, outbox: Mapping[str, int], now: float) -> Iterable[
             family.add_metric([rule.name], counter[rule.name])
         yield family
     for metric, key, doc in (("fires", "fired", "alerts the rule fired"),
-                             ("suppressed", "cooldown", "alerts its cooldown held back")):
+                             ("suppressed", "cooldown", "alerts its cooldown held back"),
+                             ("silenced", "silenced", "alerts a silence held (recorded)"),
+                             ("repeats", "repeated", "firing alerts sent again (repeat)")):
         family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
         for rule in ruleset.rules:
             family.add_metric([rule.name], ruleset.counts[(rule.name, key)])
