@@ -158,6 +158,36 @@ class Timed:
         self.seen.append((message.title, self.clock.now()))
 
 
+async def run_prices(rules: str, script: list[tuple[float, float]], span_s: float
+                     ) -> tuple[Daemon, Timed]:
+    """The daemon on `rules`, fed BTC prices as `script` says (sleep, then the price),
+    for `span_s` of virtual time; what reached the notifier, and when."""
+    clock = TrioClock(epoch=0.0)
+    timed = Timed(clock)
+    daemon = Daemon.create(loader.loads(rules, "r.yaml", {}), clock,
+                           {"c": timed}, state_path=":memory:")  # type: ignore[dict-item]
+
+    async def feed(events: trio.MemorySendChannel[Event], *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with events:
+            task_status.started()
+            for pause, value in script:
+                await trio.sleep(pause)
+                now = clock.now()
+                await events.send(Event("price", "test", "s",
+                                        TokenRef(key="x:BTC", symbol="BTC"), now, now,
+                                        {"price": value}))
+            await trio.sleep_forever()
+
+    daemon.feed = feed
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, shutdown)
+        await trio.sleep(span_s)
+        shutdown.set()
+    return daemon, timed
+
+
 GAP_RULES = RULES.replace(
     "  - {name: probe, on: price, where: {symbol: PROBE}}",
     "  - {name: high, on: price, where: {price: {gt: 100}}, for: 30s, title: High}\n"
@@ -172,34 +202,9 @@ async def test_a_week_without_events_is_a_handful_of_ticks_firing_on_the_same_gr
     """Replay time follows the events, not the span (a 7-day gap in a capture once
     took 25 s of ticking every virtual second); what fires fires on the grid tick it
     would have fired on had every tick run."""
-    clock = TrioClock(epoch=0.0)
-    timed = Timed(clock)
-    daemon = Daemon.create(loader.loads(GAP_RULES, "r.yaml", {}), clock,
-                           {"c": timed}, state_path=":memory:")  # type: ignore[dict-item]
-
-    def tick_price(value: float) -> Event:
-        now = clock.now()
-        return Event("price", "test", "s", TokenRef(key="x:BTC", symbol="BTC"), now, now,
-                     {"price": value})
-
-    async def feed(events: trio.MemorySendChannel[Event], *,
-                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with events:
-            task_status.started()
-            await trio.sleep(2.5)
-            await events.send(tick_price(150))  # `high` holds from 2.5 s
-            await trio.sleep(10)
-            await events.send(tick_price(160))  # last seen at 12.5 s
-            await trio.sleep(WEEK)
-            await events.send(tick_price(50))  # back after a week; `high` clears
-            await trio.sleep_forever()
-
-    daemon.feed = feed
-    shutdown = trio.Event()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(daemon.run, shutdown)
-        await trio.sleep(WEEK + 2 * 3600)
-        shutdown.set()
+    # `high` holds from 2.5 s; last seen at 12.5 s; back after a week, `high` clears.
+    daemon, timed = await run_prices(GAP_RULES, [(2.5, 150), (10, 160), (WEEK, 50)],
+                                     WEEK + 2 * 3600)
     # for 30 s from 2.5 s: due at 32.5 s, the grid tick at 33 s; absent 1 h after the
     # last event at 12.5 s: the tick at 3613 s; again 1 h after the event a week later.
     back = WEEK + 12.5
@@ -214,32 +219,7 @@ async def test_repeat_sends_a_firing_alert_again_until_it_clears(
     rules = RULES.replace(
         "  - {name: probe, on: price, where: {symbol: PROBE}}",
         "  - {name: high, on: price, where: {price: {gt: 100}}, repeat: 10m, title: High}")
-    clock = TrioClock(epoch=0.0)
-    timed = Timed(clock)
-    daemon = Daemon.create(loader.loads(rules, "r.yaml", {}), clock,
-                           {"c": timed}, state_path=":memory:")  # type: ignore[dict-item]
-
-    def tick_price(value: float) -> Event:
-        now = clock.now()
-        return Event("price", "test", "s", TokenRef(key="x:BTC", symbol="BTC"), now, now,
-                     {"price": value})
-
-    async def feed(events: trio.MemorySendChannel[Event], *,
-                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with events:
-            task_status.started()
-            await trio.sleep(2.5)
-            await events.send(tick_price(150))
-            await trio.sleep(1500)
-            await events.send(tick_price(50))  # clears at 1502.5
-            await trio.sleep_forever()
-
-    daemon.feed = feed
-    shutdown = trio.Event()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(daemon.run, shutdown)
-        await trio.sleep(3600)
-        shutdown.set()
+    _, timed = await run_prices(rules, [(2.5, 150), (1500, 50)], 3600)  # clears at 1502.5
     # Sent at once, again 10 min later (the grid tick after 602.5 s), and 10 min after
     # that; nothing after it cleared.
     assert timed.seen == [("High", 2.5), ("High", 603.0), ("High", 1203.0)]

@@ -53,10 +53,9 @@ def _read_page(driver: webdriver.Chrome, url: str) -> dict[str, object]:
             "images": len(driver.find_elements(By.TAG_NAME, "img")), **rows}
 
 
-async def test_the_status_page_shows_sources_and_alerts_with_vendor_text_as_text(
-    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
-    sink: HttpSink, tmp_path: Path,
-) -> None:
+async def serve_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink,
+                       tmp_path: Path, rule: str) -> tuple[Daemon, str, trio.Event]:
+    """A daemon on boosts to `sink` with its HTTP endpoint: (daemon, base URL, shutdown)."""
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     path = write_rules(tmp_path, f"""\
         version: 1
@@ -65,25 +64,36 @@ async def test_the_status_page_shows_sources_and_alerts_with_vendor_text_as_text
           dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
         notifiers: {{sink: "{sink.url()}"}}
         rules:
-          - name: boosts
-            on: boost
-            notify: [sink]
-            title: "Boost {{{{ description }}}}"
+          - {rule}
         """)
     daemon = Daemon.create(loader.load(path, env={}), TrioClock())
     shutdown = trio.Event()
+    base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    return daemon, base, shutdown
+
+
+async def delivered(daemon: Daemon, sink: HttpSink, count: int) -> None:
+    await sink.wait_for(count)
+    while daemon.delivery.stats.sent < count:  # noqa: ASYNC110 - its delivered mark
+        await trio.sleep(0.02)
+
+
+async def test_the_status_page_shows_sources_and_alerts_with_vendor_text_as_text(
+    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+    sink: HttpSink, tmp_path: Path,
+) -> None:
     with trio.fail_after(60):
-        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
-        await nursery.start(daemon.run, shutdown)
-        await fake_dex.wait_connections(BOOSTS, 1)
+        daemon, base, shutdown = await serve_daemon(
+            nursery, fake_dex, sink, tmp_path,
+            '{name: boosts, on: boost, notify: [sink], title: "Boost {{ description }}"}')
         await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1, description=HOSTILE),
                                              boost("OLD1", 1)))
-        await sink.wait_for(1)
-        while daemon.delivery.stats.sent < 1:  # noqa: ASYNC110 - its delivered mark
-            await trio.sleep(0.02)
+        await delivered(daemon, sink, 1)
         page = await trio.to_thread.run_sync(_read_page, browser, f"{base}/")
         shutdown.set()
-    assert page["title"] == f"rulesd — {path}"
+    assert page["title"] == f"rulesd — {tmp_path / 'rules.yaml'}"
     assert "1 rules" in str(page["summary"]) and "ready" in str(page["summary"])
     (source,) = page["sources"]  # type: ignore[misc]
     assert source[:2] == ["dexscreener token-boosts/latest", "up"]
@@ -119,30 +129,15 @@ async def test_a_silence_made_in_the_form_mutes_the_next_alert(
     browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
     sink: HttpSink, tmp_path: Path,
 ) -> None:
-    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
-    path = write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
-        notifiers: {{sink: "{sink.url()}"}}
-        rules:
-          - {{name: boosts, on: boost, notify: [sink]}}
-        """)
-    daemon = Daemon.create(loader.load(path, env={}), TrioClock())
-    shutdown = trio.Event()
     with trio.fail_after(60):
-        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
-        await nursery.start(daemon.run, shutdown)
-        await fake_dex.wait_connections(BOOSTS, 1)
+        daemon, base, shutdown = await serve_daemon(
+            nursery, fake_dex, sink, tmp_path, "{name: boosts, on: boost, notify: [sink]}")
         silences = await trio.to_thread.run_sync(_add_silence, browser, f"{base}/",
                                                  "solana:MUTE1")
         await fake_dex.push(BOOSTS, snapshot(boost("MUTE1", 1), boost("OLD1", 1)))
         await fake_dex.push(BOOSTS, snapshot(boost("LOUD2", 1), boost("MUTE1", 1),
                                              boost("OLD1", 1)))
-        await sink.wait_for(1)
-        while daemon.delivery.stats.sent < 1:  # noqa: ASYNC110 - its delivered mark
-            await trio.sleep(0.02)
+        await delivered(daemon, sink, 1)
         recent = await trio.to_thread.run_sync(_recent, browser, f"{base}/")
         shutdown.set()
     ((matchers, _, state, comment, _),) = silences
