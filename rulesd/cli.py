@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import trio
 
@@ -33,6 +34,18 @@ from rulesd.yaml_loader import ConfigError
 log = logging.getLogger("rulesd")
 
 
+def _typed(parse: Any) -> Any:
+    """An argparse type from one of our parsers: its ValueError becomes argparse's
+    one-line usage error (exit 2), never a traceback."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rulesd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rulesd {__version__}")
@@ -52,14 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     record = commands.add_parser("record", help="write every raw frame to a capture file")
     record.add_argument("config", help="the rules file (YAML)")
     record.add_argument("--out", required=True, help="the capture file (JSONL, appended)")
-    record.add_argument("--duration", help="stop after this long (e.g. 10m)")
+    record.add_argument("--duration", type=_typed(parse_duration),
+                        help="stop after this long (e.g. 10m)")
     record.add_argument("--sources", help="only these sources, comma-separated")
     dry = commands.add_parser("dry-run", help="replay a capture through the rules, print "
                                               "what would be sent")
     dry.add_argument("config", help="the rules file (YAML)")
     dry.add_argument("--replay", required=True, help="the capture file")
-    dry.add_argument("--from", dest="start", help="skip frames before (epoch or ISO time)")
-    dry.add_argument("--to", dest="end", help="skip frames after (epoch or ISO time)")
+    dry.add_argument("--from", dest="start", type=_typed(parse_time),
+                     help="skip frames before (epoch or ISO time)")
+    dry.add_argument("--to", dest="end", type=_typed(parse_time),
+                     help="skip frames after (epoch or ISO time)")
     dry.add_argument("--format", choices=("text", "json"), default="text")
     tests = commands.add_parser("test", help="run rule unit tests")
     tests.add_argument("files", nargs="+", help="test files (YAML)")
@@ -78,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--token", help="only this token: its key (solana:ABC…) or symbol")
     add.add_argument("--chain", help="only this chain")
     add.add_argument("--source", help="only this source")
-    add.add_argument("--for", dest="duration", required=True, help="how long (e.g. 2h)")
+    add.add_argument("--for", dest="duration", required=True, type=_typed(parse_duration),
+                     help="how long (e.g. 2h)")
     add.add_argument("--comment", help="why, for whoever reads the list")
     listing = actions.add_parser("list", help="list silences")
     listing.add_argument("config", help="the rules file (YAML)")
@@ -290,16 +307,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             logs.setup(loaded.secrets)
             if args.command == "record":
-                duration = parse_duration(args.duration) if args.duration else None
+                duration = args.duration
                 only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
                 from rulesd import record
 
                 return record.run(loaded, args.out, duration, only)
             from rulesd import dryrun
 
-            return dryrun.run(loaded, args.replay,
-                              parse_time(args.start) if args.start else None,
-                              parse_time(args.end) if args.end else None, args.format)
+            return dryrun.run(loaded, args.replay, args.start, args.end, args.format)
     except KeyboardInterrupt:  # Ctrl-C before the daemon took over the signals
         return 130
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        logging.getLogger("rulesd.bug").debug("%s failed", args.command, exc_info=True)
+        print(f"rulesd {args.command}: unexpected error ({type(exc).__name__}: {exc}); "
+              "this is a bug in rulesd, please report it", file=sys.stderr)
+        return 1
     raise AssertionError(args.command)

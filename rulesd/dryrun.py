@@ -84,7 +84,12 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
 def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
         output: str, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    frames, problems = capture.read(path)
+    try:
+        frames, problems = capture.read(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"{path}: cannot read the capture: {reason}", file=sys.stderr)
+        return 1
     for number, reason in problems:
         print(f"{path}:{number}: skipped: {reason}", file=sys.stderr)
     frames = [f for f in frames if (start is None or f.t >= start) and (end is None or f.t <= end)]

@@ -67,7 +67,11 @@ def parse_time(text: str) -> float:
         return float(text)
     except ValueError:
         pass
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected epoch seconds or an ISO 8601 time such as "
+                         f"2025-11-21T10:00:00Z, got {text!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rulesd.control import ControlError, api, daemon_running
-from rulesd.durations import parse_duration
 from rulesd.loader import LoadedConfig
 from rulesd.silences import Silence, new_id
 from rulesd.state.db import StateDB, StateDBError
@@ -81,7 +80,7 @@ def _with_database(loaded: LoadedConfig, action: str, args: Any) -> int:
         names = [r.name for r in loaded.rules]
         if args.rule not in names:
             raise ControlError(f"no rule named {args.rule!r}{did_you_mean(args.rule, names)}")
-        silence = Silence(new_id(), args.rule, now, now + parse_duration(args.duration),
+        silence = Silence(new_id(), args.rule, now, now + args.duration,
                           args.token, args.chain, args.source, args.comment or "")
         db.save_silence(silence)
         print(f"silence {silence.id} added: {silence.describe()} until {_when(silence.ends)}"

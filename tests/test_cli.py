@@ -251,3 +251,26 @@ async def test_rulesd_reload_says_applied_refused_or_needs_a_restart(
             code, _, err = await trio.to_thread.run_sync(reload)
             assert code == 0 and "not applied: state: a change needs a restart" in err, err
         assert await stop(process) == 0
+
+
+EXAMPLE = Path(__file__).parent.parent / "rules.example.yaml"
+
+
+@pytest.mark.parametrize(("argv", "code", "said"), [
+    (["dry-run", str(EXAMPLE), "--replay", "/nonexistent/capture.jsonl"], 1,
+     "/nonexistent/capture.jsonl: cannot read the capture: No such file or directory"),
+    (["dry-run", str(EXAMPLE), "--replay", "x.jsonl", "--from", "yesterday"], 2,
+     "argument --from: expected epoch seconds or an ISO 8601 time"),
+    (["record", str(EXAMPLE), "--out", "x.jsonl", "--duration", "10min"], 2,
+     "argument --duration: expected a duration like 30s, 10m or 1h, got '10min'"),
+    (["silence", "add", str(EXAMPLE), "--rule", "r", "--for", "soon"], 2,
+     "argument --for: expected a duration like 30s, 10m or 1h, got 'soon'"),
+])
+def test_bad_arguments_are_one_line_never_a_traceback(
+        argv: list[str], code: int, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        got = main(argv)
+    except SystemExit as exc:  # argparse's usage error
+        got = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert got == code and said in err and "Traceback" not in err, err
