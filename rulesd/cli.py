@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", type=_typed(parse_duration),
                         help="stop after this long (e.g. 10m)")
     record.add_argument("--sources", help="only these sources, comma-separated")
+    record.add_argument("--log-format", choices=("text", "json"), default="text")
     dry = commands.add_parser("dry-run", help="replay a capture through the rules, print "
                                               "what would be sent")
     dry.add_argument("config", help="the rules file (YAML)")
@@ -77,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     dry.add_argument("--to", dest="end", type=_typed(parse_time),
                      help="skip frames after (epoch or ISO time)")
     dry.add_argument("--format", choices=("text", "json"), default="text")
+    dry.add_argument("--log-format", choices=("text", "json"), default="text")
     tests = commands.add_parser("test", help="run rule unit tests")
     tests.add_argument("files", nargs="+", help="test files (YAML)")
+    tests.add_argument("--log-format", choices=("text", "json"), default="text")
     outbox = commands.add_parser("outbox", help="list undelivered and dead-lettered alerts")
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
@@ -300,12 +303,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "test":
             from rulesd import ruletest  # each command imports what it needs: a quick check
 
+            logs.setup((), json=args.log_format == "json")
             return ruletest.run_files(args.files, sys.stdout)
         if args.command in ("record", "dry-run"):
             loaded = _load(args.config)
             if loaded is None:
                 return 1
-            logs.setup(loaded.secrets)
+            logs.setup(loaded.secrets, json=args.log_format == "json")
             if args.command == "record":
                 duration = args.duration
                 only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]

@@ -237,7 +237,8 @@ class Daemon:
                     await nursery.start(self._sources, events_tx.clone(), sources_scope)
                 task_status.started()
                 await shutdown.wait()
-                log.info("stopping: closing streams; unsent alerts stay in the outbox")
+                if self.feed is None:
+                    log.info("stopping: closing streams; unsent alerts stay in the outbox")
                 sources_scope.cancel()
                 nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
         finally:

@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Final
 
 import orjson
@@ -13,6 +14,8 @@ import orjson
 from rulesd.delivery.escaping import inert
 from rulesd.redact import Redactor
 
+# What every LogRecord has: anything else was given as a structured field.
+_STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _UNSAFE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"
                             "\u202a-\u202e\u2066-\u2069]")
 
@@ -34,12 +37,17 @@ class RedactingFormatter(logging.Formatter):
                                             "args": None})
         if not self._json:
             return self.redact(super().format(record))
-        line = {
-            "time": self.formatTime(record),
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for key, value in record.__dict__.items():  # fields given with `extra=`
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value if isinstance(value, bool | int | float | str | None) \
+                    else str(value)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return self.redact(orjson.dumps(line).decode())
@@ -63,6 +71,6 @@ _LIBRARIES: Final = ("apprise", "urllib3", "trio-websocket", "trio_websocket")
 
 def _quiet_libraries(record: logging.LogRecord) -> bool:
     """Apprise and urllib3 log request details (URLs carry bot tokens) at INFO and
-    DEBUG; Apprise's must still be created (a send reads its own), but only
-    warnings reach the console, and the formatter redacts those too."""
+    DEBUG: only their warnings reach the console, and the formatter redacts those
+    too."""
     return record.levelno >= logging.WARNING or not record.name.startswith(_LIBRARIES)

@@ -274,3 +274,39 @@ def test_bad_arguments_are_one_line_never_a_traceback(
         got = int(exc.code or 0)
     err = capsys.readouterr().err
     assert got == code and said in err and "Traceback" not in err, err
+
+
+def test_json_logs_are_one_object_a_line_with_an_iso_utc_time(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+    import re
+
+    from rulesd import logs
+
+    logs.setup(["sekrit-token"], json=True)
+    try:
+        logging.getLogger("rulesd.test").warning("sent with sekrit-token: %s", "done",
+                                                 extra={"notifier": "team#2", "attempt": 3})
+    finally:
+        logging.getLogger().handlers.clear()
+    line = json.loads(capsys.readouterr().err.strip())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line
+    assert line["level"] == "warning" and line["logger"] == "rulesd.test"
+    assert line["message"] == "sent with ***: done"
+    assert (line["notifier"], line["attempt"]) == ("team#2", 3)
+
+
+def test_dry_run_logs_json_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    sample = Path(__file__).parent.parent / "contrib" / "captures" / "dexscreener-sample.jsonl"
+    try:
+        assert main(["dry-run", str(EXAMPLE), "--replay", str(sample),
+                     "--log-format", "json"]) == 0
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert not any("unsent alerts stay in the outbox" in x["message"] for x in lines)
