@@ -85,8 +85,19 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
         redact = Redactor(secrets)
         raise ConfigError([attrs.evolve(p, message=redact(p.message))
                            for p in config_mod.ordered(problems)])
+    config = attrs.evolve(config, state=attrs.evolve(
+        config.state, path=state_path(config.state.path, doc.file)))
     return LoadedConfig(doc.file, config, sources, tuple(rules), frozenset(secrets),
                         tuple(_warnings(config, sources, doc)))
+
+
+def state_path(path: str, rules_file: str) -> str:
+    """`state.path` as written is relative to the rules file's folder, not to wherever
+    a command runs: `rulesd outbox /etc/rulesd/rules.yaml` finds the daemon's database
+    from any directory."""
+    if path == ":memory:" or os.path.isabs(path):
+        return path
+    return os.path.join(os.path.dirname(rules_file), path)
 
 
 def _sources(config: Config, doc: Document, problems: list[Problem],

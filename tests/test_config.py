@@ -328,3 +328,13 @@ def test_repeat_is_for_levels_and_not_a_flood(rule: str, message: str) -> None:
                          "sources:\n  tokenmetrics: {api_key: k, tokens: [bitcoin]}\n")
     found = problems(text + f"  - {rule}\n")
     assert any(message in p for p in found), found
+
+
+def test_a_relative_state_path_is_relative_to_the_rules_file(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    rules = folder / "rules.yaml"
+    rules.write_text(VALID.replace("version: 1\n", "version: 1\nstate: {path: s.db}\n"))
+    assert config.load(rules, env={}).config.state.path == str(folder / "s.db")
+    rules.write_text(VALID.replace("version: 1\n", "version: 1\nstate: {path: /x/s.db}\n"))
+    assert config.load(rules, env={}).config.state.path == "/x/s.db"
