@@ -55,10 +55,11 @@ def _print_summary(table: dict[str, dict[str, int]], out: TextIO, output: str) -
 
 
 async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: TextIO,
-                  output: str) -> dict[str, dict[str, int]]:
+                  output: str, start: float | None = None) -> dict[str, dict[str, int]]:
     clock = TrioClock(epoch=frames[0].t if frames else 0.0)
     notifiers = printing_notifiers(
-        {name: spec.urls for name, spec in loaded.config.notifiers.items()}, out, clock, output)
+        {name: spec.urls for name, spec in loaded.config.notifiers.items()}, out, clock, output,
+        since=start)
     daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:")
     done = trio.Event()
 
@@ -75,6 +76,12 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)
+        if start is not None and frames and start > frames[0].t:
+            # What came before `--from` only built the state (baselines, windows):
+            # from here on alerts are printed, and counted in the summary.
+            await trio.sleep(start - clock.now())
+            daemon.engine.ruleset.counts.clear()
+            daemon.delivery.stats.digested.clear()
         await done.wait()
         await trio.sleep(_SETTLE_S)
         shutdown.set()
@@ -92,8 +99,10 @@ def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
         return 1
     for number, reason in problems:
         print(f"{path}:{number}: skipped: {reason}", file=sys.stderr)
-    frames = [f for f in frames if (start is None or f.t >= start) and (end is None or f.t <= end)]
-    table = trio.run(_replay, loaded, frames, out, output,
+    # Frames before `--from` are replayed too, printing nothing: they are what makes
+    # the first frame of the window news rather than a baseline.
+    frames = [f for f in frames if end is None or f.t <= end]
+    table = trio.run(_replay, loaded, frames, out, output, start,
                      clock=trio.testing.MockClock(autojump_threshold=0))
     _print_summary(table, out, output)
     return 0

@@ -184,3 +184,14 @@ rules:
     assert digests and sum(map(int, digests)) + len(re.findall(r"→ tg: New profile", text)) \
         == 24, tg
     assert len(re.findall(r"→ tg: ", text)) < 24
+
+
+def test_from_keeps_the_first_frame_of_the_window_as_news(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The boost at 10:00:30 is the first frame of its stream inside a window from
+    10:00:20: the frames before the window built the baseline, so it is news."""
+    assert main(["dry-run", str(EXAMPLE), "--replay", str(SAMPLE),
+                 "--from", "2025-11-21T10:00:20Z"]) == 0
+    out = capsys.readouterr().out
+    assert "2025-11-21 10:00:30 → console: Boost 9BB6NF" in out
+    assert not re.search(r"^2025-11-21 10:00:(0\d|1\d) →", out, re.M)  # before the window

@@ -83,9 +83,10 @@ class PrintingNotifier:
     `dry-run --replay`): the message exactly as rendered, cut and paced for it."""
 
     def __init__(self, name: str, out: TextIO | None, clock: Clock, output: str = "text",
-                 where: str = "") -> None:
+                 where: str = "", since: float | None = None) -> None:
         self.name = name
         self._out, self._clock, self._output, self._where = out, clock, output, where
+        self._since = since  # a replay's `--from`: what goes before it is not printed
 
     def describe(self) -> str:
         return f"dry-run → {self.name}" + (f" ({self._where})" if self._where else "")
@@ -93,6 +94,8 @@ class PrintingNotifier:
     async def send(self, message: Rendered) -> None:
         out = self._out or sys.stdout
         t = self._clock.now()
+        if self._since is not None and t < self._since:
+            return
         if self._output == "json":
             line = {"t": round(t, 3), "notifier": self.name, "title": message.title,
                     "body": message.body}
@@ -105,10 +108,11 @@ class PrintingNotifier:
 
 
 def printing_notifiers(urls_by_name: Mapping[str, tuple[str, ...]], out: TextIO | None,
-                       clock: Clock, output: str = "text") -> dict[str, Notifier]:
+                       clock: Clock, output: str = "text", since: float | None = None
+                       ) -> dict[str, Notifier]:
     """A printer per target: what live sending would send, where it would go."""
     return {target.name: PrintingNotifier(target.name, out, clock, output,
-                                          privacy_url(target.url))
+                                          privacy_url(target.url), since)
             for name, urls in urls_by_name.items() for target in targets_of(name, urls)}
 
 
