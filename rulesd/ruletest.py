@@ -228,15 +228,16 @@ def _compare(case: Case, alerts: list[Alert], start: float) -> list[str]:
 
 
 def run_files(paths: Sequence[str], out: Any) -> int:
-    """Run every case of every file; print PASS/FAIL with a diff; 0 when all pass."""
-    failed = 0
+    """Run every case of every file; print PASS/FAIL with a diff, then one summary
+    line; 0 when all pass."""
+    failed = ran = broken = 0
     for path in paths:
         try:
             loaded, cases, start = _load(path)
         except ConfigError as exc:
             for problem in exc.problems:
                 print(problem, file=out)
-            failed += 1
+            broken += 1
             continue
         for rules_file, config in loaded:
             label = f"{path}: " if len(loaded) == 1 else f"{path} [{rules_file}]: "
@@ -246,7 +247,12 @@ def run_files(paths: Sequence[str], out: Any) -> int:
                 for line in diff:
                     print(line, file=out)
                 failed += bool(diff)
-    return 1 if failed else 0
+                ran += 1
+    summary = f"{ran} case(s): {ran - failed} passed, {failed} failed"
+    if broken:
+        summary += f"; {broken} file(s) could not be read"
+    print(summary, file=out)
+    return 1 if failed or broken else 0
 
 
 def _load(path: str

@@ -100,3 +100,23 @@ def test_a_malformed_test_file_is_reported_with_line_numbers(
 def test_the_command_line(suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(suite)]) == 0
     assert capsys.readouterr().out.count("PASS") == 4
+
+
+def test_the_readmes_rule_test_examples_pass_as_written(tmp_path: Path) -> None:
+    """The README's examples, copied beside the files they name, pass as printed."""
+    import re
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    first = next(b for b in blocks if b.startswith("rules: ../rules.example.yaml"))
+    price = next(b for b in blocks if b.startswith("rules: price-rules.yaml"))
+    (tmp_path / "contrib" / "tests").mkdir(parents=True)
+    shutil.copy(ROOT / "rules.example.yaml", tmp_path / "rules.example.yaml")
+    shutil.copy(ROOT / "contrib" / "tests" / "price-rules.yaml",
+                tmp_path / "contrib" / "tests" / "price-rules.yaml")
+    (tmp_path / "contrib" / "first.test.yaml").write_text(first)
+    (tmp_path / "contrib" / "tests" / "price.test.yaml").write_text(price)
+    out = io.StringIO()
+    code = run_files([str(tmp_path / "contrib" / "first.test.yaml"),
+                               str(tmp_path / "contrib" / "tests" / "price.test.yaml")], out)
+    assert code == 0, out.getvalue()
+    assert out.getvalue().splitlines()[-1].endswith("passed, 0 failed"), out.getvalue()
