@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -125,8 +127,36 @@ def _check(path: str) -> int:
     loaded = _load(path)
     if loaded is None:
         return 1
+    problem = state_folder_problem(loaded.config.state.path)
+    if problem is not None:  # what `run` needs from the filesystem
+        print(f"{path}: state.path: {problem}", file=sys.stderr)
+        return 1
     print(loaded.summary())
     return 0
+
+
+def state_folder_problem(db_path: str) -> str | None:
+    """Why `run` could not create or write the state database at `db_path`, if so."""
+    if db_path == ":memory:":
+        return None
+    target = Path(db_path)
+    if target.exists():
+        return None if os.access(target, os.W_OK) else f"{db_path} is not writable"
+    folder = target.parent
+    while not folder.exists():  # the nearest folder that exists must take new entries
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot create {db_path}: {folder} is not a writable folder"
+    return None
+
+
+def _no_database(path: str, db_path: str) -> bool:
+    """Read-only commands never create a database: say so when there is none."""
+    if db_path != ":memory:" and not Path(db_path).exists():
+        print(f"{path}: no state database at {db_path} (has rulesd run with this file?)",
+              file=sys.stderr)
+        return True
+    return False
 
 
 async def _serve(daemon: Daemon, path: str) -> None:
@@ -255,6 +285,8 @@ def _outbox(path: str, retry: bool) -> int:
     loaded = _load(path)
     if loaded is None:
         return 1
+    if _no_database(path, loaded.config.state.path):
+        return 1
     try:
         db = StateDB(loaded.config.state.path)
     except StateDBError as exc:
@@ -298,7 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if loaded is None:
                 return 1
             from rulesd import silence_cli
+            from rulesd.control import daemon_running
 
+            if not daemon_running(loaded) and _no_database(
+                    args.config, loaded.config.state.path):
+                return 1
             return silence_cli.run(loaded, args.action, args)
         if args.command == "test":
             from rulesd import ruletest  # each command imports what it needs: a quick check

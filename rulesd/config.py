@@ -29,7 +29,8 @@ from rulesd.yaml_loader import ConfigError, Document, Path, Problem, describe_va
 from rulesd.yaml_loader import load as load_yaml
 
 T = TypeVar("T")
-_ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${VAR}, ${VAR:-default} (when unset or empty), ${VAR:?message} (an error when so).
+_ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
 
 
 @attrs.frozen
@@ -249,13 +250,19 @@ def _resolve_env(
         return data
 
     def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
+        name, how, word = match.groups()
+        value = env.get(name)
+        if not value and how == ":-":
+            return word  # a default written in the file is no secret
+        if not value and how == ":?":
+            problems.append(doc.problem(path, f"{name}: {word or 'not set'}"))
+            return ""
+        if value is None:
             problems.append(doc.problem(path, f"environment variable {name} is not set"))
             return ""
-        if env[name]:
-            found.add(env[name])
-        return env[name]
+        if value:
+            found.add(value)
+        return value
 
     return _ENV_REF.sub(substitute, data)
 

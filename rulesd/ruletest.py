@@ -248,7 +248,7 @@ def run_files(paths: Sequence[str], out: Any) -> int:
                     print(line, file=out)
                 failed += bool(diff)
                 ran += 1
-    summary = f"{ran} case(s): {ran - failed} passed, {failed} failed"
+    summary = f"{ran - failed} passed, {failed} failed"
     if broken:
         summary += f"; {broken} file(s) could not be read"
     print(summary, file=out)

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from rulesd.cli import main
+from rulesd.state.db import StateDB
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import (
     HOSTILE_BASE,
@@ -186,6 +187,11 @@ async def test_silence_commands_against_a_running_daemon_and_without_one(
         captured = capsys.readouterr()
         return code, captured.out + captured.err
 
+    # No daemon and no database yet: nothing is created.
+    code, out = cli("silence", "list", str(rules))
+    assert code == 1 and f"no state database at {tmp_path / 'state.db'}" in out
+    assert not (tmp_path / "state.db").exists()
+    StateDB(str(tmp_path / "state.db")).close()  # as a daemon that ran once left it
     # No daemon: straight into the state database.
     code, out = cli("silence", "add", str(rules), "--rule", "boosts", "--token",
                     "solana:AAA1", "--for", "2h", "--comment", "known")
@@ -310,3 +316,23 @@ def test_dry_run_logs_json_when_asked(capsys: pytest.CaptureFixture[str]) -> Non
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     assert not any("unsent alerts stay in the outbox" in x["message"] for x in lines)
+
+
+def test_outbox_never_creates_a_database(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rules = console_rules(tmp_path, "ws://127.0.0.1:9")
+    assert main(["outbox", str(rules)]) == 1
+    assert f"no state database at {tmp_path / 'state.db'}" in capsys.readouterr().err
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_check_says_when_run_could_not_create_the_state_database(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    rules = console_rules(tmp_path, "ws://127.0.0.1:9")
+    rules.write_text(rules.read_text().replace(str(tmp_path / "state.db"),
+                                               str(blocker / "sub" / "state.db")))
+    assert main(["check", str(rules)]) == 1
+    err = capsys.readouterr().err
+    assert f"state.path: cannot create {blocker / 'sub' / 'state.db'}" in err, err

@@ -338,3 +338,21 @@ def test_a_relative_state_path_is_relative_to_the_rules_file(tmp_path: Path) -> 
     assert config.load(rules, env={}).config.state.path == str(folder / "s.db")
     rules.write_text(VALID.replace("version: 1\n", "version: 1\nstate: {path: /x/s.db}\n"))
     assert config.load(rules, env={}).config.state.path == "/x/s.db"
+
+
+@pytest.mark.parametrize(("value", "env", "url", "problem"), [
+    ("${HOOK:-json://127.0.0.1:9/default}", {}, "json://127.0.0.1:9/default", None),
+    ("${HOOK:-json://127.0.0.1:9/default}", {"HOOK": ""}, "json://127.0.0.1:9/default", None),
+    ("${HOOK:-json://127.0.0.1:9/default}", {"HOOK": "json://127.0.0.1:9/set"},
+     "json://127.0.0.1:9/set", None),
+    ("${HOOK:?set HOOK to your webhook}", {}, None,
+     "rules.yaml:7:9: HOOK: set HOOK to your webhook"),
+])
+def test_env_defaults_and_required_messages_as_shells_do(
+        value: str, env: dict[str, str], url: str | None, problem: str | None) -> None:
+    text = VALID.replace("hook: json://127.0.0.1:9/x", f"hook: '{value}'")
+    if problem is None:
+        loaded = config.loads(textwrap.dedent(text), "rules.yaml", env)
+        assert loaded.config.notifiers["hook"].urls == (url,)
+    else:
+        assert problem in problems(text, env)
