@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from rulesd import __version__, loader, logs
+from rulesd import __version__, loader, logs, systemd
 from rulesd.clock import SystemClock
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import (
@@ -168,13 +168,24 @@ async def _serve(daemon: Daemon, path: str) -> None:
             await nursery.start(web_serve, daemon, daemon.loaded.config.http, shutdown)
             await nursery.start(daemon.run, shutdown)
             log.info("running: %s", daemon.loaded.summary())
+            systemd.notify("READY=1")  # the sources have started
+            nursery.start_soon(_watchdog, shutdown)
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     await _reload(daemon, path)
                     continue
                 log.info("received %s", signal.Signals(signum).name)
+                systemd.notify("STOPPING=1")
                 shutdown.set()
                 break
+
+
+async def _watchdog(shutdown: trio.Event) -> None:
+    """systemd's watchdog pinged from the loop until the daemon is told to stop."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(systemd.watchdog)
+        await shutdown.wait()
+        nursery.cancel_scope.cancel()
 
 
 async def _reload(daemon: Daemon, path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -336,3 +337,52 @@ def test_check_says_when_run_could_not_create_the_state_database(
     assert main(["check", str(rules)]) == 1
     err = capsys.readouterr().err
     assert f"state.path: cannot create {blocker / 'sub' / 'state.db'}" in err, err
+
+
+async def test_under_systemd_it_says_ready_pings_the_watchdog_and_says_stopping(
+    fake_dex: FakeDexScreener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Type=notify: READY=1 once the sources have started, WATCHDOG=1 from the loop
+    every half WatchdogSec, STOPPING=1 on SIGTERM (sd_notify's datagrams)."""
+    import socket
+
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url)
+    address = str(tmp_path / "notify.sock")
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    await sock.bind(address)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # WatchdogSec=0.4: a ping every 0.2 s
+    said: list[str] = []
+    async with rulesd_process("run", str(rules)) as process:
+        with trio.fail_after(20):
+            while said.count("WATCHDOG=1") < 3:
+                said.append((await sock.recv(1024)).decode())
+            await fake_dex.wait_connections(BOOSTS, 1)
+            assert await stop(process) == 0
+            while said[-1] != "STOPPING=1":
+                said.append((await sock.recv(1024)).decode())
+    sock.close()
+    assert said[0] == "READY=1" and said.count("WATCHDOG=1") >= 3
+
+
+def test_the_unit_verifies_and_scores_ok_where_systemd_analyze_exists(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    analyze = shutil.which("systemd-analyze")
+    unit = (Path(__file__).parent.parent / "contrib" / "rulesd.service").read_text()
+    assert "Type=notify" in unit and "WatchdogSec=" in unit
+    assert "ExecReload=/opt/rulesd/.venv/bin/rulesd reload /etc/rulesd/rules.yaml" in unit
+    if analyze is None:  # not every machine has systemd; the checks below need it
+        return
+    local = tmp_path / "rulesd.service"
+    local.write_text(unit.replace("/opt/rulesd/.venv/bin/rulesd",
+                                  str(Path(sys.executable).parent / "rulesd")))
+    verify = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
+    security = subprocess.run([analyze, "security", "--offline=yes", str(local)],
+                              capture_output=True, text=True)
+    score = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)", security.stdout)
+    assert score and float(score.group(1)) <= 2.0 and score.group(2) == "OK", security.stdout
