@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="connect live but print alerts instead of sending them, and keep "
                           "no state")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--log-level", choices=logs.LEVELS, default="info")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     check = commands.add_parser("check", help="validate a rules file")
     check.add_argument("config", help="the rules file (YAML)")
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="stop after this long (e.g. 10m)")
     record.add_argument("--sources", help="only these sources, comma-separated")
     record.add_argument("--log-format", choices=("text", "json"), default="text")
+    record.add_argument("--log-level", choices=logs.LEVELS, default="info")
     dry = commands.add_parser("dry-run", help="replay a capture through the rules, print "
                                               "what would be sent")
     dry.add_argument("config", help="the rules file (YAML)")
@@ -81,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="skip frames after (epoch or ISO time)")
     dry.add_argument("--format", choices=("text", "json"), default="text")
     dry.add_argument("--log-format", choices=("text", "json"), default="text")
+    dry.add_argument("--log-level", choices=logs.LEVELS, default="info")
     tests = commands.add_parser("test", help="run rule unit tests")
     tests.add_argument("files", nargs="+", help="test files (YAML)")
     tests.add_argument("--log-format", choices=("text", "json"), default="text")
+    tests.add_argument("--log-level", choices=logs.LEVELS, default="info")
     outbox = commands.add_parser("outbox", help="list undelivered and dead-lettered alerts")
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
@@ -221,11 +225,12 @@ def _reload_command(path: str) -> int:
     return 0
 
 
-def _run(path: str, dry_run: bool, log_format: str, verbose: bool) -> int:
+def _run(path: str, dry_run: bool, log_format: str, verbose: bool,
+         log_level: str = "info") -> int:
     loaded = _load(path)
     if loaded is None:
         return 1
-    logs.setup(loaded.secrets, json=log_format == "json", verbose=verbose)
+    logs.setup(loaded.secrets, json=log_format == "json", verbose=verbose, level=log_level)
     notifiers: dict[str, Notifier] | None = None
     state_path = None
     if dry_run:
@@ -329,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args.config)
         if args.command == "run":
-            return _run(args.config, args.dry_run, args.log_format, args.verbose)
+            return _run(args.config, args.dry_run, args.log_format, args.verbose,
+                        args.log_level)
         if args.command == "notify-test":
             return _notify_test(args.config, args.notifier)
         if args.command == "outbox":
@@ -350,13 +356,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "test":
             from rulesd import ruletest  # each command imports what it needs: a quick check
 
-            logs.setup((), json=args.log_format == "json")
+            logs.setup((), json=args.log_format == "json", level=args.log_level)
             return ruletest.run_files(args.files, sys.stdout)
         if args.command in ("record", "dry-run"):
             loaded = _load(args.config)
             if loaded is None:
                 return 1
-            logs.setup(loaded.secrets, json=args.log_format == "json")
+            logs.setup(loaded.secrets, json=args.log_format == "json", level=args.log_level)
             if args.command == "record":
                 duration = args.duration
                 only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]

@@ -53,7 +53,11 @@ class RedactingFormatter(logging.Formatter):
         return self.redact(orjson.dumps(line).decode())
 
 
-def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False) -> None:
+LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False,
+          level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets, json=json))
     handler.addFilter(_quiet_libraries)
@@ -61,7 +65,7 @@ def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False) 
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else getattr(logging, level.upper()))
     for name in ("urllib3", "trio-websocket", "trio_websocket"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -386,3 +386,17 @@ def test_the_unit_verifies_and_scores_ok_where_systemd_analyze_exists(tmp_path: 
                               capture_output=True, text=True)
     score = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)", security.stdout)
     assert score and float(score.group(1)) <= 2.0 and score.group(2) == "OK", security.stdout
+
+
+def test_log_level_quiets_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    sample = Path(__file__).parent.parent / "contrib" / "captures" / "dexscreener-sample.jsonl"
+    try:
+        for level, quiet in (("info", False), ("warning", True)):
+            assert main(["dry-run", str(EXAMPLE), "--replay", str(sample),
+                         "--log-level", level]) == 0
+            err = capsys.readouterr().err
+            assert ("baseline of" not in err) is quiet, err
+    finally:
+        logging.getLogger().handlers.clear()
