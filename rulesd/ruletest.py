@@ -260,7 +260,11 @@ def _load(path: str
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(path, None, f"cannot read the test file: {exc}")]) from exc
+        raise ConfigError([Problem(path, None, "cannot read the test file: "
+                                   f"{exc.strerror or exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(path, None, f"the test file is not UTF-8 text "
+                                   f"(byte {exc.start})")]) from exc
     doc = load_yaml(text, path)
     reader = _Reader(doc)
     top = reader.mapping(doc.data, (), _TOP, "a test file")
