@@ -297,6 +297,31 @@ def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
     return [doc.problem(path, str(exc))]
 
 
+def _failing_keys(exc: BaseException) -> set[str]:
+    """The keys (as written in the file) whose values did not structure."""
+    if not isinstance(exc, ClassValidationError):
+        return set()
+    with_notes, without = exc.group_exceptions()
+    if without:
+        return set()
+    return {_YAML_NAMES.get(note.name, note.name) for _, note in with_notes
+            if hasattr(note, "name")}
+
+
+def _notifiers(raw: dict[str, Any], doc: Document, problems: list[Problem]
+               ) -> dict[str, NotifierConfig]:
+    """Each notifier on its own: one bad `rate` must not make the rules that name the
+    good ones report them unknown."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            out[name] = _CONVERTER.structure(value, NotifierConfig)
+        except Exception as exc:
+            problems.extend(_located(exc, ("notifiers", name), doc))
+            out[name] = NotifierConfig(urls=("stdout",))  # known, so not "unknown" again
+    return out
+
+
 def _structure(
     data: dict[str, Any], doc: Document, problems: list[Problem], indexes: list[int]
 ) -> tuple[Config, bool]:
@@ -316,6 +341,17 @@ def _structure(
             indexes.append(i)
         except (ClassValidationError, IterableValidationError) as exc:
             problems.extend(_located(exc, ("rules", i), doc))
+            # Check the rest of the rule too (its name, kinds, conditions, templates):
+            # one bad value must not hide the rule's other problems. The file is
+            # refused anyway; the rule only serves the checks.
+            bad = _failing_keys(exc)
+            if isinstance(raw, dict) and bad and not bad & {"name", "on"}:
+                try:
+                    rules.append(_CONVERTER.structure(
+                        {k: v for k, v in raw.items() if k not in bad}, RuleConfig))
+                    indexes.append(i)
+                except Exception:
+                    pass
         except Exception as exc:
             problems.append(doc.problem(("rules", i), f"a rule must be a mapping with `name` "
                                         f"and `on`, got {describe_value(raw)}"))
@@ -337,7 +373,10 @@ def _structure(
             continue
         try:
             assert field.type is not None
-            values[name] = _CONVERTER.structure(data[name], field.type)
+            if name == "notifiers" and isinstance(data[name], dict):
+                values[name] = _notifiers(data[name], doc, problems)
+            else:
+                values[name] = _CONVERTER.structure(data[name], field.type)
         except (ClassValidationError, IterableValidationError) as exc:
             problems.extend(_located(exc, (name,), doc))
             ok = False

@@ -356,3 +356,34 @@ def test_env_defaults_and_required_messages_as_shells_do(
         assert loaded.config.notifiers["hook"].urls == (url,)
     else:
         assert problem in problems(text, env)
+
+
+def test_check_reports_every_independent_problem_in_one_run() -> None:
+    """A bad value neither hides its rule's other problems (a misspelled field, an
+    unknown template variable, a duplicate name) nor cascades to its neighbours."""
+    text = """\
+version: 1
+sources: {dexscreener: {}}
+notifiers:
+  console: stdout
+  team: {urls: ["json://127.0.0.1:9/x"], rate: fast}
+defaults: {notify: [console]}
+rules:
+  - name: r1
+    on: boost
+    where: {amount: {gte: many}, amuont: 5}
+    message: "{{ nope }}"
+  - name: r1
+    on: boost
+    cooldown: soon
+    notify: [team]
+"""
+    assert problems(text) == [
+        "rules.yaml:5:9: expected a rate like 1/s or 20/min, got 'fast'",
+        "rules.yaml:10:27: `gte` needs a number, got 'many'",
+        "rules.yaml:10:34: unknown field 'amuont' for this rule's kinds (did you mean "
+        "'amount'?)",
+        "rules.yaml:11:14: template uses unknown variable 'nope'",
+        "rules.yaml:12:11: duplicate rule name 'r1' (also rule #1)",
+        "rules.yaml:14:15: expected a duration like 30s, 10m or 1h, got 'soon'",
+    ]
