@@ -359,7 +359,8 @@ def _structure(
     values: dict[str, Any] = {"rules": tuple(rules)}
     fields = attrs.fields_dict(Config)
     for key in data:
-        if key not in fields:
+        # `x-…` keys are the user's own (anchors for `<<` merges), as in compose files.
+        if key not in fields and not (isinstance(key, str) and key.startswith("x-")):
             problems.append(doc.problem((key,), f"unknown key {key!r}"
                                         f"{did_you_mean(key, fields)}", at_key=True))
     ok = True
@@ -391,8 +392,10 @@ def _structure(
 
 
 def ordered(problems: list[Problem]) -> list[Problem]:
-    """Problems in the order of the file."""
-    return sorted(problems, key=lambda p: (p.mark.line, p.mark.col) if p.mark else (0, 0))
+    """Problems in the order of the file, each once (a value merged into several rules
+    with `<<` is one problem, at the line where it is written)."""
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.mark.line, p.mark.col) if p.mark else (0, 0))
 
 
 @attrs.frozen

@@ -181,14 +181,36 @@ class _Builder:
         assert kind is yaml.SequenceNode
         return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
+    def _merged(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        """What the mapping's merge keys (`<<: *base`, `<<: [*a, *b]`) bring, each
+        value marked where it is written (the anchor's lines); earlier sources win."""
+        sources: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if type(key_node) is yaml.ScalarNode and key_node.tag == _PLAIN \
+                    and key_node.value == "<<":
+                items = value_node.value if type(value_node) is yaml.SequenceNode \
+                    else [value_node]
+                for item in items:
+                    if type(item) is yaml.MappingNode:
+                        sources.append(item)
+                    else:
+                        self._bad(item, "<< merges a mapping (or a list of mappings) "
+                                        "into this one")
+        merged: dict[Any, Any] = {}
+        for source in reversed(sources):  # the first source's values (and marks) last
+            merged.update(self._mapping(source, path))
+        return merged
+
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        merged = self._merged(node, path) if any(
+            type(k) is yaml.ScalarNode and k.value == "<<" and k.tag == _PLAIN
+            for k, _ in node.value) else None
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if type(key_node) is yaml.ScalarNode and key_node.tag == _PLAIN:
                 key = key_node.value  # the common case: a plain key, a string
                 if key == "<<":
-                    self._bad(key_node, "merge keys (<<) are not supported")
-                    continue
+                    continue  # merged above; keys written here win
                 tag = _plain_tag(key)
                 if tag != _TAG_STR:
                     key = self._scalar(key_node)
@@ -208,6 +230,9 @@ class _Builder:
             mark = key_node.start_mark
             self.key_marks[at] = (mark.line + 1, mark.column + 1)
             out[key] = self.build(value_node, at)
+        if merged:
+            for key, value in merged.items():
+                out.setdefault(key, value)
         return out
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:

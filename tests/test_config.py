@@ -387,3 +387,24 @@ rules:
         "rules.yaml:12:11: duplicate rule name 'r1' (also rule #1)",
         "rules.yaml:14:15: expected a duration like 30s, 10m or 1h, got 'soon'",
     ]
+
+
+def test_rules_can_share_settings_through_x_keys_and_merge_keys() -> None:
+    text = VALID.replace("rules:\n", """\
+x-solana: &solana
+  on: boost
+  where: {chain: solana}
+  cooldown: 1h
+rules:
+  - <<: *solana
+    name: merged-boost
+  - <<: *solana
+    name: merged-boost-2
+    cooldown: 10m
+""", 1)
+    rules = {r.name: r for r in config.loads(text, "rules.yaml", {}).rules}
+    assert rules["merged-boost"].cooldown == 3600 and rules["merged-boost-2"].cooldown == 600
+    broken = text.replace("on: boost", "on: boots", 1)
+    # Once, where it is written, though both rules merge it.
+    assert problems(broken) == [
+        "rules.yaml:11:7: unknown kind 'boots' (did you mean 'boost'?)"], problems(broken)

@@ -35,7 +35,7 @@ def test_marks_of_keys_and_values() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("a: 1\na: 2\n", "f.yaml:2:1: duplicate key 'a' (first defined at line 1)"),
     ("a: {b: 1, b: 2}\n", "f.yaml:1:11: duplicate key 'b' (first defined at line 1)"),
-    ("base: &b {x: 1}\nc:\n  <<: *b\n", "f.yaml:3:3: merge keys (<<) are not supported"),
+    ("c:\n  <<: 5\n", "f.yaml:2:7: << merges a mapping (or a list of mappings)"),
     ("a: !!python/object:os.system x\n", "f.yaml:1:4: unsupported YAML tag"),
     ("a: [1\n", "f.yaml:2:1: YAML syntax error"),
     ("? [a]\n: 1\n", "f.yaml:1:3: a mapping key must be a plain string"),
@@ -63,3 +63,12 @@ def test_bad_durations(bad: object) -> None:
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (0.25, 59, 90, 3600, 900, 90061)] == [
         "250ms", "59s", "1m30s", "1h", "15m", "1d1h1m1s"]
+
+
+def test_merge_keys_merge_with_the_lines_where_values_are_written() -> None:
+    doc = load("base: &b {on: boost, notify: [c]}\nmore: &m {on: price, cooldown: 1h}\n"
+               "rule:\n  <<: [*b, *m]\n  name: r\n  on: takeover\n", "f.yaml")
+    assert doc.data["rule"] == {"name": "r", "on": "takeover", "notify": ["c"],
+                                "cooldown": "1h"}  # written here wins, then the first
+    assert doc.mark(("rule", "notify")) == Mark(1, 30)  # where the anchor has it
+    assert doc.mark(("rule", "on")) == Mark(6, 7)
