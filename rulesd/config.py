@@ -8,6 +8,7 @@ registry, `rules.compile` and `delivery`).
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections.abc import Mapping
@@ -297,6 +298,78 @@ def _located(exc: BaseException, path: Path, doc: Document) -> list[Problem]:
     return [doc.problem(path, str(exc))]
 
 
+_INCLUDED_KEYS: Final = ("rules", "notifiers")
+
+
+def _with_includes(doc: Document, problems: list[Problem]) -> Document:
+    """The file with the rules and notifiers of the files its `include` names (globs
+    relative to it, each in name order), every value marked in the file it is in."""
+    data = dict(doc.data)
+    patterns = data.pop("include")
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        problems.append(doc.problem(("include",), "`include` is a glob or a list of globs "
+                                    "(e.g. [rules.d/*.yaml])"))
+        return Document(data, doc.file, doc.value_marks, doc.key_marks)
+    # Absent in the main file: the included files may bring them. Of the wrong type:
+    # left as written, for the usual located problem.
+    rules = list(data.get("rules") or []) if isinstance(data.get("rules", []), list) else None
+    notifiers = dict(data.get("notifiers") or {}) \
+        if isinstance(data.get("notifiers", {}), dict) else None
+    value_marks, key_marks = dict(doc.value_marks), dict(doc.key_marks)
+    files: dict[Path, str] = {}
+    origin = {name: doc.file for name in notifiers or {}}
+    base = FsPath(doc.file).parent
+    for j, pattern in enumerate(patterns):
+        found = sorted(glob.glob(str(base / pattern)))
+        if not found:
+            problems.append(doc.problem(("include", j), f"{pattern!r} matches no file"))
+        for path in found:
+            try:
+                sub = load_yaml(FsPath(path).read_text(encoding="utf-8"), path)
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(doc.problem(("include", j), f"cannot read {path}: {exc}"))
+                continue
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            if not isinstance(sub.data, dict):
+                problems.append(sub.problem((), "an included file holds `rules` and/or "
+                                            "`notifiers`"))
+                continue
+            for key in sub.data:
+                if key not in _INCLUDED_KEYS and not str(key).startswith("x-"):
+                    problems.append(sub.problem((key,), f"an included file holds `rules` and "
+                                                f"`notifiers`, not {key!r}", at_key=True))
+            offset = len(rules) if rules is not None else 0
+            if isinstance(sub.data.get("rules"), list) and rules is not None:
+                rules.extend(sub.data["rules"])
+                for k in range(len(sub.data["rules"])):
+                    files[("rules", offset + k)] = path
+            for name in sub.data.get("notifiers") or {}:
+                if notifiers is None or not isinstance(sub.data["notifiers"], dict):
+                    break
+                if name in notifiers:
+                    problems.append(sub.problem(("notifiers", name), f"notifier {name!r} is "
+                                                f"also defined in {origin[name]}", at_key=True))
+                    continue
+                notifiers[name], origin[name] = sub.data["notifiers"][name], path
+                files[("notifiers", name)] = path
+            for marks, into in ((sub.value_marks, value_marks), (sub.key_marks, key_marks)):
+                for at, mark in marks.items():
+                    if at[:1] == ("rules",) and len(at) > 1 and isinstance(at[1], int):
+                        into[("rules", offset + at[1], *at[2:])] = mark
+                    elif at[:1] == ("notifiers",) and len(at) > 1 \
+                            and files.get(("notifiers", at[1])) == path:
+                        into[at] = mark
+    if rules is not None:
+        data["rules"] = rules
+    if notifiers is not None:
+        data["notifiers"] = notifiers
+    return Document(data, doc.file, value_marks, key_marks, files)
+
+
 def _failing_keys(exc: BaseException) -> set[str]:
     """The keys (as written in the file) whose values did not structure."""
     if not isinstance(exc, ClassValidationError):
@@ -391,11 +464,15 @@ def _structure(
     return Config(**values), ok
 
 
-def ordered(problems: list[Problem]) -> list[Problem]:
-    """Problems in the order of the file, each once (a value merged into several rules
-    with `<<` is one problem, at the line where it is written)."""
-    unique = list(dict.fromkeys(problems))
-    return sorted(unique, key=lambda p: (p.mark.line, p.mark.col) if p.mark else (0, 0))
+def ordered(problems: list[Problem], main: str | None = None) -> list[Problem]:
+    """Problems in the order of the files (`main` first, then the included ones by
+    name), each once (a value merged into several rules with `<<` is one problem, at
+    the line where it is written)."""
+    def key(p: Problem) -> tuple[bool, str, int, int]:
+        line, col = (p.mark.line, p.mark.col) if p.mark else (0, 0)
+        return (p.file != main, p.file, line, col)
+
+    return sorted(dict.fromkeys(problems), key=key)
 
 
 @attrs.frozen
@@ -437,7 +514,10 @@ def parse(text: str, file: str, env: Mapping[str, str]) -> Parsed:
                                        "`sources` and `rules`")])
     problems: list[Problem] = []
     secrets: set[str] = set()
-    data = _resolve_env(doc.data, doc, env, (), secrets, problems) if "${" in text else doc.data
+    if "include" in doc.data:
+        doc = _with_includes(doc, problems)
+    data = _resolve_env(doc.data, doc, env, (), secrets, problems) \
+        if "${" in text or doc.files else doc.data
     indexes: list[int] = []
     config, complete = _structure(data, doc, problems, indexes)
     if complete and config.version != 1:

@@ -84,7 +84,7 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
         # A ${VAR} in a field of the wrong type must not print its value.
         redact = Redactor(secrets)
         raise ConfigError([attrs.evolve(p, message=redact(p.message))
-                           for p in config_mod.ordered(problems)])
+                           for p in config_mod.ordered(problems, doc.file)])
     config = attrs.evolve(config, state=attrs.evolve(
         config.state, path=state_path(config.state.path, doc.file)))
     return LoadedConfig(doc.file, config, sources, tuple(rules), frozenset(secrets),

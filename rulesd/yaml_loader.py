@@ -72,6 +72,16 @@ class Document:
     # (line, column) by path, 1-based; made a Mark only for a problem.
     value_marks: dict[Path, tuple[int, int]]
     key_marks: dict[Path, tuple[int, int]]
+    # Parts that came from other files (`include`): path prefix → that file.
+    files: dict[Path, str] = attrs.field(factory=dict)
+
+    def file_of(self, path: Path) -> str:
+        if self.files:
+            for end in range(len(path), 0, -1):
+                file = self.files.get(path[:end])
+                if file is not None:
+                    return file
+        return self.file
 
     def mark(self, path: Path) -> Mark | None:
         """The mark of the value at `path`, else of the nearest enclosing node."""
@@ -90,7 +100,7 @@ class Document:
 
     def problem(self, path: Path, message: str, *, at_key: bool = False) -> Problem:
         mark = self.key_mark(path) if at_key else self.mark(path)
-        return Problem(self.file, mark, message)
+        return Problem(self.file_of(path), mark, message)
 
 
 _BOOL: Final = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")

@@ -408,3 +408,60 @@ rules:
     # Once, where it is written, though both rules merge it.
     assert problems(broken) == [
         "rules.yaml:11:7: unknown kind 'boots' (did you mean 'boost'?)"], problems(broken)
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    return tmp_path / "rules.yaml"
+
+
+MAIN = """\
+    version: 1
+    sources: {dexscreener: {}}
+    include: [rules.d/*.yaml]
+    notifiers: {console: stdout}
+    defaults: {notify: [console]}
+    rules:
+      - {name: main-rule, on: boost}
+    """
+
+
+def test_include_splits_rules_and_notifiers_over_files(tmp_path: Path) -> None:
+    path = _tree(tmp_path, {"rules.yaml": MAIN,
+                            "rules.d/a.yaml": """\
+                                notifiers: {team: "json://127.0.0.1:9/x"}
+                                rules:
+                                  - {name: a-rule, on: takeover, notify: [team]}
+                                """,
+                            "rules.d/b.yaml": "rules: [{name: b-rule, on: profile}]\n"})
+    loaded = config.load(path, env={})
+    assert [r.name for r in loaded.rules] == ["main-rule", "a-rule", "b-rule"]
+    assert set(loaded.config.notifiers) == {"console", "team"}
+
+
+def test_include_locates_every_problem_in_the_file_it_is_in(tmp_path: Path) -> None:
+    path = _tree(tmp_path, {"rules.yaml": MAIN.replace("[rules.d/*.yaml]",
+                                                       "[rules.d/*.yaml, none/*.yaml]"),
+                            "rules.d/a.yaml": """\
+                                notifiers: {console: "json://127.0.0.1:9/x"}
+                                rules:
+                                  - {name: main-rule, on: boost}
+                                """,
+                            "rules.d/b.yaml": """\
+                                sources: {}
+                                rules:
+                                  - name: b-rule
+                                    on: boots
+                                """})
+    with pytest.raises(ConfigError) as info:
+        config.load(path, env={})
+    a, b = tmp_path / "rules.d" / "a.yaml", tmp_path / "rules.d" / "b.yaml"
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:3:27: 'none/*.yaml' matches no file",
+        f"{a}:1:13: notifier 'console' is also defined in {path}",
+        f"{a}:3:12: duplicate rule name 'main-rule' (also rule #1)",
+        f"{b}:1:1: an included file holds `rules` and `notifiers`, not 'sources'",
+        f"{b}:4:9: unknown kind 'boots' (did you mean 'boost'?)",
+    ]
