@@ -209,7 +209,7 @@ class Daemon:
         self._wake_ticker.cancel()
         for running in self._running.values():
             await running.handle.follow_rules(self.engine.ruleset.values_in_use)
-        log.info("reload: %d rules active", len(loaded.rules))
+        log.info("reload: %d rules active", len(loaded.rules), extra={"event": "reload"})
         self.reloads["applied"] += 1
         return ReloadResult(True, [], refused)
 

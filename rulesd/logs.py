@@ -7,17 +7,33 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
-import orjson
+from pythonjsonlogger.json import JsonFormatter
 
 from rulesd.delivery.escaping import inert
 from rulesd.redact import Redactor
 
-# What every LogRecord has: anything else was given as a structured field.
-_STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _UNSAFE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"
                             "\u202a-\u202e\u2066-\u2069]")
+
+
+class _JsonLines(JsonFormatter):
+    """One JSON object a line (python-json-logger): `time` (ISO 8601, UTC), `level`,
+    `logger`, `message`, then the record's structured fields (`source`, `stream`,
+    `rule`, `notifier`, `alert_id`, `event`, given with `extra=`), `exception`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s %(message)s",
+                         rename_fields={"levelname": "level", "name": "logger",
+                                        "exc_info": "exception"})
+
+    def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord,
+                   message_dict: dict[str, Any]) -> None:
+        log_record["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        super().add_fields(log_record, record, message_dict)
+        log_record["level"] = str(log_record.get("level", "")).lower()
 
 
 class RedactingFormatter(logging.Formatter):
@@ -27,6 +43,7 @@ class RedactingFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
         self.redact = Redactor(secrets)
         self._json = json
+        self._lines = _JsonLines()
 
     def format(self, record: logging.LogRecord) -> str:
         # One record, one line: text a vendor sent (an error message, a field) must
@@ -37,20 +54,7 @@ class RedactingFormatter(logging.Formatter):
                                             "args": None})
         if not self._json:
             return self.redact(super().format(record))
-        line: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():  # fields given with `extra=`
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value if isinstance(value, bool | int | float | str | None) \
-                    else str(value)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return self.redact(orjson.dumps(line).decode())
+        return self.redact(self._lines.format(record))
 
 
 LEVELS: Final = ("debug", "info", "warning", "error")

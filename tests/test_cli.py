@@ -400,3 +400,22 @@ def test_log_level_quiets_a_command(capsys: pytest.CaptureFixture[str]) -> None:
             assert ("baseline of" not in err) is quiet, err
     finally:
         logging.getLogger().handlers.clear()
+
+
+async def test_json_log_lines_carry_the_source_and_stream_of_a_connection(
+    fake_dex: FakeDexScreener, tmp_path: Path,
+) -> None:
+    import json
+
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url)
+    async with rulesd_process("run", str(rules), "--log-format", "json",
+                              stderr=subprocess.PIPE) as process:
+        with trio.fail_after(20):
+            logged = await read_until(process.stderr, b'"event": "source_up"')
+        assert await stop(process) == 0
+    up = next(json.loads(line) for line in logged.decode().splitlines()
+              if '"source_up"' in line)
+    assert (up["event"], up["source"], up["stream"]) == (
+        "source_up", "dexscreener", "dexscreener token-boosts/latest")
+    assert up["time"].endswith("Z") and up["level"] == "info"

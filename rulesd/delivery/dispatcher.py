@@ -243,7 +243,9 @@ class NotifierWorker:
         self.queue = [d for d in self.queue if d.key not in sent]
         self.stats.dead += len(batch)
         log.error("%s; %d alert(s) dead-lettered at once (see `rulesd outbox`)%s",
-                  error, len(batch), _HINTS.get(error.status or 0, ""))
+                  error, len(batch), _HINTS.get(error.status or 0, ""),
+                  extra={"event": "dead_letter", "notifier": self.notifier.name,
+                         "alert_id": batch[0].alert_id})
 
     async def _failed(self, batch: list[Delivery], error: DeliveryError) -> None:
         self.stats.failed += 1
@@ -262,13 +264,17 @@ class NotifierWorker:
             self.counts["dead"] += len(expired)
             log.error("%s: %d alert(s) undelivered after %gs are dead-lettered (see "
                       "`rulesd outbox`): %s", self.notifier.name, len(expired),
-                      self.max_age_s, error)
+                      self.max_age_s, error,
+                      extra={"event": "dead_letter", "notifier": self.notifier.name,
+                             "alert_id": expired[0].alert_id})
         if error.retry_after_s is not None:
             delay = error.retry_after_s
         else:
             ceiling = min(self.retry_max_s, self.retry_initial_s * 2 ** (self._failures - 1))
             delay = self.rng.uniform(ceiling / 2, ceiling)
         log.warning("%s; retrying in %.1fs (%d alert(s) waiting)", error, delay,
-                    len(self.queue))
+                    len(self.queue), extra={"event": "send_failed",
+                                            "notifier": self.notifier.name,
+                                            "alert_id": batch[0].alert_id})
         with self._paused():
             await trio.sleep(delay)

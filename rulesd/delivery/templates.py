@@ -214,7 +214,8 @@ class RuleTemplates:
             TEMPLATE_FAILURES[rule] += 1
             if TEMPLATE_FAILURES[rule] == 1:
                 log.error("rule %s: template failed (%s); sending the default message "
-                          "(further failures of this rule are counted, not logged)", rule, exc)
+                          "(further failures of this rule are counted, not logged)", rule, exc,
+                          extra={"event": "template_failed", "rule": rule})
             default = RuleTemplates(None, None).render(kind, values, fmt)
             return Rendered(default.title, f"{default.body}\n(template error: {exc})")
 

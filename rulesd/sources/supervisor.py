@@ -218,9 +218,12 @@ async def supervise(
         health.state = "up"
         health.connects += 1
         if health.failures and (down_reported or health.connects == 1):
-            log.info("%s: connected again after %d failure(s)", health.name, health.failures)
+            log.info("%s: connected again after %d failure(s)", health.name, health.failures,
+                     extra={"event": "source_up", "source": health.source,
+                            "stream": health.name})
         else:
-            log.info("%s: connected", health.name)
+            log.info("%s: connected", health.name, extra={
+                "event": "source_up", "source": health.source, "stream": health.name})
         if down_reported or health.connects == 1:
             await status("source_up", "connected")
         down_reported = False
@@ -260,13 +263,17 @@ async def supervise(
                 log.error("%s: %s (seen on %s); %severy connection of %s retries in %s",
                           gate.name, reason, health.name,
                           "this will not fix itself: " if fatal else "", gate.name,
-                          format_duration(gate.until - now))
+                          format_duration(gate.until - now),
+                          extra={"event": "source_refused" if fatal else "source_limited",
+                                 "source": health.source, "stream": health.name})
             delay = gate.until - now
         else:
             health.state = "down"
             delay = backoff.delay(attempt, rng)
             attempt += 1
-            log.warning("%s: %s; reconnecting in %.1fs", health.name, reason, delay)
+            log.warning("%s: %s; reconnecting in %.1fs", health.name, reason, delay,
+                        extra={"event": "source_down", "source": health.source,
+                               "stream": health.name})
         # A connection that was up and dropped is not yet "down": the stream is
         # down when a connection attempt fails (reported once per outage).
         lost = health.connects == connects_before or is_fatal(error) \

@@ -201,7 +201,8 @@ class StateStore:
             size = self._baseline_size.pop(occ.scope, None)
             if size is not None:
                 log.info("%s: baseline of %d item(s) recorded; what comes new from now on "
-                         "is alerted", occ.scope, size)
+                         "is alerted", occ.scope, size,
+                         extra={"event": "baseline", "stream": occ.scope})
         previous = entries.get(occ.id)
         news = previous is None or is_newer(previous.version, occ.version)
         if previous is None or news or previous.version != occ.version:
