@@ -52,28 +52,31 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rulesd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rulesd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the daemon on a rules file")
+    # Every command logs as asked: human lines or JSON, from this level up.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--log-format", choices=("text", "json"), default="text")
+    shared.add_argument("--log-level", choices=logs.LEVELS, default="info")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[shared], help=help)
+    run = command("run", help="run the daemon on a rules file")
     run.add_argument("config", help="the rules file (YAML)")
     run.add_argument("--dry-run", action="store_true",
                      help="connect live but print alerts instead of sending them, and keep "
                           "no state")
-    run.add_argument("--log-format", choices=("text", "json"), default="text")
-    run.add_argument("--log-level", choices=logs.LEVELS, default="info")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    check = commands.add_parser("check", help="validate a rules file")
+    check = command("check", help="validate a rules file")
     check.add_argument("config", help="the rules file (YAML)")
-    test = commands.add_parser("notify-test", help="send a test message to each notifier")
+    test = command("notify-test", help="send a test message to each notifier")
     test.add_argument("config", help="the rules file (YAML)")
     test.add_argument("--notifier", help="only this notifier")
-    record = commands.add_parser("record", help="write every raw frame to a capture file")
+    record = command("record", help="write every raw frame to a capture file")
     record.add_argument("config", help="the rules file (YAML)")
     record.add_argument("--out", required=True, help="the capture file (JSONL, appended)")
     record.add_argument("--duration", type=_typed(parse_duration),
                         help="stop after this long (e.g. 10m)")
     record.add_argument("--sources", help="only these sources, comma-separated")
-    record.add_argument("--log-format", choices=("text", "json"), default="text")
-    record.add_argument("--log-level", choices=logs.LEVELS, default="info")
-    dry = commands.add_parser("dry-run", help="replay a capture through the rules, print "
+    dry = command("dry-run", help="replay a capture through the rules, print "
                                               "what would be sent")
     dry.add_argument("config", help="the rules file (YAML)")
     dry.add_argument("--replay", required=True, help="the capture file")
@@ -82,22 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     dry.add_argument("--to", dest="end", type=_typed(parse_time),
                      help="skip frames after (epoch or ISO time)")
     dry.add_argument("--format", choices=("text", "json"), default="text")
-    dry.add_argument("--log-format", choices=("text", "json"), default="text")
-    dry.add_argument("--log-level", choices=logs.LEVELS, default="info")
-    tests = commands.add_parser("test", help="run rule unit tests")
+    tests = command("test", help="run rule unit tests")
     tests.add_argument("files", nargs="+", help="test files (YAML)")
-    tests.add_argument("--log-format", choices=("text", "json"), default="text")
-    tests.add_argument("--log-level", choices=logs.LEVELS, default="info")
-    outbox = commands.add_parser("outbox", help="list undelivered and dead-lettered alerts")
+    outbox = command("outbox", help="list undelivered and dead-lettered alerts")
     outbox.add_argument("config", help="the rules file (YAML)")
     outbox.add_argument("--retry", action="store_true",
                         help="requeue dead-lettered alerts (sent at the daemon's next start)")
-    reload = commands.add_parser("reload", help="make the running daemon read its rules "
+    reload = command("reload", help="make the running daemon read its rules "
                                                 "file again (exit 1 with the problems)")
     reload.add_argument("config", help="the rules file (YAML)")
-    silence = commands.add_parser("silence", help="add, list or expire silences")
+    silence = command("silence", help="add, list or expire silences")
     actions = silence.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="mute a rule's alerts (recorded, not sent)")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=[shared], help=help)
+    add = action("add", help="mute a rule's alerts (recorded, not sent)")
     add.add_argument("config", help="the rules file (YAML)")
     add.add_argument("--rule", required=True, help="the rule to silence")
     add.add_argument("--token", help="only this token: its key (solana:ABC…) or symbol")
@@ -106,9 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--for", dest="duration", required=True, type=_typed(parse_duration),
                      help="how long (e.g. 2h)")
     add.add_argument("--comment", help="why, for whoever reads the list")
-    listing = actions.add_parser("list", help="list silences")
+    listing = action("list", help="list silences")
     listing.add_argument("config", help="the rules file (YAML)")
-    expire = actions.add_parser("expire", help="end a silence now")
+    expire = action("expire", help="end a silence now")
     expire.add_argument("config", help="the rules file (YAML)")
     expire.add_argument("id", help="the silence's id (from `silence list`)")
     return parser
@@ -257,11 +259,12 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool,
     return 0
 
 
-def _notify_test(path: str, only: str | None) -> int:
+def _notify_test(path: str, only: str | None, log_format: str = "text",
+                 log_level: str = "info") -> int:
     loaded = _load(path)
     if loaded is None:
         return 1
-    logs.setup(loaded.secrets)
+    logs.setup(loaded.secrets, json=log_format == "json", level=log_level)
     urls = {name: n.urls for name, n in loaded.config.notifiers.items()}
     if only is not None:
         if only not in urls:
@@ -330,6 +333,7 @@ def _outbox(path: str, retry: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logs.setup((), json=args.log_format == "json", level=args.log_level)
     try:
         if args.command == "check":
             return _check(args.config)
@@ -337,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config, args.dry_run, args.log_format, args.verbose,
                         args.log_level)
         if args.command == "notify-test":
-            return _notify_test(args.config, args.notifier)
+            return _notify_test(args.config, args.notifier, args.log_format, args.log_level)
         if args.command == "outbox":
             return _outbox(args.config, args.retry)
         if args.command == "reload":

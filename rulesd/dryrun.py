@@ -102,6 +102,10 @@ def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
     # Frames before `--from` are replayed too, printing nothing: they are what makes
     # the first frame of the window news rather than a baseline.
     frames = [f for f in frames if end is None or f.t <= end]
+    before = sum(1 for f in frames if start is not None and f.t < start)
+    if before:
+        print(f"{path}: {before} frame(s) before --from replayed to build the state "
+              "(baselines, windows); nothing they fire is printed", file=sys.stderr)
     table = trio.run(_replay, loaded, frames, out, output, start,
                      clock=trio.testing.MockClock(autojump_threshold=0))
     _print_summary(table, out, output)

@@ -58,6 +58,7 @@ class RedactingFormatter(logging.Formatter):
 
 
 LEVELS: Final = ("debug", "info", "warning", "error")
+_HANDLER: Final = "rulesd"
 
 
 def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False,
@@ -65,9 +66,11 @@ def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False,
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets, json=json))
     handler.addFilter(_quiet_libraries)
+    handler.set_name(_HANDLER)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in list(root.handlers):  # ours from before; others (a test's) are kept
+        if old.get_name() == _HANDLER:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else getattr(logging, level.upper()))
     for name in ("urllib3", "trio-websocket", "trio_websocket"):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -33,3 +34,14 @@ def _no_bug_reports(request: pytest.FixtureRequest,
     if request.node.get_closest_marker("expects_bug") is None:
         bugs = [r.getMessage() for r in caplog.records if r.name == "rulesd.bug"]
         assert not bugs, bugs
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_log_handler() -> Iterator[None]:
+    """A command run in-process installs rulesd's log handler on the root logger (on
+    the test's captured stderr): it goes with the test."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == "rulesd":
+            root.removeHandler(handler)

@@ -3,7 +3,6 @@ message and the documented exit code (0 ok, 1 a problem, 2 usage)."""
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,8 +76,6 @@ def test_broken_command_lines_get_a_message_never_a_traceback(
         code = main(argv)
     except SystemExit as exc:  # argparse: usage errors
         code = int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    finally:
-        logging.getLogger().handlers.clear()  # commands that set up logging
     out, err = capsys.readouterr()
     assert code in (0, 1, 2), (argv, code)
     assert "Traceback" not in err + out and "unexpected error" not in err, (argv, err)

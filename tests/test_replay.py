@@ -192,6 +192,7 @@ def test_from_keeps_the_first_frame_of_the_window_as_news(
     10:00:20: the frames before the window built the baseline, so it is news."""
     assert main(["dry-run", str(EXAMPLE), "--replay", str(SAMPLE),
                  "--from", "2025-11-21T10:00:20Z"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "frame(s) before --from replayed to build the state" in err
     assert "2025-11-21 10:00:30 → console: Boost 9BB6NF" in out
     assert not re.search(r"^2025-11-21 10:00:(0\d|1\d) →", out, re.M)  # before the window
