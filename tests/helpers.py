@@ -59,6 +59,20 @@ def write_rules(tmp_path: Path, body: str, name: str = "rules.yaml") -> Path:
     return path
 
 
+def sink_rules(tmp_path: Path, dex_url: str, sink_url: str,
+               rule: str = "{name: boosts, on: boost, notify: [sink]}") -> Path:
+    """Boosts of DEX Screener's latest stream, one rule (flow style), to `sink`."""
+    return write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{dex_url}", streams: [token-boosts/latest]}}
+        notifiers: {{sink: "{sink_url}"}}
+        rules:
+          - {rule}
+        """)
+
+
 def boost_rules(tmp_path: Path, dex_url: str, sink_url: str, **dex: Any) -> Path:
     options = "".join(f"\n    {k}: {v}" for k, v in dex.items())
     return write_rules(tmp_path, f"""\

@@ -19,7 +19,7 @@ from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from rulesd.http.app import WebApp
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot, write_rules
+from tests.helpers import boost, sink_rules, snapshot
 
 ROOT = Path(__file__).parent.parent
 CONTRIB = ROOT / "contrib"
@@ -87,15 +87,7 @@ async def test_every_metric_the_dashboard_and_alerts_use_is_served(
     nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
-    path = write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
-        notifiers: {{sink: "{sink.url()}"}}
-        rules:
-          - {{name: boosts, on: boost, notify: [sink]}}
-        """)
+    path = sink_rules(tmp_path, fake_dex.url, sink.url())
     daemon = Daemon.create(loader.load(path, env={}), TrioClock())
     shutdown = trio.Event()
     with trio.fail_after(30):

@@ -20,7 +20,7 @@ from rulesd.config import HttpConfig
 from rulesd.daemon import Daemon
 from rulesd.http.server import serve
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot, write_rules
+from tests.helpers import boost, sink_rules, snapshot
 
 BOOSTS = "/token-boosts/latest/v1"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -57,15 +57,7 @@ async def serve_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: H
                        tmp_path: Path, rule: str) -> tuple[Daemon, str, trio.Event]:
     """A daemon on boosts to `sink` with its HTTP endpoint: (daemon, base URL, shutdown)."""
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
-    path = write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
-        notifiers: {{sink: "{sink.url()}"}}
-        rules:
-          - {rule}
-        """)
+    path = sink_rules(tmp_path, fake_dex.url, sink.url(), rule)
     daemon = Daemon.create(loader.load(path, env={}), TrioClock())
     shutdown = trio.Event()
     base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
