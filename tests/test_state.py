@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,3 +123,24 @@ def test_a_flood_of_new_items_keeps_the_seen_set_bounded(caplog: Any) -> None:
     assert len(store.take_changes().seen_deletes) >= 50  # forgotten in the file too
     (warning,) = [r for r in caplog.records if "oldest are forgotten" in r.getMessage()]
     assert warning.levelname == "WARNING"
+
+
+def test_the_schema_is_versioned_older_files_migrate_newer_ones_are_refused(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    from rulesd.state.db import SCHEMA_VERSION, StateDB, StateDBError
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:  # what rulesd wrote before silences existed
+        db.execute("CREATE TABLE seen (scope TEXT NOT NULL, item TEXT NOT NULL, version, "
+                   "last_seen REAL NOT NULL, PRIMARY KEY (scope, item))")
+    migrated = StateDB(str(old))
+    assert migrated.silences() == []
+    migrated.close()
+    with sqlite3.connect(old) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StateDBError) as info:
+        StateDB(str(old))
+    assert f"was written by a newer rulesd (schema {SCHEMA_VERSION + 1}" in str(info.value)

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS silences (
 """
 
 
+# The schema this rulesd writes (SQLite's user_version): 1 (and 0) seen-sets, memory
+# and the outbox; 2 adds silences (and outbox rows in state `silenced`).
+SCHEMA_VERSION: Final = 2
 _HEADER: Final = b"SQLite format 3\x00"  # what every SQLite file starts with
 
 
@@ -68,7 +71,17 @@ class StateDB:
             # NORMAL in WAL mode: a commit survives a crash of rulesd (not a power cut),
             # which is what "an alert is in the outbox before it is sent" needs.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateDBError(
+                    f"the state database {path} was written by a newer rulesd (schema "
+                    f"{version}; this rulesd reads up to {SCHEMA_VERSION}): upgrade rulesd, "
+                    f"or move the file aside (mv {path} {path}.newer) to start on a fresh "
+                    "baseline")
+            # Creates what an older schema lacks: that is every migration so far.
             self._db.executescript(_SCHEMA + outbox.SCHEMA)
+            if version < SCHEMA_VERSION:
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if not self.in_memory:
                 self._inode = os.stat(path).st_ino
         except sqlite3.DatabaseError as exc:
