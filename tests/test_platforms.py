@@ -15,7 +15,10 @@ import pytest
 import trio
 import trustme
 
+from rulesd import loader
 from rulesd.cli import main
+from rulesd.clock import TrioClock
+from rulesd.daemon import Daemon
 from tests.fakes import FakeDexScreener
 from tests.helpers import boost, rulesd_process, snapshot, start, stop, write_rules
 from tests.platforms import (
@@ -344,3 +347,27 @@ async def test_notify_test_says_per_url_ok_or_the_platforms_reason(
                      r"\(asks to wait 7s\)$", out, re.M), out
     assert re.search(r"^FAIL team#2 \(slack://\S+\): HTTP 404: no_service$", out, re.M), out
     assert "AAbbCCddEEff" not in out and "webhooktoken" not in out  # no token shown
+
+
+async def test_a_platform_echoing_the_token_in_its_reason_never_shows_it(
+    platforms: Platforms, fake_dex: FakeDexScreener, tmp_path: Path, nursery: trio.Nursery,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    monkeypatch.setenv("TG_TOKEN", "123456789:Sekr1tT0kenValue")
+    platforms.answer("api.telegram.org", telegram_error(
+        401, "Unauthorized: token 123456789:Sekr1tT0kenValue is invalid"))
+    path = rules(tmp_path, fake_dex.url, "{chat: 'tgram://${TG_TOKEN}/-100777'}", "chat")
+    with trio.fail_after(30):
+        daemon = Daemon.create(loader.load(path), TrioClock())  # the token from the env
+        shutdown = trio.Event()
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1), boost("OLD1", 1)))
+        while daemon.delivery.stats.dead < 1:  # noqa: ASYNC110 - a counter
+            await trio.sleep(0.02)
+        shutdown.set()
+    assert main(["outbox", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "HTTP 401: Unauthorized: token *** is invalid" in out, out
+    assert "Sekr1tT0kenValue" not in out

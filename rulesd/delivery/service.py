@@ -216,11 +216,13 @@ class DeliveryService:
     async def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
         await self._record(self.db.delivered, keys, at)
 
+    # A platform's reason may echo a token: masked before it reaches the outbox (and so
+    # `rulesd outbox`, the status API and page).
     async def failed(self, keys: Sequence[tuple[str, str]], error: str) -> None:
-        await self._record(self.db.failed, keys, error)
+        await self._record(self.db.failed, keys, self.redact(error))
 
     async def dead(self, keys: Sequence[tuple[str, str]], at: float, error: str) -> None:
-        await self._record(self.db.dead, keys, at, error)
+        await self._record(self.db.dead, keys, at, self.redact(error))
 
     async def run(self, deliveries: trio.MemoryReceiveChannel[Delivery]) -> None:
         """Hand deliveries to their target's worker until the channel closes."""
