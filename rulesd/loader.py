@@ -18,7 +18,7 @@ import attrs
 
 from rulesd import config as config_mod
 from rulesd.config import Config
-from rulesd.delivery.notifiers import CONSOLE_URL, url_problem
+from rulesd.delivery.notifiers import CONSOLE_URL, privacy_url, url_problem
 from rulesd.delivery.templates import template_check, template_problems
 from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule, compile_rules
@@ -126,7 +126,9 @@ def _sources(config: Config, doc: Document, problems: list[Problem],
 def _notifiers(config: Config, doc: Document, problems: list[Problem],
                secrets: set[str]) -> None:
     for name, notifier in config.notifiers.items():
-        secrets.update(u for u in notifier.urls if u != CONSOLE_URL)
+        # A URL is a secret when it holds one (a token, a password, a query): one whose
+        # privacy form is itself (json://host:port/path) is shown as it is.
+        secrets.update(u for u in notifier.urls if u != CONSOLE_URL and privacy_url(u) != u)
         already = {p.mark for p in problems}
         if CONSOLE_URL in notifier.urls and len(notifier.urls) > 1:
             problems.append(doc.problem(("notifiers", name), f"`{CONSOLE_URL}` is the console "

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
@@ -105,7 +106,8 @@ def _add_silence(driver: webdriver.Chrome, url: str, token: str) -> list[list[st
     driver.find_element(By.NAME, "for").send_keys("1h")
     driver.find_element(By.NAME, "comment").send_keys("known <spam>")
     driver.find_element(By.ID, "add-silence").click()  # a plain form post, then back
-    WebDriverWait(driver, 10).until(
+    # The post reloads the page: an element of the old one may go stale meanwhile.
+    WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(
         lambda d: "rule=" in d.find_element(By.ID, "silences").text)
     return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
             for row in driver.find_elements(By.CSS_SELECTOR, "#silences tr")[1:]]
