@@ -26,7 +26,10 @@ async def serve(daemon: Daemon, http: HttpConfig, shutdown: trio.Event, *,
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
-    config.errorlog = logging.getLogger("rulesd.http")
+    # hypercorn's own lines: its errors, not its "Running on" (rulesd says it once).
+    errors = logging.getLogger("rulesd.http.hypercorn")
+    errors.setLevel(logging.WARNING)
+    config.errorlog = errors
     config.graceful_timeout = 2.0
     app = WebApp(daemon, host, http.token)
     async with trio.open_nursery() as nursery:
