@@ -36,7 +36,11 @@ _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\
 
 @attrs.frozen
 class StateConfig:
-    path: str = "rulesd-state.db"
+    path: str = "rulesd-state.db"  # SQLite (one daemon)
+    url: str | None = None  # PostgreSQL (several daemons, one leader) instead of `path`
+    # How long a leader's lease lasts unrenewed (it renews every second and stops
+    # leading after half of it without a renewal).
+    lease: Duration = Duration(10.0)
 
 
 @attrs.frozen

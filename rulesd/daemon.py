@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import time
@@ -18,14 +19,16 @@ from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
 from rulesd.durations import format_duration
 from rulesd.events import Event
+from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
 from rulesd.rules.engine import Alert, Engine
 from rulesd.silences import Silence, Silences
 from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
-from rulesd.state import SEEN_RETENTION_S
-from rulesd.state.db import StateDB, StateDBError
-from rulesd.state.outbox import Delivery
+from rulesd.state import SEEN_RETENTION_S, StateStore
+from rulesd.state.backend import NotLeader, StateBackend, StateDBError
+from rulesd.state.backends import open_state
+from rulesd.state.outbox import Delivery, OutboxRow
 from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,10 @@ DB_CHECK_INTERVAL_S: Final = 60.0
 TICK_INTERVAL_S: Final = 1.0
 # How often one info line says what the sources and delivery did.
 SUMMARY_INTERVAL_S: Final = 600.0
+# On a shared database: how often the leader reads silences other instances saved,
+# and retries writes that failed (alerts wait for them).
+FOLLOW_SILENCES_S: Final = 5.0
+RETRY_WRITES_S: Final = 1.0
 
 
 def _grid(origin: float, at: float) -> float:
@@ -118,9 +125,11 @@ class Daemon:
     loaded: LoadedConfig
     clock: Clock
     notifiers: Mapping[str, Notifier]
-    db: StateDB
+    db: StateBackend
     engine: Engine
     delivery: DeliveryService
+    # On a shared database (PostgreSQL): who leads. None: this daemon always leads.
+    leadership: Leadership | None = None
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
     engine_stats: EngineStats = attrs.field(factory=EngineStats)
     # How often the state file is checked for being deleted, replaced or damaged.
@@ -145,6 +154,8 @@ class Daemon:
     make_notifiers: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]] = \
         lambda name, urls: build_notifiers({name: urls})
     _running: dict[str, _Running] = attrs.field(factory=dict)
+    # Alerts whose write failed on a shared database: sent once they are written.
+    _held: list[Delivery] = attrs.field(factory=list)
     _send: trio.MemorySendChannel[Event] | None = None
     _nursery: trio.Nursery | None = None
 
@@ -155,14 +166,33 @@ class Daemon:
         config = loaded.config
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
-        db = StateDB(state_path or config.state.path)
-        engine = Engine(loaded.rules, db.load(), Silences(db.silences()))
+        db = open_state(config.state, state_path)
+        leadership = None
+        if db.shared:  # a standby until it leads; then it loads the state
+            leadership = Leadership(db, config.state.lease)  # type: ignore[arg-type]
+            engine = Engine(loaded.rules, StateStore(), Silences())
+        else:
+            engine = Engine(loaded.rules, db.load(), Silences(db.silences()))
         delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock,
                                           loaded.secrets)
-        return cls(loaded, clock, notifiers, db, engine, delivery)
+        return cls(loaded, clock, notifiers, db, engine, delivery, leadership=leadership)
+
+    @property
+    def role(self) -> str:
+        """"leader" (always, on an SQLite file) or "standby"."""
+        return self.leadership.role if self.leadership is not None else "leader"
+
+    async def _follow_silences(self) -> None:
+        """On a shared database, silences saved by other instances or the command line
+        (they write the table) reach the leader within FOLLOW_SILENCES_S."""
+        while True:
+            await trio.sleep(FOLLOW_SILENCES_S)
+            with contextlib.suppress(StateDBError):  # the writes report an outage
+                self.engine.silences.replace(await self.delivery.call(self.db.silences))
 
     async def add_silence(self, silence: Silence) -> None:
-        """Mute what it matches from now on (kept in the state database)."""
+        """Mute what it matches from now on (kept in the state database; on a shared
+        one, the leader reads it within FOLLOW_SILENCES_S wherever it was added)."""
         await self.delivery.call(self.db.save_silence, silence)
         self.engine.silences.add(silence)
         log.info("silence %s added: %s until %s%s", silence.id, silence.describe(),
@@ -170,6 +200,8 @@ class Daemon:
                  f" ({silence.comment})" if silence.comment else "")
 
     async def expire_silence(self, silence_id: str) -> Silence | None:
+        if self.db.shared:  # it may have been added elsewhere
+            self.engine.silences.replace(await self.delivery.call(self.db.silences))
         ended = self.engine.silences.expire(silence_id, self.clock.now())
         if ended is not None:
             await self.delivery.call(self.db.save_silence, ended)
@@ -216,33 +248,79 @@ class Daemon:
     async def run(self, shutdown: trio.Event, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown` is set; then stop the sources, let the engine commit
-        what it evaluated, and return (unsent alerts stay in the outbox)."""
+        what it evaluated, and return (unsent alerts stay in the outbox). On a shared
+        database: stand by, and lead whenever this instance holds the lease."""
+        try:
+            if self.leadership is None:
+                await self._term(shutdown, task_status=task_status)
+            else:
+                task_status.started()  # a standby serves its endpoint too
+                await self.leadership.run(shutdown, self._lead)
+        finally:
+            self.db.close()
+
+    async def _lead(self, shutdown: trio.Event) -> None:
+        """A term as leader: take over the outbox, load what the last leader wrote, then
+        run as a daemon on its own file does."""
+        assert self.leadership is not None
+        try:
+            claimed = await self.delivery.call(self.db.claim)
+            state = await self.delivery.call(self.db.load)
+            silences = await self.delivery.call(self.db.silences)
+            rows = await self.delivery.call(self.db.outbox)
+        except StateDBError as exc:
+            self.leadership.lose(f"cannot load the state: {exc}")
+            await trio.sleep_forever()  # cancelled by lose()
+        self.engine = Engine(self.loaded.rules, state, Silences(silences))
+        self.delivery = DeliveryService.create(
+            self.loaded.config, self.loaded.rules, self.db, self.delivery.notifiers,
+            self.clock, self.loaded.secrets, may_send=self.leadership.valid)
+        self._held = []
+        log.info("took over %d seen items and %d undelivered alert(s) (%d claimed from an "
+                 "earlier term)", sum(len(s) for s in state.seen.values()), len(rows), claimed)
+        try:
+            await self._term(shutdown, rows)
+        finally:
+            self._nursery, self.resumed = None, False
+            self._running.clear()
+
+    async def _term(self, shutdown: trio.Event, rows: list[OutboxRow] | None = None, *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         events_tx, events_rx = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
         out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
-        try:
-            resumed = self.delivery.resume()
-            self.resumed = True
-            if resumed:
-                log.info("resuming %d undelivered alert(s) from the outbox", resumed)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.delivery.run, out_rx)
-                nursery.start_soon(self._ticker, out_tx.clone())
-                if not self.db.in_memory:
-                    nursery.start_soon(self._watch_database)
-                if self.feed is None:  # live: say what it is doing, now and then
-                    nursery.start_soon(self._summaries)
-                nursery.start_soon(self._engine, events_rx, out_tx)
-                with events_tx:
-                    await nursery.start(self._sources, events_tx.clone(), sources_scope)
-                task_status.started()
-                await shutdown.wait()
-                if self.feed is None:
-                    log.info("stopping: closing streams; unsent alerts stay in the outbox")
-                sources_scope.cancel()
-                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
-        finally:
-            self.db.close()
+        resumed = self.delivery.resume(rows)
+        self.resumed = True
+        if resumed:
+            log.info("resuming %d undelivered alert(s) from the outbox", resumed)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.delivery.run, out_rx)
+            nursery.start_soon(self._ticker, out_tx.clone())
+            if self.db.shared:
+                nursery.start_soon(self._follow_silences)
+                nursery.start_soon(self._retry_writes, out_tx.clone())
+            elif not self.db.in_memory:
+                nursery.start_soon(self._watch_database)
+            if self.feed is None:  # live: say what it is doing, now and then
+                nursery.start_soon(self._summaries)
+            nursery.start_soon(self._engine, events_rx, out_tx)
+            with events_tx:
+                await nursery.start(self._sources, events_tx.clone(), sources_scope)
+            task_status.started()
+            await shutdown.wait()
+            if self.feed is None:
+                log.info("stopping: closing streams; unsent alerts stay in the outbox")
+            sources_scope.cancel()
+            nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
+
+    async def _retry_writes(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """On a shared database, writes that failed are retried every RETRY_WRITES_S even
+        when no event comes; the alerts held for them are sent once they are written."""
+        async with deliveries:
+            while True:
+                await trio.sleep(RETRY_WRITES_S)
+                if self.delivery.unwritten and await self._written():
+                    await self._send_held(deliveries, [])
 
     async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -277,7 +355,10 @@ class Daemon:
 
     async def _reload_sources(self, sources: Mapping[str, Any]) -> None:
         """Keep what did not change; reconfigure live connections where the source can;
-        restart the rest."""
+        restart the rest. A standby has none: it starts what the file says when it
+        leads."""
+        if self._nursery is None:
+            return
         for name in SOURCES:
             after = sources.get(name)
             running = self._running.get(name)
@@ -340,7 +421,7 @@ class Daemon:
                     if trouble is not None:
                         log.error("%s", trouble)
                     else:
-                        log.info("state database %s looks right again", self.db.path)
+                        log.info("state database %s looks right again", self.db.where)
                     said = trouble
 
     async def _ticker(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
@@ -446,18 +527,43 @@ class Daemon:
         if not changes and not deliveries:
             return  # nothing to write: no trip to the database's thread
         self.engine_stats.commits += 1
+        if await self._written(changes, deliveries):
+            await self._send_held(channel, deliveries)
+        elif self.db.shared:
+            # Another instance may take over from what is written: an alert goes out
+            # only once it is in the outbox (it waits here, in order).
+            self._held.extend(deliveries)
+        else:  # one daemon on its file: a full disk must not stop alerts
+            await self._send_held(channel, deliveries)
+
+    async def _written(self, *write: Any) -> bool:
+        """Write (`changes, deliveries`, or only what earlier failures left); False when
+        the database refuses, said once per outage."""
         try:
-            await self.delivery.commit(changes, deliveries)
+            if write:
+                await self.delivery.commit(*write)
+            else:
+                await self.delivery.flush()
+        except NotLeader as exc:
+            assert self.leadership is not None
+            self.leadership.lose(str(exc))
+            return False
         except StateDBError as exc:
-            # Keep running on what is in memory: a full disk must not stop alerts.
             if not self._persist_failing:
-                log.error("%s; alerts go on, and what cannot be written now is kept and "
-                          "written once the database is writable again", exc)
+                then = ("alerts wait in memory and are written, then sent, once it is back"
+                        if self.db.shared else "alerts go on, and what cannot be written now "
+                        "is kept and written once the database is writable again")
+                log.error("%s; %s", exc, then)
             self._persist_failing = True
-        else:
-            if self._persist_failing:
-                log.info("state database writable again")
-            self._persist_failing = False
-        for delivery in deliveries:
+            return False
+        if self._persist_failing:
+            log.info("state database writable again")
+        self._persist_failing = False
+        return True
+
+    async def _send_held(self, channel: trio.MemorySendChannel[Delivery],
+                         deliveries: list[Delivery]) -> None:
+        held, self._held = self._held, []
+        for delivery in held + deliveries:
             if delivery.silenced is None:  # a silenced alert is recorded, not sent
                 await channel.send(delivery)

@@ -80,6 +80,7 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
     _templates(config, doc, parsed.rule_indexes, problems)
     if parsed.complete:
         _notifiers(config, doc, problems, secrets)
+        _state(config, doc, problems, secrets)
     if problems or not parsed.complete:
         # A ${VAR} in a field of the wrong type must not print its value.
         redact = Redactor(secrets)
@@ -98,6 +99,29 @@ def state_path(path: str, rules_file: str) -> str:
     if path == ":memory:" or os.path.isabs(path):
         return path
     return os.path.join(os.path.dirname(rules_file), path)
+
+
+def _state(config: Config, doc: Document, problems: list[Problem],
+           secrets: set[str]) -> None:
+    """`state`: `path` or `url` (its form only: `run` says when it cannot connect)."""
+    state = config.state
+    written = doc.data.get("state") if isinstance(doc.data, dict) else None
+    if state.url is not None:
+        from rulesd.state.postgres import password
+        from rulesd.state.postgres import url_problem as postgres_url_problem
+
+        if isinstance(written, dict) and "path" in written:
+            problems.append(doc.problem(
+                ("state", "path"), "`path` (an SQLite file, one daemon) and `url` "
+                "(PostgreSQL, several daemons) exclude each other: keep one", at_key=True))
+        problem = postgres_url_problem(state.url)
+        if problem is not None:
+            problems.append(doc.problem(("state", "url"), problem))
+        else:
+            secrets.update(p for p in (password(state.url),) if p)
+    if not 2.0 <= state.lease <= 300.0:
+        problems.append(doc.problem(("state", "lease"), "the lease is between 2s and 5m "
+                                    "(the leader renews it every second)"))
 
 
 def _sources(config: Config, doc: Document, problems: list[Problem],

@@ -58,12 +58,17 @@ class Silences:
     def __init__(self, silences: Iterable[Silence] = ()) -> None:
         self._all: dict[str, Silence] = {}
         self._by_rule: dict[str, list[Silence]] = {}
-        for silence in silences:
-            self.add(silence)
+        self.replace(silences)
 
     def add(self, silence: Silence) -> None:
         self._all[silence.id] = silence
         self._by_rule.setdefault(silence.rule, []).append(silence)
+
+    def replace(self, silences: Iterable[Silence]) -> None:
+        """Hold exactly these (read again from a shared database)."""
+        self._all, self._by_rule = {}, {}
+        for silence in silences:
+            self.add(silence)
 
     def expire(self, silence_id: str, now: float) -> Silence | None:
         """End a silence now; the ended silence, or None when there is no such one."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final, Protocol
 
 import attrs
@@ -80,6 +80,8 @@ class NotifierWorker:
     stats: DeliveryStats
     max_age_s: float
     groups: Mapping[str, GroupConfig]
+    # False when this instance may not send (a leader past its lease): nothing goes.
+    may_send: Callable[[], bool] = attrs.field(default=lambda: True, kw_only=True)
     retry_initial_s: float = RETRY_BASE_DELAY_S
     retry_max_s: float = RETRY_MAX_DELAY_S
     rng: random.Random = attrs.field(factory=random.Random)
@@ -179,6 +181,8 @@ class NotifierWorker:
                 await self.bucket.take()
             if self._retired:
                 return
+            if not self.may_send():  # the term is ending: its cancellation comes next
+                await trio.sleep_forever()
             message, batch = self._choose()
             began = trio.current_time()
             failure: DeliveryError | None = None

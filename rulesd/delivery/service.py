@@ -11,7 +11,6 @@ time, so the trio loop never waits on the disk.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,8 +31,8 @@ from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule
 from rulesd.rules.engine import Alert
 from rulesd.state import Changes
-from rulesd.state.db import StateDB, StateDBError
-from rulesd.state.outbox import Delivery
+from rulesd.state.backend import NotLeader, StateBackend, StateDBError
+from rulesd.state.outbox import Delivery, OutboxRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,13 +40,15 @@ T = TypeVar("T")
 
 @attrs.define
 class DeliveryService:
-    db: StateDB
+    db: StateBackend
     notifiers: dict[str, Notifier]  # by target name
     workers: dict[str, NotifierWorker]  # by target name
     targets: dict[str, list[Target]]  # by the rules file's notifier name
     stats: DeliveryStats
     redact: Redactor
     clock: Clock = attrs.field(kw_only=True)
+    # Whether this instance may send now (a leader whose lease is current).
+    may_send: Callable[[], bool] = attrs.field(default=lambda: True, kw_only=True)
     _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
     _urls: dict[str, str] = attrs.field(factory=dict)  # target → its URL
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict)
@@ -57,13 +58,16 @@ class DeliveryService:
     _write_lock: trio.Lock = attrs.field(factory=trio.Lock)
 
     @classmethod
-    def create(cls, config: Config, rules: Sequence[Rule], db: StateDB,
+    def create(cls, config: Config, rules: Sequence[Rule], db: StateBackend,
                notifiers: Mapping[str, Notifier], clock: Clock,
-               secrets: Iterable[str] = ()) -> DeliveryService:
+               secrets: Iterable[str] = (),
+               may_send: Callable[[], bool] | None = None) -> DeliveryService:
         """A worker per target (URL) of each notifier `notifiers` has (by target name),
         paced at the notifier's `rate` or its platform's."""
         service = cls(db, dict(notifiers), {}, {}, DeliveryStats(), Redactor(secrets),
                       clock=clock)
+        if may_send is not None:
+            service.may_send = may_send
         service._configure(config, rules, None)
         return service
 
@@ -93,8 +97,8 @@ class DeliveryService:
                 if worker is None:
                     worker = NotifierWorker(
                         self.notifiers[target.name], TokenBucket(rate), target.traits, self,
-                        self.clock,
-                        self.stats, config.delivery.max_age, groups)
+                        self.clock, self.stats, config.delivery.max_age, groups,
+                        may_send=self.may_send)
                     added.append(target.name)
                 elif changed:  # in place: a send in flight finishes and is recorded
                     worker.notifier = self.notifiers[target.name]
@@ -175,28 +179,29 @@ class DeliveryService:
         nothing: after it recovers, state, outbox rows and their marks land in the
         order they were made, so a restart neither repeats nor forgets)."""
         async with self._write_lock:  # the engine and the workers write in turn
-            while self._unwritten:
-                pending_fn, pending_args = self._unwritten[0]
-                try:
-                    await self.call(pending_fn, *pending_args)
-                except StateDBError:
-                    self._unwritten.append((fn, args))
-                    raise
-                self._unwritten.pop(0)
-            try:
-                await self.call(fn, *args)
-            except StateDBError:
-                self._unwritten.append((fn, args))
-                raise
+            self._unwritten.append((fn, args))
+            await self._flush()
+
+    async def flush(self) -> None:
+        """Write what earlier failures left (StateDBError while the database refuses)."""
+        async with self._write_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._unwritten:
+            fn, args = self._unwritten[0]
+            await self.call(fn, *args)
+            self._unwritten.pop(0)
 
     @property
     def unwritten(self) -> int:
         """Writes waiting for the database to be writable again."""
         return len(self._unwritten)
 
-    def resume(self) -> int:
-        """Queue what the outbox still holds from before a restart or crash."""
-        rows = self.db.outbox()
+    def resume(self, rows: list[OutboxRow] | None = None) -> int:
+        """Queue what the outbox still holds from before a restart or crash (`rows`:
+        already read, in a worker thread)."""
+        rows = self.db.outbox() if rows is None else rows
         for row in rows:
             worker = self.workers.get(row.delivery.notifier)
             if worker is not None:
@@ -210,8 +215,13 @@ class DeliveryService:
     # OutboxWriter, for the workers: a failing database must not stop deliveries.
     async def _record(self, fn: Callable[..., None], *args: Any) -> None:
         # Kept and written once the database recovers (the engine logs the outage once).
-        with contextlib.suppress(StateDBError):
+        # A leader whose term ended writes nothing more: its successor owns the rows.
+        try:
             await self._write(fn, *args)
+        except NotLeader:
+            self._unwritten.clear()
+        except StateDBError:
+            pass
 
     async def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
         await self._record(self.db.delivered, keys, at)

@@ -1,26 +1,27 @@
-"""The SQLite state database: what rules remember across restarts.
+"""The SQLite state database: what rules remember across restarts, for one daemon.
 
 Seen-sets have their own table; everything else the store journals (firing
 state, cooldowns, first-seen times, presence for `absent`) is a JSON key and
-value in one namespaced table.
+value in one namespaced table. The operations are `StateBackend`'s; this file
+opens the file, migrates its schema and checks it under a running daemon.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
+from rulesd.state.backend import NotLeader, StateBackend, StateDBError
+from rulesd.state.sql import SCHEMA_VERSION, Sql, newer_schema
+from rulesd.state.store import Version
 
-from rulesd.silences import Silence
-from rulesd.state import outbox
-from rulesd.state.outbox import Delivery, OutboxRow
-from rulesd.state.store import Changes, SeenEntry, StateStore
+__all__ = ["SCHEMA_VERSION", "NotLeader", "StateDB", "StateDBError"]
 
-_SCHEMA = """
+_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS seen (
     scope TEXT NOT NULL, item TEXT NOT NULL, version, last_seen REAL NOT NULL,
     PRIMARY KEY (scope, item)
@@ -33,33 +34,48 @@ CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, rule TEXT NOT NULL, starts REAL NOT NULL, ends REAL NOT NULL,
     token TEXT, chain TEXT, source TEXT, comment TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    alert_id TEXT NOT NULL, notifier TEXT NOT NULL, created REAL NOT NULL,
+    rule TEXT NOT NULL, kind TEXT NOT NULL, grp TEXT,
+    title TEXT NOT NULL, body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT, done_at REAL, epoch INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (alert_id, notifier)
+);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, created);
 """
-
-
-# The schema this rulesd writes (SQLite's user_version): 1 (and 0) seen-sets, memory
-# and the outbox; 2 adds silences (and outbox rows in state `silenced`).
-SCHEMA_VERSION: Final = 2
 _HEADER: Final = b"SQLite format 3\x00"  # what every SQLite file starts with
 
 
-class StateDBError(Exception):
-    """The state database cannot be opened or written."""
+class _Sqlite:
+    """`Sql` over sqlite3 (whose placeholders are `?` already)."""
+
+    insertion_order = "rowid"
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
+
+    def many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        self._db.executemany(sql, params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def version_in(self, version: Version) -> Any:
+        return version  # the column is untyped: a number stays a number
+
+    def version_out(self, stored: Any) -> Version:
+        return stored  # type: ignore[no-any-return]
 
 
-def _key(key: Any) -> str:
-    return orjson.dumps(key).decode()
-
-
-def _unkey(text: str) -> Any:
-    value = orjson.loads(text)
-    return tuple(value) if isinstance(value, list) else value
-
-
-class StateDB:
+class StateDB(StateBackend):
     """A small synchronous wrapper: the writes are a few rows per event."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.path = self.where = path
         self.in_memory = path == ":memory:"
         self._inode: int | None = None
         if not self.in_memory:
@@ -74,14 +90,9 @@ class StateDB:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateDBError(
-                    f"the state database {path} was written by a newer rulesd (schema "
-                    f"{version}; this rulesd reads up to {SCHEMA_VERSION}): upgrade rulesd, "
-                    f"or move the file aside (mv {path} {path}.newer) to start on a fresh "
-                    "baseline")
-            # Creates what an older schema lacks: that is every migration so far.
-            self._db.executescript(_SCHEMA + outbox.SCHEMA)
-            if version < SCHEMA_VERSION:
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    f"{newer_schema(path, version)}, or move the file aside (mv {path} "
+                    f"{path}.newer) to start on a fresh baseline")
+            self._migrate(version)
             if not self.in_memory:
                 self._inode = os.stat(path).st_ino
         except sqlite3.DatabaseError as exc:
@@ -92,6 +103,37 @@ class StateDB:
                 "unsent alerts stay in the moved file") from exc
         except sqlite3.Error as exc:
             raise StateDBError(f"cannot open the state database {path}: {exc}") from exc
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older file to SCHEMA_VERSION (in one transaction)."""
+        if version == SCHEMA_VERSION:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            outbox_columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            if outbox_columns and "epoch" not in outbox_columns:  # schema 1 and 2
+                self._db.execute(
+                    "ALTER TABLE outbox ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
+            for statement in _SCHEMA.split(";"):  # what an older file lacks
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Sql]:
+        try:
+            yield _Sqlite(self._db)
+        except sqlite3.Error as exc:
+            raise StateDBError(f"cannot read the state database {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _write(self, what: str, fenced: bool = True) -> Iterator[Sql]:
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                yield _Sqlite(self._db)
+        except sqlite3.Error as exc:
+            raise StateDBError(f"cannot {what}: {exc}") from exc
 
     def trouble(self) -> str | None:
         """What is wrong with the database file under a running daemon, if anything:
@@ -120,93 +162,6 @@ class StateDB:
             return (f"the state database {self.path} is damaged ({detail}): stop rulesd, "
                     "move the file aside and start again on a fresh baseline")
         return None
-
-    def load(self) -> StateStore:
-        store = StateStore()
-        for scope, item, version, last_seen in self._db.execute(
-            "SELECT scope, item, version, last_seen FROM seen"
-        ):
-            store.seen.setdefault(scope, {})[item] = SeenEntry(version, last_seen)
-        journals = {j.namespace: j for j in store.journals()}
-        for ns, key, value in self._db.execute("SELECT ns, key, value FROM memory"):
-            if ns in journals:
-                journals[ns].restore(_unkey(key), _unkey(value))
-        return store
-
-    def save(self, changes: Changes, deliveries: Sequence[Delivery] = ()) -> None:
-        """State changes and new deliveries in one transaction: an alert is durable
-        in the outbox exactly when the state that produced it is."""
-        if not changes and not deliveries:
-            return
-        try:
-            with self._db:
-                self._db.execute("BEGIN")
-                outbox.insert(self._db, deliveries)
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO seen (scope, item, version, last_seen) "
-                    "VALUES (?,?,?,?)", changes.seen_upserts)
-                self._db.executemany("DELETE FROM seen WHERE scope=? AND item=?",
-                                     changes.seen_deletes)
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO memory (ns, key, value) VALUES (?,?,?)",
-                    [(ns, _key(k), _key(v)) for ns, k, v in changes.upserts])
-                self._db.executemany("DELETE FROM memory WHERE ns=? AND key=?",
-                                     [(ns, _key(k)) for ns, k in changes.deletes])
-        except sqlite3.Error as exc:
-            raise StateDBError(f"cannot write the state database: {exc}") from exc
-
-    def _write(self, what: str, action: Callable[[], object]) -> None:
-        try:
-            with self._db:
-                self._db.execute("BEGIN")
-                action()
-        except sqlite3.Error as exc:
-            raise StateDBError(f"cannot {what}: {exc}") from exc
-
-    def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
-        self._write("mark alerts delivered",
-                    lambda: outbox.mark(self._db, keys, outbox.DELIVERED, at))
-
-    def failed(self, keys: Sequence[tuple[str, str]], error: str) -> None:
-        self._write("record a failed send", lambda: outbox.failed(self._db, keys, error))
-
-    def dead(self, keys: Sequence[tuple[str, str]], at: float, error: str) -> None:
-        self._write("dead-letter alerts",
-                    lambda: outbox.mark(self._db, keys, outbox.DEAD, at, error))
-
-    def outbox(self, *states: str) -> list[OutboxRow]:
-        return outbox.rows(self._db, states or (outbox.PENDING,))
-
-    def silences(self) -> list[Silence]:
-        return [Silence(*row) for row in self._db.execute(
-            "SELECT id, rule, starts, ends, token, chain, source, comment FROM silences "
-            "ORDER BY starts")]
-
-    def save_silence(self, silence: Silence) -> None:
-        s = silence
-        self._write("save a silence", lambda: self._db.execute(
-            "INSERT OR REPLACE INTO silences (id, rule, starts, ends, token, chain, source, "
-            "comment) VALUES (?,?,?,?,?,?,?,?)",
-            (s.id, s.rule, s.starts, s.ends, s.token, s.chain, s.source, s.comment)))
-
-    def recent(self, limit: int = 50) -> list[OutboxRow]:
-        return outbox.recent(self._db, limit)
-
-    def outbox_counts(self) -> dict[str, int]:
-        return outbox.counts(self._db)
-
-    def requeue_dead(self) -> int:
-        count = 0
-
-        def run() -> None:
-            nonlocal count
-            count = outbox.requeue_dead(self._db)
-
-        self._write("requeue dead-lettered alerts", run)
-        return count
-
-    def forget_delivered(self, before: float) -> None:
-        self._write("trim the outbox", lambda: outbox.forget_delivered(self._db, before))
 
     def close(self) -> None:
         self._db.close()

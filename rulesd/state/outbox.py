@@ -2,28 +2,19 @@
 
 The primary key (alert id, notifier) guards against doubles: an alert that is
 evaluated again (after a crash, from a re-sent snapshot) is ignored if it is
-already in the outbox, whatever its state.
+already in the outbox, whatever its state. `epoch` is the leadership term that
+claimed a row (0 on SQLite): a new leader claims every pending row at takeover.
+The SQL runs on either backend (`rulesd.state.sql`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS outbox (
-    alert_id TEXT NOT NULL, notifier TEXT NOT NULL, created REAL NOT NULL,
-    rule TEXT NOT NULL, kind TEXT NOT NULL, grp TEXT,
-    title TEXT NOT NULL, body TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT, done_at REAL,
-    PRIMARY KEY (alert_id, notifier)
-);
-CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, created);
-"""
+from rulesd.state.sql import Sql
 
 PENDING: Final = "pending"
 DELIVERED: Final = "delivered"
@@ -59,65 +50,85 @@ class OutboxRow:
     done_at: float | None
 
 
-def insert(db: sqlite3.Connection, deliveries: Iterable[Delivery]) -> None:
-    db.executemany(
-        "INSERT OR IGNORE INTO outbox (alert_id, notifier, created, rule, kind, grp, title, "
-        "body, state, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+_COLUMNS: Final = ("alert_id, notifier, created, rule, kind, grp, title, body, state, "
+                   "attempts, last_error, done_at")
+
+
+def insert(db: Sql, deliveries: Iterable[Delivery], epoch: int = 0) -> None:
+    db.many(
+        "INSERT INTO outbox (alert_id, notifier, created, rule, kind, grp, title, body, "
+        "state, last_error, epoch) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         [(d.alert_id, d.notifier, d.created, d.rule, d.kind, d.group, d.title, d.body,
           SILENCED if d.silenced else PENDING,
-          f"silenced by {d.silenced}" if d.silenced else None)
+          f"silenced by {d.silenced}" if d.silenced else None, epoch)
          for d in deliveries])
 
 
-def mark(db: sqlite3.Connection, keys: Sequence[tuple[str, str]], state: str, at: float,
+def mark(db: Sql, keys: Sequence[tuple[str, str]], state: str, at: float,
          error: str | None = None) -> None:
-    db.executemany(
+    db.many(
         "UPDATE outbox SET state=?, done_at=?, last_error=coalesce(?, last_error) "
         "WHERE alert_id=? AND notifier=?",
         [(state, at, error, a, n) for a, n in keys])
 
 
-def failed(db: sqlite3.Connection, keys: Sequence[tuple[str, str]], error: str) -> None:
-    db.executemany(
+def failed(db: Sql, keys: Sequence[tuple[str, str]], error: str) -> None:
+    db.many(
         "UPDATE outbox SET attempts=attempts+1, last_error=? WHERE alert_id=? AND notifier=?",
         [(error, a, n) for a, n in keys])
 
 
-def rows(db: sqlite3.Connection, states: Sequence[str]) -> list[OutboxRow]:
+def claim(db: Sql, epoch: int) -> int:
+    """A new leader takes over every pending row (claimed by an earlier term)."""
+    return db.run(f"UPDATE outbox SET epoch=? WHERE state='{PENDING}' AND epoch<>?",
+                  (epoch, epoch))
+
+
+def _row(values: Sequence[Any]) -> OutboxRow:
+    (alert_id, notifier, created, rule, kind, grp, title, body, state, attempts,
+     last_error, done_at) = values
+    delivery = Delivery(alert_id, notifier, created, rule, kind, grp, title, body, attempts)
+    return OutboxRow(delivery, state, last_error, done_at)
+
+
+def rows(db: Sql, states: Sequence[str]) -> list[OutboxRow]:
     marks = ",".join("?" * len(states))
-    out = []
-    for (alert_id, notifier, created, rule, kind, grp, title, body, state, attempts,
-         last_error, done_at) in db.execute(
-            "SELECT alert_id, notifier, created, rule, kind, grp, title, body, state, "
-            f"attempts, last_error, done_at FROM outbox WHERE state IN ({marks}) "
-            "ORDER BY created, rowid", list(states)):
-        delivery = Delivery(alert_id, notifier, created, rule, kind, grp, title, body, attempts)
-        out.append(OutboxRow(delivery, state, last_error, done_at))
-    return out
+    return [_row(r) for r in db.rows(
+        f"SELECT {_COLUMNS} FROM outbox WHERE state IN ({marks}) "
+        f"ORDER BY created, {db.insertion_order}", list(states))]
 
 
-def recent(db: sqlite3.Connection, limit: int) -> list[OutboxRow]:
+def recent(db: Sql, limit: int) -> list[OutboxRow]:
     """The newest rows, whatever their state (newest first)."""
-    out = []
-    for (alert_id, notifier, created, rule, kind, grp, title, body, state, attempts,
-         last_error, done_at) in db.execute(
-            "SELECT alert_id, notifier, created, rule, kind, grp, title, body, state, "
-            "attempts, last_error, done_at FROM outbox ORDER BY created DESC, rowid DESC "
-            "LIMIT ?", (limit,)):
-        delivery = Delivery(alert_id, notifier, created, rule, kind, grp, title, body, attempts)
-        out.append(OutboxRow(delivery, state, last_error, done_at))
-    return out
+    return [_row(r) for r in db.rows(
+        f"SELECT {_COLUMNS} FROM outbox ORDER BY created DESC, {db.insertion_order} DESC "
+        "LIMIT ?", (limit,))]
 
 
-def counts(db: sqlite3.Connection) -> dict[str, int]:
+def everything(db: Sql) -> list[tuple[OutboxRow, int]]:
+    """Every row with its epoch, in insertion order (`rulesd state migrate`)."""
+    return [(_row(r[:-1]), r[-1]) for r in db.rows(
+        f"SELECT {_COLUMNS}, epoch FROM outbox ORDER BY created, {db.insertion_order}")]
+
+
+def copy(db: Sql, rows: Sequence[tuple[OutboxRow, int]]) -> None:
+    db.many(
+        f"INSERT INTO outbox ({_COLUMNS}, epoch) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT DO NOTHING",
+        [(r.delivery.alert_id, r.delivery.notifier, r.delivery.created, r.delivery.rule,
+          r.delivery.kind, r.delivery.group, r.delivery.title, r.delivery.body, r.state,
+          r.delivery.attempts, r.last_error, r.done_at, epoch) for r, epoch in rows])
+
+
+def counts(db: Sql) -> dict[str, int]:
     """Rows by state."""
-    return dict(db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+    return {state: int(n) for state, n in db.rows(
+        "SELECT state, count(*) FROM outbox GROUP BY state")}
 
 
-def requeue_dead(db: sqlite3.Connection) -> int:
-    return db.execute(
-        f"UPDATE outbox SET state='{PENDING}', done_at=NULL WHERE state='{DEAD}'").rowcount
+def requeue_dead(db: Sql) -> int:
+    return db.run(f"UPDATE outbox SET state='{PENDING}', done_at=NULL WHERE state='{DEAD}'")
 
 
-def forget_delivered(db: sqlite3.Connection, before: float) -> None:
-    db.execute(f"DELETE FROM outbox WHERE state='{DELIVERED}' AND done_at < ?", (before,))
+def forget_delivered(db: Sql, before: float) -> None:
+    db.run(f"DELETE FROM outbox WHERE state='{DELIVERED}' AND done_at < ?", (before,))
