@@ -27,7 +27,8 @@ from rulesd.delivery.templates import Rendered
 from rulesd.durations import parse_duration, parse_time
 from rulesd.http.server import serve as web_serve
 from rulesd.loader import LoadedConfig
-from rulesd.state.db import StateDB, StateDBError
+from rulesd.state import backends
+from rulesd.state.backend import StateDBError
 from rulesd.state.lock import StateLock
 from rulesd.state.outbox import DEAD, PENDING
 from rulesd.suggest import did_you_mean
@@ -113,6 +114,15 @@ def _parser() -> argparse.ArgumentParser:
     expire = action("expire", help="end a silence now")
     expire.add_argument("config", help="the rules file (YAML)")
     expire.add_argument("id", help="the silence's id (from `silence list`)")
+    state = command("state", help="manage the state database")
+    state_actions = state.add_subparsers(dest="action", required=True)
+    migrate = state_actions.add_parser(
+        "migrate", parents=[shared],
+        help="move an SQLite state file into an empty PostgreSQL database")
+    migrate.add_argument("--from", dest="source", required=True,
+                         help="the SQLite state file (rulesd-state.db)")
+    migrate.add_argument("--to", dest="target", required=True,
+                         help="the PostgreSQL URL (postgresql://user@host/dbname)")
     return parser
 
 
@@ -133,7 +143,8 @@ def _check(path: str) -> int:
     loaded = _load(path)
     if loaded is None:
         return 1
-    problem = state_folder_problem(loaded.config.state.path)
+    state = loaded.config.state
+    problem = state_folder_problem(state.path) if state.url is None else None
     if problem is not None:  # what `run` needs from the filesystem
         print(f"{path}: state.path: {problem}", file=sys.stderr)
         return 1
@@ -156,11 +167,11 @@ def state_folder_problem(db_path: str) -> str | None:
     return None
 
 
-def _no_database(path: str, db_path: str) -> bool:
-    """Read-only commands never create a database: say so when there is none."""
-    if db_path != ":memory:" and not Path(db_path).exists():
-        print(f"{path}: no state database at {db_path} (has rulesd run with this file?)",
-              file=sys.stderr)
+def _no_database(path: str, loaded: LoadedConfig) -> bool:
+    """Read-only commands never create a database file: say so when there is none."""
+    problem = backends.missing(loaded.config.state)
+    if problem is not None:
+        print(f"{path}: {problem}", file=sys.stderr)
         return True
     return False
 
@@ -211,8 +222,9 @@ def _reload_command(path: str) -> int:
         answer = api(loaded, "POST", "/-/reload", ok=(422,))
     except ControlError as exc:
         if not daemon_running(loaded):
-            print(f"{path}: no rulesd is running on {loaded.config.state.path}; "
-                  "nothing to reload", file=sys.stderr)
+            print(f"{path}: no rulesd is running on "
+                  f"{backends.describe(loaded.config.state)}; nothing to reload",
+                  file=sys.stderr)
         else:
             print(f"rulesd reload: {exc}", file=sys.stderr)
         return 1
@@ -240,9 +252,12 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool,
             {name: spec.urls for name, spec in loaded.config.notifiers.items()}, None,
             SystemClock())
         state_path = ":memory:"
+    lock = None
     try:
-        # One daemon per state database: a second would send every alert again.
-        lock = StateLock.acquire(state_path or loaded.config.state.path)
+        # One daemon per state file: a second would send every alert again (on
+        # PostgreSQL, the lease decides which instance leads).
+        if state_path is not None or loaded.config.state.url is None:
+            lock = StateLock.acquire(state_path or loaded.config.state.path)
         daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path)
         if dry_run:
             daemon.make_notifiers = lambda name, urls: printing_notifiers(
@@ -304,20 +319,19 @@ def _outbox(path: str, retry: bool) -> int:
     loaded = _load(path)
     if loaded is None:
         return 1
-    if _no_database(path, loaded.config.state.path):
+    if _no_database(path, loaded):
         return 1
-    try:
-        db = StateDB(loaded.config.state.path)
-    except StateDBError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    db = backends.open_state(loaded.config.state)
     try:
         if retry:
             count = db.requeue_dead()
             print(f"requeued {count} dead-lettered alert(s); they are sent when rulesd "
-                  "next starts")
+                  "next starts" + (" leading" if db.shared else ""))
             return 0
         rows = db.outbox(PENDING, DEAD)
+    except StateDBError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
         db.close()
     for row in rows:
@@ -353,10 +367,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rulesd import silence_cli
             from rulesd.control import daemon_running
 
-            if not daemon_running(loaded) and _no_database(
-                    args.config, loaded.config.state.path):
+            if not daemon_running(loaded) and _no_database(args.config, loaded):
                 return 1
             return silence_cli.run(loaded, args.action, args)
+        if args.command == "state":
+            from rulesd import migrate
+
+            return migrate.run(args.source, args.target)
         if args.command == "test":
             from rulesd import ruletest  # each command imports what it needs: a quick check
 

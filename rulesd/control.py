@@ -18,6 +18,11 @@ class ControlError(Exception):
 
 
 def daemon_running(loaded: LoadedConfig) -> bool:
+    """Whether a daemon runs on this rules file's state file (always False on
+    PostgreSQL: instances on other hosts hold no local lock; commands write the
+    database, which the leader reads)."""
+    if loaded.config.state.url is not None:
+        return False
     try:
         lock = StateLock.acquire(loaded.config.state.path)
     except StateDBError:

@@ -27,6 +27,7 @@ from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
 from rulesd.state import SEEN_RETENTION_S, StateStore
 from rulesd.state.backend import NotLeader, StateBackend, StateDBError
+from rulesd.state.backends import describe as describe_state
 from rulesd.state.backends import open_state
 from rulesd.state.outbox import Delivery, OutboxRow
 from rulesd.yaml_loader import ConfigError
@@ -224,7 +225,8 @@ class Daemon:
         old, new = self.loaded.config, loaded.config
         refused = []
         if old.state != new.state:
-            refused.append(f"state: a change needs a restart (still {old.state.path})")
+            refused.append(f"state: a change needs a restart (still "
+                           f"{describe_state(old.state)})")
         if old.http != new.http:
             refused.append(f"http: a change needs a restart (still {old.http.listen})")
         if refused:

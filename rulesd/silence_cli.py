@@ -11,7 +11,8 @@ from typing import Any
 from rulesd.control import ControlError, api, daemon_running
 from rulesd.loader import LoadedConfig
 from rulesd.silences import Silence, new_id
-from rulesd.state.db import StateDB, StateDBError
+from rulesd.state.backend import StateDBError
+from rulesd.state.backends import open_state
 from rulesd.suggest import did_you_mean
 
 
@@ -62,7 +63,9 @@ def _with_daemon(loaded: LoadedConfig, action: str, args: Any) -> int:
 
 
 def _with_database(loaded: LoadedConfig, action: str, args: Any) -> int:
-    db = StateDB(loaded.config.state.path)
+    db = open_state(loaded.config.state)
+    later = ("the leader applies it within 5s" if db.shared
+             else "no daemon is running: it takes effect when one starts")
     now = time.time()
     try:
         silences = {s.id: s for s in db.silences()}
@@ -84,7 +87,7 @@ def _with_database(loaded: LoadedConfig, action: str, args: Any) -> int:
                           args.token, args.chain, args.source, args.comment or "")
         db.save_silence(silence)
         print(f"silence {silence.id} added: {silence.describe()} until {_when(silence.ends)}"
-              " (no daemon is running: it takes effect when one starts)")
+              f" ({later})")
         return 0
     finally:
         db.close()

@@ -19,6 +19,7 @@ listens on a loopback address.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -31,6 +32,9 @@ import orjson
 
 from rulesd.daemon import Daemon
 from rulesd.http import metrics, page, view
+from rulesd.silences import Silence
+from rulesd.state.backend import StateDBError
+from rulesd.state.outbox import OutboxRow
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -102,7 +106,7 @@ class WebApp:
                 limit = min(_RECENT_MAX, max(1, int(query.get("limit", ["50"])[0])))
             except ValueError:
                 return _json(400, {"error": "limit is a number"})
-            rows = await daemon.delivery.call(daemon.db.recent, limit)
+            rows = await self._recent(limit)
             return _json(200, [view.row_view(r) for r in rows])
         handler = routes.get(path)
         if handler is None:
@@ -118,8 +122,7 @@ class WebApp:
         daemon, now = self.daemon, self.daemon.clock.now()
         form = path.startswith("/silences")
         if method == "GET" and path == "/api/v1/silences":
-            return _json(200, [view.silence_view(s, now)
-                               for s in daemon.engine.silences.all()])
+            return _json(200, [view.silence_view(s, now) for s in await self._silence_list()])
         if method != "POST":
             return _json(405, {"error": "POST to add or expire a silence"})
         refused = self._refuse(scope)
@@ -161,12 +164,36 @@ class WebApp:
 
     async def _ready(self) -> tuple[int, str, bytes]:
         ok = view.ready(self.daemon)
-        return (200 if ok else 503), "text/plain; charset=utf-8", \
-            b"ready\n" if ok else b"starting: not every source has connected yet\n"
+        if self.daemon.role == "standby":
+            text = "standby: ready to take over" if ok else \
+                "standby: cannot reach the state database"
+        else:
+            text = "ready" if ok else "starting: not every source has connected yet"
+        return (200 if ok else 503), "text/plain; charset=utf-8", f"{text}\n".encode()
 
+    # The database may be out of reach (a standby waiting for PostgreSQL): the pages
+    # and the API still answer, with what is known.
     async def _counts(self) -> dict[str, int]:
         daemon = self.daemon
-        return await daemon.delivery.call(daemon.db.outbox_counts)
+        try:
+            return await daemon.delivery.call(daemon.db.outbox_counts)
+        except StateDBError:
+            return {}
+
+    async def _recent(self, limit: int) -> list[OutboxRow]:
+        daemon = self.daemon
+        try:
+            return await daemon.delivery.call(daemon.db.recent, limit)
+        except StateDBError:
+            return []
+
+    async def _silence_list(self) -> list[Silence]:
+        """On a shared database, the table (any instance may have added one)."""
+        daemon = self.daemon
+        if daemon.db.shared:
+            with contextlib.suppress(StateDBError):
+                return await daemon.delivery.call(daemon.db.silences)
+        return daemon.engine.silences.all()
 
     async def _metrics(self) -> tuple[int, str, bytes]:
         body = metrics.exposition(self.daemon, await self._counts(), time.time())
@@ -177,7 +204,7 @@ class WebApp:
 
     async def _firing(self) -> list[dict[str, Any]]:
         daemon = self.daemon
-        rows = await daemon.delivery.call(daemon.db.recent, _RECENT_MAX)
+        rows = await self._recent(_RECENT_MAX)
         last = {}
         for row in reversed(rows):  # oldest first: the newest send of an alert wins
             last[row.delivery.alert_id] = row
@@ -189,9 +216,9 @@ class WebApp:
     async def _page(self) -> tuple[int, str, bytes]:
         daemon = self.daemon
         status = view.status(daemon, await self._counts())
-        recent = [view.row_view(r) for r in await daemon.delivery.call(daemon.db.recent, 50)]
+        recent = [view.row_view(r) for r in await self._recent(50)]
         now = daemon.clock.now()
-        silences = [view.silence_view(s, now) for s in daemon.engine.silences.all()]
+        silences = [view.silence_view(s, now) for s in await self._silence_list()]
         html = page.render(status, await self._firing(), recent, silences,
                            [r.name for r in daemon.loaded.rules])
         return 200, "text/html; charset=utf-8", html.encode()

@@ -39,6 +39,8 @@ def families(daemon: Daemon, outbox: Mapping[str, int], now: float) -> Iterable[
     yield GaugeMetricFamily("rulesd_ready", "1 once every source connected or failed once "
                             "and the outbox was resumed", value=int(ready(daemon)))
     yield GaugeMetricFamily("rulesd_rules", "rules loaded", value=len(daemon.loaded.rules))
+    yield GaugeMetricFamily("rulesd_leader", "1 while this instance leads (holds the sources "
+                            "and sends); 0 for a standby", value=int(daemon.role == "leader"))
 
     conn = ["source", "connection"]
     frames = CounterMetricFamily("rulesd_source_frames", "frames received", labels=conn)

@@ -25,7 +25,10 @@ pre { margin: 0; white-space: pre-wrap; }
 <body>
 <h1>rulesd</h1>
 <p id="summary">{{ status.config.file }} · {{ status.rules }} rules ·
-{{ "ready" if status.ready else "starting" }} · up {{ status.uptime_s | int }}s ·
+<span id="role" class="{{ status.role }}">{{ status.role }}</span> ·
+{% if status.ready %}ready{% elif status.role == "standby" %}database unreachable{%
+else %}starting{% endif %} ·
+up {{ status.uptime_s | int }}s · state: {{ status.state.where }} ·
 outbox: {{ status.outbox.pending }} pending, {{ status.outbox.dead }} dead</p>
 
 <h2>Sources</h2>

@@ -23,13 +23,28 @@ from rulesd.suggest import did_you_mean
 
 
 def ready(daemon: Daemon) -> bool:
-    """Every configured source has connected or failed once, and the outbox is resumed."""
+    """Every configured source has connected or failed once, and the outbox is resumed;
+    for a standby: it reaches the state database (it can take over)."""
+    if daemon.role == "standby":
+        return daemon.leadership is not None and daemon.leadership.reachable
     if not daemon.resumed:
         return False
     seen = {health.source for health in daemon.healths.values()}
     if not set(daemon.loaded.sources) <= seen:
         return False
     return all(h.connects or h.failures or h.state == "fatal" for h in daemon.healths.values())
+
+
+def state(daemon: Daemon) -> dict[str, Any]:
+    """Where the state lives, and for a shared database this instance's term."""
+    lead = daemon.leadership
+    out: dict[str, Any] = {"backend": "postgresql" if daemon.db.shared else "sqlite",
+                           "where": daemon.db.where}
+    if lead is not None:
+        out.update(epoch=lead.epoch, terms=lead.terms, reachable=lead.reachable,
+                   problem=inert(lead.problem) if lead.problem else None,
+                   lease_s=lead.lease_s)
+    return out
 
 
 def _file_hash(path: str) -> str | None:
@@ -73,6 +88,8 @@ def status(daemon: Daemon, outbox_counts: Mapping[str, int]) -> dict[str, Any]:
     now = time.time()
     return {
         "ready": ready(daemon),
+        "role": daemon.role,
+        "state": state(daemon),
         "uptime_s": round(now - daemon.started_at, 3),
         "config": {"file": daemon.loaded.file, "sha256": _file_hash(daemon.loaded.file)},
         "rules": len(daemon.loaded.rules),
