@@ -1,12 +1,78 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import trio
 
+from rulesd.state.backend import StateBackend
 from tests.fakes import FakeDexScreener, HttpSink
+
+# The project's machines run PostgreSQL here (trust auth); CI makes sure it is up.
+POSTGRES_URL = os.environ.get("RULESD_TEST_POSTGRES_URL",
+                              "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def in_schema(url: str, schema: str) -> str:
+    """`url` with its search_path set to `schema` (libpq's `options`)."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema of the test PostgreSQL, as the URL a rules file gives; dropped
+    after the test. A server that cannot be reached fails the test (never a skip)."""
+    import psycopg
+
+    schema = f"rulesd_test_{secrets.token_hex(5)}"
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"the test PostgreSQL at {POSTGRES_URL} (RULESD_TEST_POSTGRES_URL) "
+                    f"cannot be reached: {exc}")
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        yield in_schema(POSTGRES_URL, schema)
+        admin.execute("SET lock_timeout = '10s'")
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The rules file's `state:` (a flow mapping) for each backend."""
+    if request.param == "sqlite":
+        return f"{{path: {tmp_path / 'state.db'}}}"
+    url = request.getfixturevalue("postgres_url")
+    return f'{{url: "{url}"}}'
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_backend(request: pytest.FixtureRequest, tmp_path: Path
+                 ) -> Iterator[Callable[[], StateBackend]]:
+    """Opens the state backend (again: a restart) of one place, for each backend."""
+    from rulesd.state.db import StateDB
+    from rulesd.state.postgres import PostgresState
+
+    opened: list[StateBackend] = []
+    if request.param == "sqlite":
+        path = str(tmp_path / "state.db")
+
+        def make() -> StateBackend:
+            opened.append(StateDB(path))
+            return opened[-1]
+    else:
+        url = request.getfixturevalue("postgres_url")
+
+        def make() -> StateBackend:
+            opened.append(PostgresState(url))
+            return opened[-1]
+    yield make
+    for backend in opened:  # closing twice is harmless
+        backend.close()
 
 
 @pytest.fixture

@@ -60,11 +60,13 @@ def write_rules(tmp_path: Path, body: str, name: str = "rules.yaml") -> Path:
 
 
 def sink_rules(tmp_path: Path, dex_url: str, sink_url: str,
-               rule: str = "{name: boosts, on: boost, notify: [sink]}") -> Path:
-    """Boosts of DEX Screener's latest stream, one rule (flow style), to `sink`."""
+               rule: str = "{name: boosts, on: boost, notify: [sink]}",
+               state: str | None = None) -> Path:
+    """Boosts of DEX Screener's latest stream, one rule (flow style), to `sink`; `state`
+    is the `state:` mapping (flow style; an SQLite file in `tmp_path` by default)."""
     return write_rules(tmp_path, f"""\
         version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
+        state: {state or f"{{path: {tmp_path / 'state.db'}}}"}
         sources:
           dexscreener: {{url: "{dex_url}", streams: [token-boosts/latest]}}
         notifiers: {{sink: "{sink_url}"}}
@@ -73,11 +75,12 @@ def sink_rules(tmp_path: Path, dex_url: str, sink_url: str,
         """)
 
 
-def boost_rules(tmp_path: Path, dex_url: str, sink_url: str, **dex: Any) -> Path:
+def boost_rules(tmp_path: Path, dex_url: str, sink_url: str, state: str | None = None,
+                **dex: Any) -> Path:
     options = "".join(f"\n    {k}: {v}" for k, v in dex.items())
     return write_rules(tmp_path, f"""\
         version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
+        state: {state or f"{{path: {tmp_path / 'state.db'}}}"}
         sources:
           dexscreener:
             url: {dex_url}

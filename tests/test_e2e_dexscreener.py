@@ -57,9 +57,12 @@ async def test_baseline_new_repeat_growth_and_reconnect(
 
 
 async def test_restart_alerts_only_what_is_new(
-    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path
+    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    state_spec: str,
 ) -> None:
-    rules = boost_rules(tmp_path, fake_dex.url, sink.url())
+    """On either backend (on PostgreSQL the daemon leads its term, then a second
+    term on the same database takes over from what the first wrote)."""
+    rules = boost_rules(tmp_path, fake_dex.url, sink.url(), state=state_spec)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 100), boost("BBB1", 100))]
     with trio.fail_after(GUARD_S):
         async with trio.open_nursery() as first:

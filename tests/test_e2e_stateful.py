@@ -19,7 +19,7 @@ SOL = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
 
 RULES = """\
 version: 1
-state: {{path: {state}}}
+state: {state}
 sources:
   dexscreener:
     url: {dex}
@@ -67,13 +67,14 @@ def claim(address: str) -> dict[str, object]:
 
 async def test_every_stateful_condition_fires_end_to_end(
     nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    state_spec: str,
 ) -> None:
     cmc = FakeCoinMarketCap()
     await nursery.start(cmc.serve)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 5))]
     fake_dex.snapshots[CLAIMS] = [snapshot(claim("OLDCLAIM"))]
     rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES.format(state=tmp_path / "state.db", dex=fake_dex.url, cmc=cmc.url,
+    rules.write_text(RULES.format(state=state_spec, dex=fake_dex.url, cmc=cmc.url,
                                   sol=SOL, sink=sink.url()))
     daemon = Daemon.create(config.load(rules, env={}), TrioClock())
     shutdown = trio.Event()

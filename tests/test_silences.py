@@ -3,7 +3,7 @@ cooldown started, no replay when they end, kept across a restart."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -12,7 +12,7 @@ from rulesd.events import Event, TokenRef
 from rulesd.rules.engine import Engine
 from rulesd.silences import Silence, Silences
 from rulesd.state import StateStore
-from rulesd.state.db import StateDB
+from rulesd.state.backend import StateBackend
 
 RULES = """\
 version: 1
@@ -82,13 +82,13 @@ def test_an_expired_silence_replays_nothing_it_held() -> None:
     assert outcome(e, price(150), 50.0) == ["pricey:sent"]  # a new one
 
 
-def test_silences_are_kept_across_a_restart(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.db")
-    db = StateDB(path)
+def test_silences_are_kept_across_a_restart(
+        open_backend: Callable[[], StateBackend]) -> None:
+    db = open_backend()
     db.save_silence(Silence("s1", "boosts", 10.0, 7200.0, token="BTC", comment="noisy"))
     db.save_silence(Silence("s2", "pricey", 10.0, 20.0))
     db.close()
-    again = StateDB(path)
+    again = open_backend()
     assert [s.id for s in again.silences()] == ["s1", "s2"]
     assert again.silences()[0] == Silence("s1", "boosts", 10.0, 7200.0, token="BTC",
                                           comment="noisy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from rulesd.events import Event, Occurrence
 from rulesd.state import SEEN_RETENTION_S, StateStore
+from rulesd.state.backend import StateBackend
 from rulesd.state.db import StateDB
 
 
@@ -72,15 +74,15 @@ def test_entries_not_seen_for_the_retention_are_forgotten() -> None:
     assert set(store.seen["dex:boosts"]) == {"b"}
 
 
-def test_seen_sets_and_cooldowns_survive_a_restart(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.db")
-    db = StateDB(path)
+def test_seen_sets_and_cooldowns_survive_a_restart(
+        open_backend: Callable[[], StateBackend]) -> None:
+    db = open_backend()
     store = db.load()
     store.apply(event("a", 100.0), 0)
     store.fired("rule", "solana:a", 5.0)
     db.save(store.take_changes())
     db.close()
-    db = StateDB(path)
+    db = open_backend()
     again = db.load()
     assert not again.apply(event("a", 100.0, "new-connection#1"), 10)
     assert again.apply(event("a", 200.0, "new-connection#1"), 10)
@@ -129,7 +131,7 @@ def test_the_schema_is_versioned_older_files_migrate_newer_ones_are_refused(
         tmp_path: Path) -> None:
     import sqlite3
 
-    from rulesd.state.db import SCHEMA_VERSION, StateDB, StateDBError
+    from rulesd.state.db import SCHEMA_VERSION, StateDBError
 
     old = tmp_path / "old.db"
     with sqlite3.connect(old) as db:  # what rulesd wrote before silences existed

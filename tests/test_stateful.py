@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from rulesd.delivery.templates import render
 from rulesd.events import Event, TokenRef
 from rulesd.rules.engine import RuleSet
 from rulesd.state import StateStore
-from rulesd.state.db import StateDB
+from rulesd.state.backend import StateBackend
 from rulesd.yaml_loader import ConfigError
 
 BTC = TokenRef(key="cmc:1", symbol="BTC", cmc_id=1)
@@ -249,16 +249,15 @@ def test_cooldown_bounds_a_level_that_flaps() -> None:
 
 
 def test_a_restart_neither_repeats_a_firing_alert_nor_forgets_a_cooldown(
-    tmp_path: Path,
+    open_backend: Callable[[], StateBackend],
 ) -> None:
-    path = str(tmp_path / "state.db")
     rules = ruleset(HIGH + "  cooldown: 10m\n")
-    db = StateDB(path)
+    db = open_backend()
     run = Run(rules, db.load())
     run.feed(price(101, 0)).feed(price(150, 10))
     db.save(run.state.take_changes())
     db.close()
-    db = StateDB(path)
+    db = open_backend()
     again = Run(ruleset(HIGH + "  cooldown: 10m\n"), db.load())
     again.feed(price(120, 20))  # still firing: no repeat
     again.feed(price(90, 30)).feed(price(120, 40))  # re-armed, but in cooldown
