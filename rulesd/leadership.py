@@ -146,9 +146,10 @@ class Leadership:
                         self.reachable, self.problem = False, str(exc)
                         await trio.sleep(self.renew_s / 4)
             if renewed is None:
-                self.lose(f"the lease could not be renewed for {self.lease_s / 2:g}s "
-                          f"({self.problem}); another instance may take it over when it "
-                          "expires")
+                why = self.problem or "no answer in time: was this process stopped, or " \
+                    "starved of CPU?"
+                self.lose(f"no renewal of the lease succeeded for {self.lease_s / 2:g}s "
+                          f"({why}); another instance may take it over when it expires")
                 return
             if not renewed:
                 self.lose("another instance holds the lease")

@@ -29,16 +29,19 @@ def postgres_url() -> Iterator[str]:
     import psycopg
 
     schema = f"rulesd_test_{secrets.token_hex(5)}"
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"the test PostgreSQL at {POSTGRES_URL} (RULESD_TEST_POSTGRES_URL) "
-                    f"cannot be reached: {exc}")
-    with admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-        yield in_schema(POSTGRES_URL, schema)
-        admin.execute("SET lock_timeout = '10s'")
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    def admin(sql: str) -> None:  # a connection each time: a test may restart the server
+        try:
+            with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
+                conn.execute("SET lock_timeout = '10s'")
+                conn.execute(sql)
+        except psycopg.OperationalError as exc:
+            pytest.fail(f"the test PostgreSQL at {POSTGRES_URL} (RULESD_TEST_POSTGRES_URL) "
+                        f"cannot be reached: {exc}")
+
+    admin(f"CREATE SCHEMA {schema}")
+    yield in_schema(POSTGRES_URL, schema)
+    admin(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

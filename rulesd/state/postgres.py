@@ -20,6 +20,7 @@ never write over its successor — its write fails with NotLeader.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -72,6 +73,9 @@ _CONNECT: Final[dict[str, Any]] = {
     "connect_timeout": 3, "application_name": "rulesd", "keepalives": 1,
     "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2}
 POOL_TIMEOUT_S: Final = 5.0
+# The pool logs every failed reconnection as a warning of several lines; rulesd says
+# once, in its own words, what an outage means (leadership.py, daemon.py).
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def display(url: str) -> str:
