@@ -282,9 +282,10 @@ class Daemon:
                  "earlier term)", sum(len(s) for s in state.seen.values()), len(rows), claimed)
         try:
             await self._term(shutdown, rows)
-        finally:
+        finally:  # a standby shows no connections (the next term makes its own)
             self._nursery, self.resumed = None, False
             self._running.clear()
+            self.healths.clear()
 
     async def _term(self, shutdown: trio.Event, rows: list[OutboxRow] | None = None, *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

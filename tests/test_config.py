@@ -465,3 +465,34 @@ def test_include_locates_every_problem_in_the_file_it_is_in(tmp_path: Path) -> N
         f"{b}:1:1: an included file holds `rules` and `notifiers`, not 'sources'",
         f"{b}:4:9: unknown kind 'boots' (did you mean 'boost'?)",
     ]
+
+
+def test_state_url_is_checked_for_its_form_without_connecting() -> None:
+    def state(body: str) -> list[str]:
+        return problems(f"version: 1\nstate:\n{body}\nsources: {{dexscreener: {{}}}}\n"
+                        "notifiers: {out: stdout}\n"
+                        "rules: [{name: b, on: boost, notify: [out]}]\n")
+
+    assert state("  url: postgresql://rulesd@db.internal:5432/rulesd") == []
+    assert state("  url: postgres://db.internal/rulesd\n  lease: 30s") == []
+    [wrong] = state("  url: mysql://db/rulesd")
+    assert wrong.startswith("rules.yaml:3:8: ") and "postgresql://" in wrong
+    [both] = state("  path: rulesd-state.db\n  url: postgresql://db/rulesd")
+    assert both.startswith("rules.yaml:3:3: ") and "exclude each other" in both
+    [garbled] = state("  url: 'postgresql://db/rulesd?sslmode'")
+    assert "not a valid PostgreSQL URL" in garbled
+    [short] = state("  url: postgresql://db/rulesd\n  lease: 1s")
+    assert short.startswith("rules.yaml:4:10: ") and "between 2s and 5m" in short
+
+
+def test_the_password_of_a_state_url_is_a_secret() -> None:
+    loaded = config.loads("version: 1\nstate: {url: 'postgresql://rulesd:${PGPASS}@db/rulesd'}"
+                          "\nsources: {dexscreener: {}}\n"
+                          "notifiers: {out: stdout}\n"
+                        "rules: [{name: b, on: boost, notify: [out]}]\n",
+                          "rules.yaml", {"PGPASS": "hunter2"})
+    assert loaded.config.state.url == "postgresql://rulesd:hunter2@db/rulesd"
+    assert "hunter2" in loaded.secrets
+    from rulesd.state.backends import describe
+
+    assert describe(loaded.config.state) == "postgresql://rulesd@db/rulesd"
