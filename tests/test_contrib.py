@@ -41,6 +41,24 @@ def test_compose_parses_and_everything_it_mounts_or_builds_from_exists() -> None
                 assert host in compose["volumes"], f"{name}: unknown volume {host}"
 
 
+def test_the_high_availability_compose_runs_two_instances_on_one_postgresql() -> None:
+    compose = yaml.safe_load((CONTRIB / "compose.ha.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "rulesd-a", "rulesd-b"}
+    a, b = services["rulesd-a"], services["rulesd-b"]
+    assert a["volumes"] == b["volumes"] == ["./docker/rules-ha.yaml:/etc/rulesd/rules.yaml:ro"]
+    assert (CONTRIB / "docker/rules-ha.yaml").is_file()
+    assert a["ports"] != b["ports"]
+    assert b["depends_on"]["postgres"]["condition"] == "service_healthy"
+    postgres = services["postgres"]["environment"]
+    env = {"RULESD_DB_PASSWORD": "pw", "RULESD_HTTP_TOKEN": "tok"}
+    loaded = loader.load(CONTRIB / "docker/rules-ha.yaml", env=env)
+    url = loaded.config.state.url
+    assert url == f"postgresql://{postgres['POSTGRES_USER']}:pw@postgres/" \
+        f"{postgres['POSTGRES_DB']}"
+    assert "pw" in loaded.secrets
+
+
 def _dockerfile() -> dict[str, str]:
     text = (CONTRIB / "Dockerfile").read_text().replace("\\\n", " ")
     out: dict[str, str] = {}
