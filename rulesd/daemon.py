@@ -140,9 +140,9 @@ class Daemon:
     started_at: float = attrs.field(factory=time.time)
     reloads: collections.Counter[str] = attrs.field(factory=collections.Counter)
     resumed: bool = False  # the outbox was read back at start
-    _ticker_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    _watch_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    _summary_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    # The tasks beside the engine (ticker, checks, summaries) end with it: a fresh
+    # scope each term (a leader may lead several times in one process).
+    _alongside_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     # Cancelled by a reload, which may bring rules with `for` or `absent`.
     _wake_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     _reloaded: bool = False  # since the ticker last looked
@@ -296,16 +296,10 @@ class Daemon:
         self.resumed = True
         if resumed:
             log.info("resuming %d undelivered alert(s) from the outbox", resumed)
+        self._alongside_scope = trio.CancelScope()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.delivery.run, out_rx)
-            nursery.start_soon(self._ticker, out_tx.clone())
-            if self.db.shared:
-                nursery.start_soon(self._follow_silences)
-                nursery.start_soon(self._retry_writes, out_tx.clone())
-            elif not self.db.in_memory:
-                nursery.start_soon(self._watch_database)
-            if self.feed is None:  # live: say what it is doing, now and then
-                nursery.start_soon(self._summaries)
+            nursery.start_soon(self._alongside, out_tx.clone())
             nursery.start_soon(self._engine, events_rx, out_tx)
             with events_tx:
                 await nursery.start(self._sources, events_tx.clone(), sources_scope)
@@ -315,6 +309,19 @@ class Daemon:
                 log.info("stopping: closing streams; unsent alerts stay in the outbox")
             sources_scope.cancel()
             nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
+
+    async def _alongside(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """What runs beside the engine, until the engine stops."""
+        with self._alongside_scope:
+            async with deliveries, trio.open_nursery() as nursery:
+                nursery.start_soon(self._ticker, deliveries.clone())
+                if self.db.shared:
+                    nursery.start_soon(self._follow_silences)
+                    nursery.start_soon(self._retry_writes, deliveries.clone())
+                elif not self.db.in_memory:
+                    nursery.start_soon(self._watch_database)
+                if self.feed is None:  # live: say what it is doing, now and then
+                    nursery.start_soon(self._summaries)
 
     async def _retry_writes(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """On a shared database, writes that failed are retried every RETRY_WRITES_S even
@@ -395,64 +402,61 @@ class Daemon:
                            if what == "silenced")
             return per_source, [*counts, silenced]
 
-        with self._summary_scope:  # ends with the engine
-            before = totals()
-            while True:
-                await trio.sleep(self.summary_interval_s)
-                now = totals()
-                parts = []
-                for source, (frames, events, faults) in sorted(now[0].items()):
-                    f0, e0, x0 = before[0].get(source, [0, 0, 0])
-                    parts.append(f"{source}: {frames - f0} frames, {events - e0} events, "
-                                 f"{faults - x0} faults")
-                sent, dead, silenced = (a - b for a, b in zip(now[1], before[1], strict=True))
-                log.info("last %s: %s; alerts: %d sent, %d dead-lettered, %d silenced; "
-                         "outbox: %d waiting", format_duration(self.summary_interval_s),
-                         "; ".join(parts) or "no sources", sent, dead, silenced,
-                         sum(len(w.queue) for w in self.delivery.workers.values()))
-                before = now
+        before = totals()
+        while True:
+            await trio.sleep(self.summary_interval_s)
+            now = totals()
+            parts = []
+            for source, (frames, events, faults) in sorted(now[0].items()):
+                f0, e0, x0 = before[0].get(source, [0, 0, 0])
+                parts.append(f"{source}: {frames - f0} frames, {events - e0} events, "
+                             f"{faults - x0} faults")
+            sent, dead, silenced = (a - b for a, b in zip(now[1], before[1], strict=True))
+            log.info("last %s: %s; alerts: %d sent, %d dead-lettered, %d silenced; "
+                     "outbox: %d waiting", format_duration(self.summary_interval_s),
+                     "; ".join(parts) or "no sources", sent, dead, silenced,
+                     sum(len(w.queue) for w in self.delivery.workers.values()))
+            before = now
 
     async def _watch_database(self) -> None:
         """Say at once when the state file is deleted, replaced or damaged under us
         (once per kind of trouble, and again when it clears)."""
         said: str | None = None
-        with self._watch_scope:  # ends with the engine, like the ticker
-            while True:
-                await trio.sleep(self.db_check_interval_s)
-                trouble = await self.delivery.call(self.db.trouble)
-                if trouble != said:
-                    if trouble is not None:
-                        log.error("%s", trouble)
-                    else:
-                        log.info("state database %s looks right again", self.db.where)
-                    said = trouble
+        while True:
+            await trio.sleep(self.db_check_interval_s)
+            trouble = await self.delivery.call(self.db.trouble)
+            if trouble != said:
+                if trouble is not None:
+                    log.error("%s", trouble)
+                else:
+                    log.info("state database %s looks right again", self.db.where)
+                said = trouble
 
     async def _ticker(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """Evaluate time-driven rules (`for`, `absent`) on a grid of TICK_INTERVAL_S,
-        until the engine stops (which cancels `_ticker_scope`). Grid ticks where nothing
+        until the engine stops (which cancels `_alongside_scope`). Grid ticks where nothing
         can come due are skipped, so a quiet week in a replay is a handful of ticks, and
         what fires fires on the same tick as if every tick had run."""
         origin = trio.current_time()
         async with deliveries:
-            with self._ticker_scope:
-                while True:
-                    ruleset = self.engine.ruleset
-                    if ruleset.time_driven:
-                        now, seen = self.clock.now(), self.engine_stats.events
-                        fired = self.engine.tick(now)
-                        self.engine_stats.ticks += 1
-                        if fired:
-                            await self._commit(fired, deliveries)
-                        due = ruleset.next_due
-                        if self.engine_stats.events != seen:  # events came in meanwhile
-                            due = min(due, now + ruleset.min_wait)
-                        at = trio.current_time() + (due - self.clock.now())
-                        if await self._tick_wait(origin, at, ruleset.min_wait):
-                            continue
-                    else:  # no rule fires on the clock: nothing to do until a reload
-                        await self._tick_wait(origin, math.inf, None)
-                    # A reload: its rules tick from the next grid tick on.
-                    await trio.sleep_until(_grid(origin, trio.current_time()))
+            while True:
+                ruleset = self.engine.ruleset
+                if ruleset.time_driven:
+                    now, seen = self.clock.now(), self.engine_stats.events
+                    fired = self.engine.tick(now)
+                    self.engine_stats.ticks += 1
+                    if fired:
+                        await self._commit(fired, deliveries)
+                    due = ruleset.next_due
+                    if self.engine_stats.events != seen:  # events came in meanwhile
+                        due = min(due, now + ruleset.min_wait)
+                    at = trio.current_time() + (due - self.clock.now())
+                    if await self._tick_wait(origin, at, ruleset.min_wait):
+                        continue
+                else:  # no rule fires on the clock: nothing to do until a reload
+                    await self._tick_wait(origin, math.inf, None)
+                # A reload: its rules tick from the next grid tick on.
+                await trio.sleep_until(_grid(origin, trio.current_time()))
 
     async def _tick_wait(self, origin: float, at: float, min_wait: float | None) -> bool:
         """Sleep until the grid tick at or after `at` (trio's clock; inf: for ever),
@@ -515,12 +519,12 @@ class Daemon:
                     alerts, uncommitted = [], 0
                 if now >= next_prune:
                     self.engine.state.prune(now)
-                    await self.delivery.call(self.db.forget_delivered, now - SEEN_RETENTION_S)
+                    with contextlib.suppress(StateDBError):  # trimmed at the next prune
+                        await self.delivery.call(self.db.forget_delivered,
+                                                 now - SEEN_RETENTION_S)
                     next_prune = now + PRUNE_INTERVAL_S
             await self._commit(alerts, deliveries)
-        self._ticker_scope.cancel()
-        self._watch_scope.cancel()
-        self._summary_scope.cancel()
+        self._alongside_scope.cancel()
 
     async def _commit(self, alerts: list[Alert],
                       channel: trio.MemorySendChannel[Delivery]) -> None:

@@ -24,7 +24,7 @@ import pytest
 import trio
 
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot, write_rules
+from tests.helpers import boost, snapshot, stop, write_rules
 
 BOOSTS = "/token-boosts/latest/v1"
 TOKEN = re.compile(r"T\d{3}X")
@@ -95,8 +95,11 @@ async def instances(tmp_path: Path, dex: FakeDexScreener, sink: HttpSink, url: s
                     [sys.executable, "-m", "rulesd", "run", str(rules)],
                     stdout=subprocess.DEVNULL, stderr=log)
             started.append(instance)
-            # The first to start leads: wait for it before the next one starts.
+            # The first to start leads: wait for it (and its vendor connection, which
+            # records the baseline) before the next one starts.
             await instance.wait_role("leader" if len(started) == 1 else "standby", 20)
+            with trio.fail_after(20):
+                await dex.wait_connections(BOOSTS, 1)
         yield started
     finally:
         for instance in started:
@@ -182,10 +185,16 @@ async def test_a_frozen_leader_is_replaced_and_sends_nothing_when_it_wakes(
         await trio.sleep(2)  # whatever the woken leader would send comes now
         counts = tokens(sink)
         assert await b.role() == "leader"
+        connections = fake_dex.connections[BOOSTS]  # the old leader's, then the new one's
+        # A graceful stop of the leader ends its lease: the standby leads within seconds.
+        assert b.process is not None
+        assert await stop(b.process) == 0
+        assert await a.wait_role("leader", 5) < 5
+        assert await stop(a.process) == 0
     assert 8 < took < 15, f"the standby took over after {took:.1f}s (lease 10s)"
     assert set(counts.values()) == {1}, counts
     assert "stepping down" in a.logged()
-    assert fake_dex.connections[BOOSTS] == 2
+    assert connections == 2
 
 
 def _cluster(action: str) -> None:

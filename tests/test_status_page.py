@@ -141,3 +141,39 @@ async def test_a_silence_made_in_the_form_mutes_the_next_alert(
     states = {row[3]: row[4] for row in recent}
     assert states["Boost: LOUD2 on solana"] == "delivered"
     assert states["Boost: MUTE1 on solana"].startswith("silenced")
+
+
+async def test_a_standby_says_so_on_its_page_and_becomes_leader_when_the_lease_frees(
+    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+    sink: HttpSink, tmp_path: Path, postgres_url: str,
+) -> None:
+    from rulesd.state.postgres import PostgresState
+
+    other = PostgresState(postgres_url)  # another instance, leading
+    assert await trio.to_thread.run_sync(other.acquire, 10.0) == 1
+    try:
+        fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+        path = sink_rules(tmp_path, fake_dex.url, sink.url(),
+                          state=f'{{url: "{postgres_url}"}}')
+        daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+        shutdown = trio.Event()
+        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+        await nursery.start(daemon.run, shutdown)
+        with trio.fail_after(60):
+            while daemon.leadership is None or not daemon.leadership.reachable:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            page = await trio.to_thread.run_sync(_read_page, browser, base + "/")
+            role = await trio.to_thread.run_sync(
+                lambda: browser.find_element(By.ID, "role").text)
+            assert role == "standby" and "ready" in str(page["summary"])
+            assert page["sources"] == [["no source has started yet"]]
+            assert fake_dex.connections[BOOSTS] == 0
+            await trio.to_thread.run_sync(other.release)  # the leader stops gracefully
+            await fake_dex.wait_connections(BOOSTS, 1)
+            await trio.to_thread.run_sync(_read_page, browser, base + "/")
+            role = await trio.to_thread.run_sync(
+                lambda: browser.find_element(By.ID, "role").text)
+            assert role == "leader"
+            shutdown.set()
+    finally:
+        other.close()
