@@ -103,6 +103,20 @@ async def start(nursery: trio.Nursery, path: Path, clock: TrioClock | None = Non
     return daemon, shutdown
 
 
+async def first_run(rules: Path, dex: Any, sink: Any, path: str) -> None:
+    """A daemon's first run: a baseline of what `dex` serves on `path`, then CCC1 is
+    news and goes out; it stops once the outbox knows CCC1 went out (stopping between
+    the platform's answer and that record would send it again next time)."""
+    async with trio.open_nursery() as nursery:
+        daemon, shutdown = await start(nursery, rules)
+        await dex.wait_connections(path, 1)
+        await dex.push(path, snapshot(boost("CCC1", 1)))
+        await sink.wait_for(1)
+        while await daemon.delivery.call(daemon.db.outbox):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        shutdown.set()
+
+
 @asynccontextmanager
 async def rulesd_process(*args: str, stderr: int = subprocess.DEVNULL
                          ) -> AsyncIterator[trio.Process]:

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import StepClock, boost, boost_rules, single, snapshot, start
+from tests.helpers import StepClock, boost, boost_rules, first_run, single, snapshot, start
 
 BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
@@ -65,16 +65,7 @@ async def test_restart_alerts_only_what_is_new(
     rules = boost_rules(tmp_path, fake_dex.url, sink.url(), state=state_spec)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 100), boost("BBB1", 100))]
     with trio.fail_after(GUARD_S):
-        async with trio.open_nursery() as first:
-            daemon, shutdown = await start(first, rules)
-            await fake_dex.wait_connections(BOOSTS, 1)
-            await fake_dex.push(BOOSTS, snapshot(boost("CCC1", 1)))
-            await sink.wait_for(1)
-            # Stop once the outbox knows C went out: stopping between the platform's
-            # answer and that record would send C again after the restart (at least once).
-            while await daemon.delivery.call(daemon.db.outbox):  # noqa: ASYNC110
-                await trio.sleep(0.01)
-            shutdown.set()
+        await first_run(rules, fake_dex, sink, BOOSTS)  # C goes out
         # While we were down, D arrived and B grew.
         fake_dex.snapshots[BOOSTS] = [snapshot(
             boost("DDD1", 1), boost("CCC1", 1), boost("AAA1", 100), boost("BBB1", 300))]

@@ -21,7 +21,7 @@ from rulesd.state.outbox import DEAD, DELIVERED, PENDING, SILENCED, Delivery
 from rulesd.state.postgres import PostgresState
 from rulesd.state.store import Changes
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, boost_rules, snapshot, start
+from tests.helpers import boost, boost_rules, first_run, snapshot, start
 
 BOOSTS = "/token-boosts/latest/v1"
 
@@ -191,14 +191,7 @@ async def test_after_a_migration_the_daemon_on_postgresql_repeats_nothing(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 100), boost("BBB1", 100))]
     with trio.fail_after(20):
         on_file = boost_rules(tmp_path, fake_dex.url, sink.url())
-        async with trio.open_nursery() as first:
-            daemon, shutdown = await start(first, on_file)
-            await fake_dex.wait_connections(BOOSTS, 1)
-            await fake_dex.push(BOOSTS, snapshot(boost("CCC1", 1)))
-            await sink.wait_for(1)
-            while await daemon.delivery.call(daemon.db.outbox):  # noqa: ASYNC110
-                await trio.sleep(0.01)
-            shutdown.set()
+        await first_run(on_file, fake_dex, sink, BOOSTS)  # C goes out
         assert await trio.to_thread.run_sync(
             main, ["state", "migrate", "--from", str(tmp_path / "state.db"),
                    "--to", postgres_url]) == 0
