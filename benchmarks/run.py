@@ -6,9 +6,10 @@ Every variant reads the same pre-encoded frames from a separate blaster process
 (benchmarks/blaster.py) over loopback; variants are interleaved and repeated, and
 the median of each is reported:
 
-- throughput: the whole daemon as a user runs it (`rulesd run`, a SQLite state file,
-  the console notifier) against bare receive loops that only decode each frame
-  (trio-websocket, as rulesd uses it, and the asyncio `websockets` library), for
+- throughput: the whole daemon as a user runs it (`rulesd run`, a SQLite state file
+  — and, for CoinMarketCap, the state in the local PostgreSQL —, the console
+  notifier) against bare receive loops that only decode each frame (trio-websocket,
+  as rulesd uses it, and the asyncio `websockets` library), for
   CoinMarketCap, Mobula and DEX Screener frames; a run ends when the daemon prints
   the alert of the last frame (a probe);
 - rule scaling: 10, 1,000 and 10,000 selective rules (each pinned to one coin, or
@@ -75,9 +76,12 @@ def bare(lib: str, vendor: str, frames: int, queue: int = 64, buffer: int = 4096
     return float(report["sent"]) / (probe_at - float(report["first"]))  # type: ignore[arg-type]
 
 
-def rules_file(vendor: str, rules: int, port: int, directory: Path) -> Path:
-    """A rules file as a user writes it: selective rules, the probe rule, the console."""
-    lines = ["version: 1", f"state: {{path: {directory / 'state.db'}}}", "sources:"]
+def rules_file(vendor: str, rules: int, port: int, directory: Path,
+               state: str | None = None) -> Path:
+    """A rules file as a user writes it: selective rules, the probe rule, the console;
+    the state in an SQLite file of `directory`, or as `state` says."""
+    state = state or f"{{path: {directory / 'state.db'}}}"
+    lines = ["version: 1", f"state: {state}", "sources:"]
     if vendor == "cmc":
         ids = ", ".join(str(i) for i in [*range(1, 100), 999999])
         lines += ["  coinmarketcap:", "    api_key: bench", f"    url: ws://127.0.0.1:{port}/",
@@ -118,9 +122,10 @@ def rules_file(vendor: str, rules: int, port: int, directory: Path) -> Path:
 
 
 def _daemon(vendor: str, rules: int, blaster: Blaster, directory: Path,
-            on_line: Callable[[str, float], bool]) -> dict[str, object]:
+            on_line: Callable[[str, float], bool], state: str | None = None
+            ) -> dict[str, object]:
     """Run `rulesd run` on the blaster; `on_line(title, when)` until it returns True."""
-    path = rules_file(vendor, rules, blaster.port, directory)
+    path = rules_file(vendor, rules, blaster.port, directory, state)
     proc = subprocess.Popen([RULESD, "run", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, bufsize=1)
     assert proc.stdout is not None
@@ -134,13 +139,28 @@ def _daemon(vendor: str, rules: int, blaster: Blaster, directory: Path,
         proc.wait(timeout=30)
 
 
-def daemon_throughput(vendor: str, rules: int, frames: int) -> float:
+def postgres_state() -> str:
+    """`state:` on a fresh schema of the local PostgreSQL (RULESD_TEST_POSTGRES_URL):
+    the daemon leads, and every commit goes over TCP with its lease check."""
+    import psycopg
+
+    url = os.environ.get("RULESD_TEST_POSTGRES_URL",
+                         "postgresql://postgres@127.0.0.1:5432/test")
+    schema = "rulesd_bench_run"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.execute(f"CREATE SCHEMA {schema}")
+    return f'{{url: "{url}{"&" if "?" in url else "?"}options=-csearch_path%3D{schema}"}}'
+
+
+def daemon_throughput(vendor: str, rules: int, frames: int, postgres: bool = False) -> float:
     blaster = Blaster(vendor, frames)
     seen: list[float] = []
     try:
         with tempfile.TemporaryDirectory() as directory:
             report = _daemon(vendor, rules, blaster, Path(directory),
-                             lambda line, when: bool(seen.append(when)) or True)
+                             lambda line, when: bool(seen.append(when)) or True,
+                             postgres_state() if postgres else None)
     finally:
         blaster.close()
     return float(report["sent"]) / (seen[0] - float(report["first"]))  # type: ignore[arg-type]
@@ -244,6 +264,8 @@ def main() -> None:
         }
         if vendor == "cmc":
             variants["rulesd, 10,000 rules"] = lambda: daemon_throughput("cmc", 10_000, frames)
+            variants["rulesd, 1,000, PostgreSQL"] = \
+                lambda: daemon_throughput("cmc", 1000, frames, postgres=True)
         result = interleaved(variants, repeat)
         base = result["bare trio-websocket"]
         print(f"\n{vendor}:")

@@ -221,7 +221,7 @@ def _reload_command(path: str) -> int:
     try:  # the daemon listening where the file says (even if its state moved)
         answer = api(loaded, "POST", "/-/reload", ok=(422,))
     except ControlError as exc:
-        if not daemon_running(loaded):
+        if loaded.config.state.url is None and not daemon_running(loaded):
             print(f"{path}: no rulesd is running on "
                   f"{backends.describe(loaded.config.state)}; nothing to reload",
                   file=sys.stderr)
