@@ -44,7 +44,15 @@ class LoadedConfig:
             f"{self.file}: OK: {len(self.rules)} rules enabled, "
             f"sources: {', '.join(parts) or 'none'}, "
             f"notifiers: {', '.join(sorted(self.config.notifiers)) or 'none'}"
+            + (f", state: {_shared(self.config.state.url)} (shared: one instance leads)"
+               if self.config.state.url else "")
         )
+
+
+def _shared(url: str) -> str:
+    from rulesd.state.postgres import display
+
+    return display(url)
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:

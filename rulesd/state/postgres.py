@@ -162,8 +162,11 @@ class PostgresState(StateBackend):
                 try:
                     with psycopg.connect(self.url, autocommit=True, **_CONNECT) as conn:
                         self._migrate(conn)
-                except psycopg.Error as exc:
+                except psycopg.OperationalError as exc:
                     raise StateDBError(f"cannot reach the state database {self.where}: "
+                                       f"{_reason(exc)}") from exc
+                except psycopg.Error as exc:  # reached, but refused (rights, say)
+                    raise StateDBError(f"cannot use the state database {self.where}: "
                                        f"{_reason(exc)}") from exc
                 self._pool = psycopg_pool.ConnectionPool(
                     self.url, kwargs=dict(_CONNECT), min_size=1, max_size=4, open=False,
