@@ -11,8 +11,9 @@ import psycopg
 import pytest
 import trio
 
+from tests.fake_vendors import FakeCoinMarketCap
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, sink_rules, snapshot, start
+from tests.helpers import boost, sink_rules, snapshot, start, write_rules
 
 BOOSTS = "/token-boosts/latest/v1"
 
@@ -60,3 +61,55 @@ async def test_a_leader_steps_down_when_the_lease_is_taken_and_leads_again_later
         shutdown.set()
     titles = [m["title"] for m in sink.messages]
     assert titles == ["Boost: CCC1 on solana", "Boost: DDD1 on solana"]
+
+
+async def test_a_level_alert_firing_before_a_failover_stays_that_episode_after_it(
+        nursery: trio.Nursery, sink: HttpSink, tmp_path: Path, postgres_url: str) -> None:
+    """The firing state is in the database: the new term (here, the same process
+    leading again; another host is no different) does not alert the episode again,
+    and alerts the next one. The `change` window starts over (series are memory)."""
+    cmc = FakeCoinMarketCap()
+    await nursery.start(cmc.serve)
+    rules = write_rules(tmp_path, f"""\
+        version: 1
+        state: {{url: "{postgres_url}"}}
+        sources:
+          coinmarketcap:
+            api_key: good-key
+            url: {cmc.url}
+            subscriptions: [{{channel: market@crypto_latest_price, params: {{crypto_ids: [1]}}}}]
+        notifiers: {{sink: "{sink.url()}"}}
+        defaults: {{notify: [sink]}}
+        rules:
+          - {{name: btc-high, on: price, where: {{price: {{gt: 101}}}},
+              message: "high {{{{ price }}}}"}}
+          - {{name: btc-move, on: price,
+              where: {{change: {{of: price, window: 5m, pct: {{gte: 5}}}}}},
+              message: "move {{{{ price }}}}"}}
+        """)
+    btc = ("market@crypto_latest_price", {"crypto_ids": 1})
+    with trio.fail_after(30):
+        daemon, shutdown = await start(nursery, rules)
+        await cmc.wait(lambda: len(cmc.live()) == 1 and len(cmc.live()[0].units) == 1)
+        await cmc.push(*btc, {"cid": 1, "p": 100.0}, ts=1_000_000)
+        await cmc.push(*btc, {"cid": 1, "p": 103.0}, ts=1_010_000)
+        await sink.wait_for(1)
+        # Failover: the lease goes elsewhere, then comes back to a new term.
+        await trio.to_thread.run_sync(lease, postgres_url, (
+            "UPDATE lease SET holder='elsewhere', epoch=epoch+1, "
+            "expires=clock_timestamp() + interval '1 hour'"))
+        while daemon.role == "leader":  # noqa: ASYNC110
+            await trio.sleep(0.05)
+        await trio.to_thread.run_sync(lease, postgres_url,
+                                      "UPDATE lease SET expires='-infinity'")
+        await cmc.wait(lambda: len(cmc.live()) == 1 and len(cmc.live()[0].units) == 1
+                       and daemon.role == "leader")
+        # 100 → 106 would be a 6% move in one series; the new term's series starts at
+        # 106, so only 106 → 112 is (5.7%). 106 is still the first episode of `high`.
+        for price, ts in ((106.0, 1_020_000), (99.0, 1_030_000), (105.0, 1_040_000),
+                          (112.0, 1_050_000)):
+            await cmc.push(*btc, {"cid": 1, "p": price}, ts=ts)
+        await sink.wait_for(3)
+        await trio.sleep(0.5)
+        shutdown.set()
+    assert [m["message"] for m in sink.messages] == ["high 103.0", "high 105.0", "move 112.0"]
