@@ -289,6 +289,8 @@ class Daemon:
 
     async def _term(self, shutdown: trio.Event, rows: list[OutboxRow] | None = None, *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Sources → engine → delivery, the outbox resumed (`rows`: already read),
+        until `shutdown`."""
         events_tx, events_rx = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
         out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
