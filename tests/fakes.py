@@ -70,8 +70,12 @@ class FakeDexScreener(LoopbackServer):
         ws = await request.accept()
         path = request.path
         self.connections[path] += 1
-        for frame in self.snapshots[path]:
-            await ws.send_message(frame)
+        try:
+            for frame in self.snapshots[path]:
+                await ws.send_message(frame)
+        except trio_websocket.ConnectionClosed:  # the client went away at once
+            self._notify()
+            return
         self._clients[path].append(ws)
         self._notify()
         try:
@@ -86,8 +90,10 @@ class FakeDexScreener(LoopbackServer):
         await self.wait(lambda: self.connections[path] >= count)
 
     async def push(self, path: str, frame: str | bytes) -> None:
+        """To every connection open now (one that just went away is skipped)."""
         for ws in list(self._clients[path]):
-            await ws.send_message(frame)
+            with contextlib.suppress(trio_websocket.ConnectionClosed):
+                await ws.send_message(frame)
 
     async def drop(self, path: str) -> None:
         for ws in list(self._clients[path]):
