@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -51,6 +52,13 @@ def snapshot(*items: dict[str, Any]) -> str:
 
 def single(item: dict[str, Any]) -> str:
     return orjson.dumps(item).decode()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for an `http.listen` a test reads)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def write_rules(tmp_path: Path, body: str, name: str = "rules.yaml") -> Path:

@@ -17,6 +17,7 @@ from tests.helpers import (
     HOSTILE_BASE,
     HOSTILE_FILES,
     boost,
+    free_port,
     read_until,
     rulesd_process,
     snapshot,
@@ -166,14 +167,6 @@ async def test_a_second_daemon_on_one_state_database_refuses_naming_the_pid(
         again.kill()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_silence_commands_against_a_running_daemon_and_without_one(
     fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -181,7 +174,7 @@ async def test_silence_commands_against_a_running_daemon_and_without_one(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     rules = console_rules(tmp_path, fake_dex.url, sink.url())
     rules.write_text(rules.read_text().replace(
-        "version: 1\n", f"version: 1\nhttp: {{listen: '127.0.0.1:{_free_port()}'}}\n"))
+        "version: 1\n", f"version: 1\nhttp: {{listen: '127.0.0.1:{free_port()}'}}\n"))
 
     def cli(*argv: str) -> tuple[int, str]:
         code = main(list(argv))
@@ -236,7 +229,7 @@ async def test_rulesd_reload_says_applied_refused_or_needs_a_restart(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
     rules = console_rules(tmp_path, fake_dex.url)
     rules.write_text(rules.read_text().replace(
-        "version: 1\n", f"version: 1\nhttp: {{listen: '127.0.0.1:{_free_port()}'}}\n"))
+        "version: 1\n", f"version: 1\nhttp: {{listen: '127.0.0.1:{free_port()}'}}\n"))
     good = rules.read_text()
 
     def reload() -> tuple[int, str, str]:

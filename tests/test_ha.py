@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -24,16 +23,10 @@ import pytest
 import trio
 
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot, stop, write_rules
+from tests.helpers import boost, free_port, snapshot, stop, write_rules
 
 BOOSTS = "/token-boosts/latest/v1"
 TOKEN = re.compile(r"T\d{3}X")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Instance:

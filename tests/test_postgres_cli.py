@@ -4,9 +4,12 @@ shares, and the leader follows silences added anywhere."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,17 +20,23 @@ from rulesd.cli import main
 from rulesd.clock import TrioClock
 from rulesd.state.outbox import SILENCED
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, read_until, sink_rules, snapshot, start, write_rules
+from tests.helpers import boost, free_port, read_until, sink_rules, snapshot, start, write_rules
 
 BOOSTS = "/token-boosts/latest/v1"
 
 
+def get(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+        return bytes(answer.read())
+
+
 async def test_run_without_its_database_stands_by_says_why_and_retries(
         tmp_path: Path, fake_dex: FakeDexScreener) -> None:
+    port = free_port()
     rules = write_rules(tmp_path, f"""\
         version: 1
         state: {{url: "postgresql://rulesd:s3cret@127.0.0.1:1/rulesd"}}
-        http: {{listen: "off"}}
+        http: {{listen: "127.0.0.1:{port}"}}
         sources:
           dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
         notifiers: {{console: stdout}}
@@ -40,6 +49,16 @@ async def test_run_without_its_database_stands_by_says_why_and_retries(
     try:
         with trio.fail_after(20):
             said = await read_until(process.stderr, b"trying again in 2s")
+        # Its endpoint says so too: a standby, not ready, and why.
+        status = json.loads(await trio.to_thread.run_sync(get, port, "/api/v1/status"))
+        assert status["role"] == "standby" and status["ready"] is False
+        assert status["state"]["reachable"] is False
+        assert "cannot reach the state database" in status["state"]["problem"]
+        assert "s3cret" not in json.dumps(status)
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            await trio.to_thread.run_sync(get, port, "/-/ready")
+        assert answer.value.code == 503
+        assert answer.value.read() == b"standby: cannot reach the state database\n"
     finally:
         process.kill()
         await process.wait()
