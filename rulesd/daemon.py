@@ -13,11 +13,10 @@ from typing import Any, Final
 import attrs
 import trio
 
-from rulesd import loader
+from rulesd import loader, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
-from rulesd.durations import format_duration
 from rulesd.events import Event
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
@@ -389,36 +388,18 @@ class Daemon:
                 await self._start_source(name, after)
 
     async def _summaries(self) -> None:
-        """Every SUMMARY_INTERVAL_S one info line: what each source and delivery did since
-        the last one, so "connected, nothing new" can be told from "stuck"."""
-        def totals() -> tuple[dict[str, list[int]], list[int]]:
-            per_source: dict[str, list[int]] = {}
-            for h in self.healths.values():
-                row = per_source.setdefault(h.source, [0, 0, 0])
-                row[0] += h.frames
-                row[1] += h.events
-                row[2] += sum(h.faults.values())
-            counts = [sum(w.counts[k] for w in self.delivery.workers.values())
-                      for k in ("sent", "dead")]
-            silenced = sum(n for (_, what), n in self.engine.ruleset.counts.items()
-                           if what == "silenced")
-            return per_source, [*counts, silenced]
+        """Every SUMMARY_INTERVAL_S one info line (`summary.py`)."""
+        def now() -> summary.Totals:
+            return summary.totals(self.healths.values(), self.delivery.workers.values(),
+                                  self.engine.ruleset.counts)
 
-        before = totals()
+        before = now()
         while True:
             await trio.sleep(self.summary_interval_s)
-            now = totals()
-            parts = []
-            for source, (frames, events, faults) in sorted(now[0].items()):
-                f0, e0, x0 = before[0].get(source, [0, 0, 0])
-                parts.append(f"{source}: {frames - f0} frames, {events - e0} events, "
-                             f"{faults - x0} faults")
-            sent, dead, silenced = (a - b for a, b in zip(now[1], before[1], strict=True))
-            log.info("last %s: %s; alerts: %d sent, %d dead-lettered, %d silenced; "
-                     "outbox: %d waiting", format_duration(self.summary_interval_s),
-                     "; ".join(parts) or "no sources", sent, dead, silenced,
-                     sum(len(w.queue) for w in self.delivery.workers.values()))
-            before = now
+            after = now()
+            waiting = sum(len(w.queue) for w in self.delivery.workers.values())
+            log.info("%s", summary.line(before, after, self.summary_interval_s, waiting))
+            before = after
 
     async def _watch_database(self) -> None:
         """Say at once when the state file is deleted, replaced or damaged under us
