@@ -11,16 +11,25 @@ import psycopg
 import pytest
 import trio
 
+from rulesd.state.postgres import PostgresState
 from tests.fake_vendors import FakeCoinMarketCap
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, sink_rules, snapshot, start, write_rules
 
 BOOSTS = "/token-boosts/latest/v1"
+CLAIMS = "/community-takeovers/latest/v1"
 
 
 def lease(url: str, sql: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql)
+
+
+def create_schema(url: str) -> None:
+    """What the first instance's first use does."""
+    db = PostgresState(url)
+    db.load()
+    db.close()
 
 
 async def test_a_leader_steps_down_when_the_lease_is_taken_and_leads_again_later(
@@ -113,3 +122,35 @@ async def test_a_level_alert_firing_before_a_failover_stays_that_episode_after_i
         await trio.sleep(0.5)
         shutdown.set()
     assert [m["message"] for m in sink.messages] == ["high 103.0", "high 105.0", "move 112.0"]
+
+
+async def test_a_standby_takes_a_reload_and_leads_with_the_new_file(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+        postgres_url: str) -> None:
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    await trio.to_thread.run_sync(create_schema, postgres_url)
+    await trio.to_thread.run_sync(lease, postgres_url, (
+        "UPDATE lease SET holder='elsewhere', epoch=1, "
+        "expires=clock_timestamp() + interval '1 hour'"))
+    state = f'{{url: "{postgres_url}"}}'
+    rules = sink_rules(tmp_path, fake_dex.url, sink.url(), state=state)
+    with trio.fail_after(30):
+        daemon, shutdown = await start(nursery, rules)
+        while daemon.leadership is None or not daemon.leadership.reachable:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+        assert daemon.role == "standby"
+        # Another rule and another stream: applied, nothing connects while standing by.
+        changed = sink_rules(tmp_path, fake_dex.url, sink.url(), state=state,
+                             rule="{name: claims, on: takeover, notify: [sink]}")
+        changed.write_text(changed.read_text().replace(
+            "streams: [token-boosts/latest]", "streams: [community-takeovers/latest]"))
+        result = await daemon.reload_file(str(changed))
+        assert result.applied and result.refused == []
+        await trio.sleep(0.5)
+        assert sum(fake_dex.connections.values()) == 0
+        await trio.to_thread.run_sync(lease, postgres_url,
+                                      "UPDATE lease SET expires='-infinity'")
+        await fake_dex.wait_connections(CLAIMS, 1)
+        assert daemon.role == "leader" and fake_dex.connections[BOOSTS] == 0
+        assert [r.name for r in daemon.engine.ruleset.rules] == ["claims"]
+        shutdown.set()
