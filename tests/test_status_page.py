@@ -13,6 +13,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from rulesd import loader
@@ -105,8 +106,11 @@ def _add_silence(driver: webdriver.Chrome, url: str, token: str) -> list[list[st
     driver.find_element(By.NAME, "for").clear()
     driver.find_element(By.NAME, "for").send_keys("1h")
     driver.find_element(By.NAME, "comment").send_keys("known <spam>")
+    old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "add-silence").click()  # a plain form post, then back
-    # The post reloads the page: an element of the old one may go stale meanwhile.
+    # The post loads a new page: wait until the old one is gone, then read the new one
+    # (reading while it is replaced fails in ways that vary with Chromium's version).
+    WebDriverWait(driver, 10).until(staleness_of(old))
     WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(
         lambda d: "rule=" in d.find_element(By.ID, "silences").text)
     return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
