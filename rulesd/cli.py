@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,11 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     reload = command("reload", help="make the running daemon read its rules "
                                                 "file again (exit 1 with the problems)")
     reload.add_argument("config", help="the rules file (YAML)")
-    silence = command("silence", help="add, list or expire silences")
-    actions = silence.add_subparsers(dest="action", required=True)
+    def actions_of(parent: argparse.ArgumentParser) -> Callable[..., argparse.ArgumentParser]:
+        """`rulesd PARENT ACTION …`: each action takes the shared options too."""
+        actions = parent.add_subparsers(dest="action", required=True)
 
-    def action(name: str, help: str) -> argparse.ArgumentParser:
-        return actions.add_parser(name, parents=[shared], help=help)
+        def action(name: str, help: str) -> argparse.ArgumentParser:
+            return actions.add_parser(name, parents=[shared], help=help)
+        return action
+
+    action = actions_of(command("silence", help="add, list or expire silences"))
     add = action("add", help="mute a rule's alerts (recorded, not sent)")
     add.add_argument("config", help="the rules file (YAML)")
     add.add_argument("--rule", required=True, help="the rule to silence")
@@ -114,11 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     expire = action("expire", help="end a silence now")
     expire.add_argument("config", help="the rules file (YAML)")
     expire.add_argument("id", help="the silence's id (from `silence list`)")
-    state = command("state", help="manage the state database")
-    state_actions = state.add_subparsers(dest="action", required=True)
-    migrate = state_actions.add_parser(
-        "migrate", parents=[shared],
-        help="move an SQLite state file into an empty PostgreSQL database")
+    migrate = actions_of(command("state", help="manage the state database"))(
+        "migrate", "move an SQLite state file into an empty PostgreSQL database")
     migrate.add_argument("--from", dest="source", required=True,
                          help="the SQLite state file (rulesd-state.db)")
     migrate.add_argument("--to", dest="target", required=True,

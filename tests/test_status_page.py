@@ -4,6 +4,9 @@ alerts with their delivery, and vendor text on it is text, never markup."""
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from rulesd.clock import TrioClock
 from rulesd.config import HttpConfig
 from rulesd.daemon import Daemon
 from rulesd.http.server import serve
+from rulesd.silences import Silence
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, sink_rules, snapshot
 
@@ -170,6 +174,13 @@ async def test_a_standby_says_so_on_its_page_and_becomes_leader_when_the_lease_f
             role = await trio.to_thread.run_sync(
                 lambda: browser.find_element(By.ID, "role").text)
             assert role == "standby" and "ready" in str(page["summary"])
+            # Silences are shared: one another instance saved shows in the status here.
+            await trio.to_thread.run_sync(other.save_silence, Silence(
+                "s1", "boosts", time.time(), time.time() + 3600))
+            status = json.loads(await trio.to_thread.run_sync(
+                lambda: urllib.request.urlopen(base + "/api/v1/status", timeout=5).read()))
+            assert status["role"] == "standby"
+            assert [s["id"] for s in status["silences"]] == ["s1"]
             assert page["sources"] == [["no source has started yet"]]
             assert fake_dex.connections[BOOSTS] == 0
             await trio.to_thread.run_sync(other.release)  # the leader stops gracefully

@@ -200,7 +200,8 @@ class WebApp:
         return 200, "text/plain; version=0.0.4; charset=utf-8", body
 
     async def _status(self) -> tuple[int, str, bytes]:
-        return _json(200, view.status(self.daemon, await self._counts()))
+        return _json(200, view.status(self.daemon, await self._counts(),
+                                      await self._silence_list()))
 
     async def _firing(self) -> list[dict[str, Any]]:
         daemon = self.daemon
@@ -215,10 +216,11 @@ class WebApp:
 
     async def _page(self) -> tuple[int, str, bytes]:
         daemon = self.daemon
-        status = view.status(daemon, await self._counts())
+        listed = await self._silence_list()
+        status = view.status(daemon, await self._counts(), listed)
         recent = [view.row_view(r) for r in await self._recent(50)]
         now = daemon.clock.now()
-        silences = [view.silence_view(s, now) for s in await self._silence_list()]
+        silences = [view.silence_view(s, now) for s in listed]
         html = page.render(status, await self._firing(), recent, silences,
                            [r.name for r in daemon.loaded.rules])
         return 200, "text/html; charset=utf-8", html.encode()

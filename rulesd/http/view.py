@@ -42,7 +42,8 @@ def state(daemon: Daemon) -> dict[str, Any]:
                            "where": daemon.db.where}
     if lead is not None:
         out.update(epoch=lead.epoch, terms=lead.terms, reachable=lead.reachable,
-                   problem=inert(lead.problem) if lead.problem else None,
+                   problem=daemon.delivery.redact(inert(lead.problem))
+                   if lead.problem else None,
                    lease_s=lead.lease_s)
     return out
 
@@ -84,7 +85,8 @@ def targets(daemon: Daemon) -> list[dict[str, Any]]:
     return out
 
 
-def status(daemon: Daemon, outbox_counts: Mapping[str, int]) -> dict[str, Any]:
+def status(daemon: Daemon, outbox_counts: Mapping[str, int],
+           silences: list[Silence]) -> dict[str, Any]:
     now = time.time()
     return {
         "ready": ready(daemon),
@@ -102,8 +104,7 @@ def status(daemon: Daemon, outbox_counts: Mapping[str, int]) -> dict[str, Any]:
                    "queue_depth": daemon.engine_stats.queue_depth,
                    "lag_s": round(daemon.engine_stats.lag_s, 6)},
         "reloads": dict(daemon.reloads),
-        "silences": [silence_view(s, now) for s in daemon.engine.silences.all()
-                     if s.ends > now],
+        "silences": [silence_view(s, now) for s in silences if s.ends > now],
     }
 
 

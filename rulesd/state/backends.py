@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rulesd.config import StateConfig
-from rulesd.state.backend import StateBackend, StateDBError
+from rulesd.state.backend import StateBackend
 from rulesd.state.db import StateDB
 
 
@@ -35,5 +35,3 @@ def missing(state: StateConfig) -> str | None:
         return None
     return f"no state database at {state.path} (has rulesd run with this file?)"
 
-
-__all__ = ["StateDBError", "describe", "missing", "open_state"]
