@@ -163,6 +163,7 @@ def _plain_tag(value: str) -> str:
 # more is a mistake or an attack (a recursive alias, an alias bomb).
 MAX_DEPTH: Final = 64
 MAX_NODES: Final = 1_000_000
+_TOO_DEEP: Final = f"nested deeper than {MAX_DEPTH} levels (a recursive alias?)"
 
 
 class _Builder:
@@ -179,8 +180,7 @@ class _Builder:
             raise ConfigError([Problem(self.file, _mark(node), f"more than {MAX_NODES} "
                                        "values: an alias expanding without bound?")])
         if len(path) > MAX_DEPTH:
-            raise ConfigError([Problem(self.file, _mark(node), f"nested deeper than "
-                                       f"{MAX_DEPTH} levels (a recursive alias?)")])
+            raise ConfigError([Problem(self.file, _mark(node), _TOO_DEEP)])
         mark = node.start_mark
         self.value_marks[path] = (mark.line + 1, mark.column + 1)
         kind = type(node)  # exact types: faster than isinstance on 100k nodes
@@ -284,6 +284,10 @@ def load(text: str, file: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark else None
         reason = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in reason:
+            # libyaml (PyYAML 6.0.4 and newer) refuses deep nesting before our own check
+            # does; the user reads the same words whichever layer noticed first.
+            raise ConfigError([Problem(file, where, _TOO_DEEP)]) from exc
         raise ConfigError([Problem(file, where, f"YAML syntax error: {reason}")]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, None, f"YAML error: {exc}")]) from exc

@@ -18,13 +18,17 @@ NOT_HERE = {
     "python3 -m venv": "installs from PyPI (the CI job runs exactly this)",
     ".venv/bin/pip": "installs from PyPI",
     ".venv/bin/python -m pytest": "is this test suite",
+    "bash scripts/test": "is this test suite (tests/test_scripts.py runs its refusals)",
+    "bash .ci/run": "is CI: the set-up and this test suite",
     ".venv/bin/rulesd run": "connects to DEX Screener and runs until stopped",
     ".venv/bin/python benchmarks/run.py": "takes minutes (benchmarks/README.md has results)",
     ".venv/bin/ruff": "a development tool (the dev extra)",
     "docker": "needs a container daemon (tests/test_contrib.py checks the files)",
     "systemd-analyze": "tests/test_cli.py runs it on the unit",
 }
-COMMAND = re.compile(r"(\.venv/bin/|python -m |python3 |docker |systemd-analyze )")
+COMMAND = re.compile(r"(\.venv/bin/|\. \.venv/bin/activate |bash |python -m |python3 |docker "
+                     r"|systemd-analyze )")
+ACTIVATE = ". .venv/bin/activate "
 # Reference syntax, not a command: placeholders in capitals; the bare module form.
 PLACEHOLDER = re.compile(r"\b(CONFIG|FILE|NAME|ID|KEY|SYMBOL)\b|\.\.\.|…|\[--|^python -m rulesd$")
 
@@ -50,7 +54,10 @@ def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
     for command in commands():
         if PLACEHOLDER.search(command) or any(command.startswith(p) for p in NOT_HERE):
             continue
-        argv = shlex.split(command)
+        if command.startswith(ACTIVATE):  # the set-up's environment, then bare `rulesd`
+            argv = ["bash", "-c", f". {BIN / 'activate'} {command.removeprefix(ACTIVATE)}"]
+        else:
+            argv = shlex.split(command)
         if argv[0].startswith(".venv/bin/"):
             argv[0] = str(BIN / argv[0].removeprefix(".venv/bin/"))
         elif argv[0] in ("python", "python3"):
@@ -62,3 +69,4 @@ def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
     # The README's runnable commands: the sample replay and the field tables.
     assert len(ran) >= 3, ran
     assert any("dry-run rules.example.yaml --replay" in c for c in ran), ran
+    assert any(c.startswith(ACTIVATE) for c in ran), ran

@@ -5,6 +5,7 @@ alerts with their delivery, and vendor text on it is text, never markup."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,12 +30,17 @@ from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import boost, sink_rules, snapshot
 
 BOOSTS = "/token-boosts/latest/v1"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CHROMIUM = os.environ.get("RULESD_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("RULESD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 HOSTILE = '<script>document.title="owned"</script><b>bold</b> <img src=x onerror=alert(1)>'
 
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:  # one line, not selenium's stack of driver errors
+        pytest.fail(f"no {' or '.join(missing)}: install Debian's chromium and chromium-driver "
+                    "(`bash scripts/test` does, as root)", pytrace=False)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
