@@ -59,6 +59,33 @@ async def test_run_prints_alerts_and_stops_cleanly_on_a_signal(
     assert b"AAA1" not in printed  # the baseline
 
 
+async def test_a_taken_http_port_leaves_the_daemon_alerting_without_the_endpoint(
+    fake_dex: FakeDexScreener, tmp_path: Path
+) -> None:
+    """A second instance on the host, or shadow mode beside the live daemon: the port
+    is taken; rulesd says so once and alerts without its endpoint."""
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
+    rules = console_rules(tmp_path, fake_dex.url)
+    taken = trio.socket.socket()
+    await taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    rules.write_text(rules.read_text() + f"http: {{listen: '127.0.0.1:{port}'}}\n")
+    with taken:
+        async with rulesd_process("run", str(rules), stderr=subprocess.PIPE) as process:
+            with trio.fail_after(20):
+                logged = await read_until(process.stderr, b"without the endpoint")
+                await fake_dex.wait_connections(BOOSTS, 1)
+                await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
+                printed = await read_until(process.stdout, b"BBB1")
+            assert await stop(process) == 0
+            logged += await process.stderr.receive_some() or b""
+    assert f"http: cannot listen on 127.0.0.1:{port}: Address already in use; the daemon " \
+           "runs without the endpoint".encode() in logged, logged
+    assert logged.count(b"cannot listen") == 1 and b"Traceback" not in logged
+    assert b"Boost: BBB1 on solana" in printed
+
+
 async def test_sighup_with_a_broken_file_keeps_the_old_rules(
     fake_dex: FakeDexScreener, tmp_path: Path
 ) -> None:

@@ -35,14 +35,28 @@ async def serve(daemon: Daemon, http: HttpConfig, shutdown: trio.Event, *,
     async with trio.open_nursery() as nursery:
         try:
             binds = await nursery.start(_run, app, config, shutdown)
-        except OSError as exc:
-            log.error("http: cannot listen on %s: %s (set http.listen, or `off`)",
-                      http.listen, exc.strerror or exc)
+        except (OSError, BaseExceptionGroup) as exc:
+            refused = _bind_error(exc)  # hypercorn's nursery wraps it in a group
+            if refused is None:
+                raise
+            log.error("http: cannot listen on %s: %s; the daemon runs without the endpoint "
+                      "(set http.listen, or `off`)", http.listen, refused.strerror or refused)
             task_status.started(None)
             return
         base = binds[0] if binds else None
         log.info("http: serving /metrics, /api/v1 and the status page on %s", base)
         task_status.started(base)
+
+
+def _bind_error(exc: BaseException) -> OSError | None:
+    """The OSError a failed bind raised, whether or not a nursery wrapped it."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        errors = [_bind_error(inner) for inner in exc.exceptions]
+        if errors and all(errors):
+            return errors[0]
+    return None
 
 
 async def _run(app: WebApp, config: HypercornConfig, shutdown: trio.Event, *,
