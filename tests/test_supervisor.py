@@ -74,6 +74,32 @@ async def test_backoff_doubles_up_to_the_cap(autojump_clock: trio.testing.MockCl
     assert script.status == [("source_down", "network error: refused")]
 
 
+async def test_an_offline_host_warns_once_then_every_10_minutes_not_per_retry(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Offline, 45 attempts over 39 minutes: one warning when it goes down, one 'still
+    down' every 10 minutes, the retries themselves at debug level; connected again,
+    the next outage warns at once."""
+    caplog.set_level("DEBUG", logger="rulesd.sources")
+    refused = OSError(111, "cannot connect to api.example: Name or service not known")
+    script = Script([refused] * 45 + [120.0, refused])
+    await run_script(script, SourceHealth("dex boosts"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[0] == "dex boosts: network error: cannot connect to api.example: Name or " \
+        "service not known; reconnecting with back-off (up to 1m; further failures are " \
+        "logged at debug level until it connects)"
+    still = [w for w in warnings if "still down" in w]
+    # Attempts at 0, 1, 3, 7, ... 63, then every 60 s: the 16th is 10m3s in.
+    assert [w.split(": ")[1] for w in still] == ["still down after 16 attempts in 10m3s",
+                                                 "still down after 26 attempts in 20m3s",
+                                                 "still down after 36 attempts in 30m3s"]
+    assert warnings[-1] == "dex boosts: connection closed; reconnecting with back-off (up to " \
+        "1m; further failures are logged at debug level until it connects)"
+    assert len(warnings) == 5
+    assert sum(r.levelname == "DEBUG" and "reconnecting in" in r.getMessage()
+               for r in caplog.records) == 47 - 5
+
+
 async def test_backoff_resets_after_a_stable_connection(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

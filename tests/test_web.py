@@ -21,7 +21,7 @@ from rulesd.http.app import WebApp
 from rulesd.http.server import serve
 from tests.fake_vendors import FakeMobula
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot, write_rules
+from tests.helpers import boost, free_port, snapshot, write_rules
 
 BOOSTS = "/token-boosts/latest/v1"
 
@@ -128,6 +128,35 @@ async def test_ready_metrics_status_recent_and_reload(
         assert metric(text, "rulesd_reloads_total", result="applied") == 1
         assert metric(text, "rulesd_reloads_total", result="refused") == 1
         shutdown.set()
+
+
+async def test_a_daemon_whose_every_source_is_down_is_not_ready_and_names_the_host(
+    nursery: trio.Nursery, sink: HttpSink, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Offline or firewalled: every connection failed once. The endpoint, the metric and
+    the page say "not ready" (not "ready", as when each failed once counted), and the log
+    names the host that could not be reached."""
+    port = free_port()  # nothing listens there
+    dex = f"ws://127.0.0.1:{port}"
+    path = write_rules(tmp_path, rules_text(tmp_path, dex, dex, sink.url())
+                       .replace("          mobula: {url: \"" + dex + "\", api_key: wrong-key}\n",
+                                ""))
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+    shutdown = trio.Event()
+    with trio.fail_after(30):
+        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+        await nursery.start(daemon.run, shutdown)
+        code, body = await fetch(f"{base}/-/ready")
+        _, metrics = await fetch(f"{base}/metrics")
+        _, page = await fetch(f"{base}/")
+        shutdown.set()
+    assert (code, body) == (503, b"not ready: no source is connected (1 connection(s) down; "
+                                 b"/api/v1/status says why)\n")
+    assert metric(metrics, "rulesd_ready") == 0
+    assert b"not ready: no source is connected" in page
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"dexscreener token-boosts/latest: network error: cannot connect to 127.0.0.1:{port}:" \
+        in warnings[0], warnings
 
 
 async def call(app: WebApp, method: str, path: str,

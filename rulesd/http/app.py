@@ -1,8 +1,8 @@
 """The daemon's HTTP API and status page, as a small ASGI app (served by hypercorn).
 
 GET  /-/healthy            200 while the process serves
-GET  /-/ready              200 once every source connected or failed once and the
-                           outbox is resumed; 503 before
+GET  /-/ready              200 once every source connected or failed once, one is
+                           connected and the outbox is resumed; 503 otherwise
 GET  /metrics              Prometheus text
 GET  /api/v1/status        sources, rules, notifiers, outbox, uptime, config and hash
 GET  /api/v1/alerts        what is firing now, with why, since when, the last send
@@ -163,12 +163,7 @@ class WebApp:
         return 200, "text/plain; charset=utf-8", b"OK\n"
 
     async def _ready(self) -> tuple[int, str, bytes]:
-        ok = view.ready(self.daemon)
-        if self.daemon.role == "standby":
-            text = "standby: ready to take over" if ok else \
-                "standby: cannot reach the state database"
-        else:
-            text = "ready" if ok else "starting: not every source has connected yet"
+        ok, text = view.readiness(self.daemon)
         return (200 if ok else 503), "text/plain; charset=utf-8", f"{text}\n".encode()
 
     # The database may be out of reach (a standby waiting for PostgreSQL): the pages

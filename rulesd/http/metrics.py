@@ -36,8 +36,8 @@ def families(daemon: Daemon, outbox: Mapping[str, int], now: float) -> Iterable[
     info = InfoMetricFamily("rulesd_build", "rulesd's version")
     info.add_metric([], {"version": __version__})
     yield info
-    yield GaugeMetricFamily("rulesd_ready", "1 once every source connected or failed once "
-                            "and the outbox was resumed", value=int(ready(daemon)))
+    yield GaugeMetricFamily("rulesd_ready", "1 once every source connected or failed once, "
+                            "one is connected and the outbox was resumed", value=int(ready(daemon)))
     yield GaugeMetricFamily("rulesd_rules", "rules loaded", value=len(daemon.loaded.rules))
     yield GaugeMetricFamily("rulesd_leader", "1 while this instance leads (holds the sources "
                             "and sends); 0 for a standby", value=int(daemon.role == "leader"))

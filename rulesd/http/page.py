@@ -26,8 +26,8 @@ pre { margin: 0; white-space: pre-wrap; }
 <h1>rulesd</h1>
 <p id="summary">{{ status.config.file }} · {{ status.rules }} rules ·
 <span id="role" class="{{ status.role }}">{{ status.role }}</span> ·
-{% if status.ready %}ready{% elif status.role == "standby" %}database unreachable{%
-else %}starting{% endif %} ·
+<span id="readiness">{% if status.role == "standby" and not status.ready
+%}database unreachable{% else %}{{ status.readiness }}{% endif %}</span> ·
 up {{ status.uptime_s | int }}s · state: {{ status.state.where }} ·
 outbox: {{ status.outbox.pending }} pending, {{ status.outbox.dead }} dead</p>
 

@@ -22,17 +22,31 @@ from rulesd.state.outbox import OutboxRow
 from rulesd.suggest import did_you_mean
 
 
-def ready(daemon: Daemon) -> bool:
-    """Every configured source has connected or failed once, and the outbox is resumed;
-    for a standby: it reaches the state database (it can take over)."""
+def readiness(daemon: Daemon) -> tuple[bool, str]:
+    """Ready, and in a few words why or why not. A leader is ready once the outbox is
+    resumed and every connection has connected or failed once, while at least one is
+    connected now: a daemon whose every source is down is running but not ready (it
+    would alert nothing). A standby is ready while it reaches the state database."""
     if daemon.role == "standby":
-        return daemon.leadership is not None and daemon.leadership.reachable
-    if not daemon.resumed:
-        return False
-    seen = {health.source for health in daemon.healths.values()}
-    if not set(daemon.loaded.sources) <= seen:
-        return False
-    return all(h.connects or h.failures or h.state == "fatal" for h in daemon.healths.values())
+        ok = daemon.leadership is not None and daemon.leadership.reachable
+        return ok, "standby: ready to take over" if ok else \
+            "standby: cannot reach the state database"
+    healths = list(daemon.healths.values())
+    seen = {health.source for health in healths}
+    if not daemon.resumed or not set(daemon.loaded.sources) <= seen or \
+            not all(h.connects or h.failures or h.state == "fatal" for h in healths):
+        return False, "starting: not every source has connected or failed yet"
+    up = sum(h.state == "up" for h in healths)
+    if healths and not up:
+        return False, f"not ready: no source is connected ({len(healths)} connection(s) " \
+            "down; /api/v1/status says why)"
+    if up < len(healths):
+        return True, f"ready: {up} of {len(healths)} connections up"
+    return True, "ready"
+
+
+def ready(daemon: Daemon) -> bool:
+    return readiness(daemon)[0]
 
 
 def state(daemon: Daemon) -> dict[str, Any]:
@@ -90,6 +104,7 @@ def status(daemon: Daemon, outbox_counts: Mapping[str, int],
     now = time.time()
     return {
         "ready": ready(daemon),
+        "readiness": readiness(daemon)[1],
         "role": daemon.role,
         "state": state(daemon),
         "uptime_s": round(now - daemon.started_at, 3),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Final
+from urllib.parse import urlsplit
 
 import attrs
 import trio
@@ -22,23 +23,47 @@ RECEIVE_BUFFER_SIZE: Final = 64 * 1024
 DISCONNECT_TIMEOUT_S: Final = 2.0
 
 
-def open_connection(
+class Unreachable(OSError):
+    """The network could not reach the vendor's host (name lookup, refused, no route):
+    the reason names the host, which the resolver's own words never do."""
+
+
+@asynccontextmanager
+async def open_connection(
     url: str,
     *,
     headers: Mapping[str, str],
     max_message_size: int,
     connect_timeout_s: float,
-) -> AbstractAsyncContextManager[trio_websocket.WebSocketConnection]:
-    """A client connection with every trio-websocket default that matters set explicitly."""
-    return trio_websocket.open_websocket_url(
-        url,
-        extra_headers=[(k.encode(), v.encode()) for k, v in headers.items()],
-        message_queue_size=MESSAGE_QUEUE_SIZE,
-        max_message_size=max_message_size,
-        connect_timeout=connect_timeout_s,
-        disconnect_timeout=DISCONNECT_TIMEOUT_S,
-        receive_buffer_size=RECEIVE_BUFFER_SIZE,
-    )
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """A client connection with every trio-websocket default that matters set explicitly;
+    a network failure to connect raises Unreachable naming the host (never the path or
+    query: a key may ride there)."""
+    opened = False
+    try:
+        async with trio_websocket.open_websocket_url(
+            url,
+            extra_headers=[(k.encode(), v.encode()) for k, v in headers.items()],
+            message_queue_size=MESSAGE_QUEUE_SIZE,
+            max_message_size=max_message_size,
+            connect_timeout=connect_timeout_s,
+            disconnect_timeout=DISCONNECT_TIMEOUT_S,
+            receive_buffer_size=RECEIVE_BUFFER_SIZE,
+        ) as ws:
+            opened = True
+            yield ws
+    except trio_websocket.HandshakeError as exc:
+        cause = exc.__cause__
+        if opened or not isinstance(cause, OSError) or isinstance(cause, Unreachable):
+            raise
+        raise Unreachable(cause.errno, f"cannot connect to {_host(url)}: "
+                          f"{cause.strerror or cause}") from exc
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 # Vendors that say only that a bad key's connection "will be closed": these

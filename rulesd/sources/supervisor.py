@@ -37,6 +37,9 @@ RECONNECT_MAX_DELAY_S: Final = 60.0
 STABLE_AFTER_S: Final = 60.0
 FATAL_RETRY_DELAY_S: Final = 900.0
 LIMITED_RETRY_DELAY_S: Final = 300.0
+# While a connection stays down, its retries log at debug level and a warning says
+# every so often that it is still down (an offline host: 2 lines an hour, not 30 a minute).
+STILL_DOWN_LOG_S: Final = 600.0
 
 
 class FatalSourceError(Exception):
@@ -212,9 +215,12 @@ async def supervise(
     attempt = 0
     started = False
     down_reported = False
+    outage = 0  # failed attempts since the last connection
+    outage_began = warned_at = -math.inf
 
     async def connected() -> None:
-        nonlocal started, down_reported
+        nonlocal started, down_reported, outage
+        outage = 0
         health.state = "up"
         health.connects += 1
         if health.failures and (down_reported or health.connects == 1):
@@ -271,9 +277,22 @@ async def supervise(
             health.state = "down"
             delay = backoff.delay(attempt, rng)
             attempt += 1
-            log.warning("%s: %s; reconnecting in %.1fs", health.name, reason, delay,
-                        extra={"event": "source_down", "source": health.source,
-                               "stream": health.name})
+            now = trio.current_time()
+            outage += 1
+            extra = {"event": "source_down", "source": health.source, "stream": health.name}
+            if outage == 1:
+                outage_began = warned_at = now
+                log.warning("%s: %s; reconnecting with back-off (up to %s; further failures "
+                            "are logged at debug level until it connects)", health.name, reason,
+                            format_duration(backoff.max_s), extra=extra)
+            elif now - warned_at >= STILL_DOWN_LOG_S:
+                warned_at = now
+                log.warning("%s: still down after %d attempts in %s: %s; reconnecting with "
+                            "back-off", health.name, outage, format_duration(now - outage_began),
+                            reason, extra=extra)
+            else:
+                log.debug("%s: %s; reconnecting in %.1fs", health.name, reason, delay,
+                          extra=extra)
         # A connection that was up and dropped is not yet "down": the stream is
         # down when a connection attempt fails (reported once per outage).
         lost = health.connects == connects_before or is_fatal(error) \
