@@ -304,13 +304,29 @@ def test_a_section_of_the_wrong_shape_says_so_in_plain_words(
     assert message in found, found
 
 
-def test_coinmarketcap_params_take_numbers_or_strings_not_nested_lists() -> None:
+@pytest.mark.parametrize(("ids", "expected"), [
+    ("[[1, 1027]]", ["7:31: `crypto_ids` takes CoinMarketCap ids, whole numbers such as 1 (BTC) "
+                     "or 1027 (ETH), got a list (write one list: `crypto_ids: [1, 1027]`)"]),
+    # Symbols pass a lax check and fail only live, against a paid key.
+    ("[BTC, eth]", ["7:31: `crypto_ids` takes CoinMarketCap ids, whole numbers such as 1 (BTC) "
+                    "or 1027 (ETH), got 'BTC': 'BTC' is a symbol, its id is 1",
+                    "7:36: `crypto_ids` takes CoinMarketCap ids, whole numbers such as 1 (BTC) "
+                    "or 1027 (ETH), got 'eth': 'eth' is a symbol, its id is 1027"]),
+    ("[1, PEPE, 0]", ["7:34: `crypto_ids` takes CoinMarketCap ids, whole numbers such as 1 "
+                      "(BTC) or 1027 (ETH), got 'PEPE' (a coin's id is on its CoinMarketCap "
+                      "page, or from the API's /v1/cryptocurrency/map)",
+                      "7:40: `crypto_ids` takes CoinMarketCap ids, whole numbers such as 1 "
+                      "(BTC) or 1027 (ETH), got 0 (a coin's id is on its CoinMarketCap page, "
+                      "or from the API's /v1/cryptocurrency/map)"]),
+    ("[1, 1027]", []),
+    ("1", []),
+])
+def test_coinmarketcap_crypto_ids_are_ids_each_wrong_one_located(ids: str,
+                                                                  expected: list[str]) -> None:
     text = VALID.replace("sources:\n", "sources:\n  coinmarketcap:\n    api_key: k\n"
                          "    subscriptions:\n      - channel: market@crypto_latest_price\n"
-                         "        params: {crypto_ids: [[1, 1027]]}\n")
-    (found,) = problems(text)
-    assert found == ("rules.yaml:7:30: `crypto_ids` takes one or a list of numbers or "
-                     "strings, got a list"), found
+                         f"        params: {{crypto_ids: {ids}}}\n")
+    assert problems(text) == [f"rules.yaml:{e}" for e in expected]
 
 
 def test_a_notifier_name_cannot_look_like_one_of_its_urls() -> None:

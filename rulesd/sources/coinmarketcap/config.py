@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -11,6 +11,7 @@ from rulesd.durations import Duration
 from rulesd.sources.checks import DEFAULT_MAX_MESSAGE, check_common
 from rulesd.sources.coinmarketcap.channels import (
     CHANNELS,
+    COMMON_IDS,
     MAX_CONNECTIONS,
     SUBSCRIPTIONS_PER_CONNECTION,
     values_of,
@@ -81,11 +82,8 @@ def check(cmc: CoinMarketCapConfig, report: Report) -> None:
         if channel.counted in sub.params and not values_of(dict(sub.params), channel.counted):
             report((*at, "params", channel.counted), f"`{channel.counted}` is empty")
         for param, value in sub.params.items():
-            many = value if param == channel.counted and isinstance(value, list) else [value]
-            if any(isinstance(v, bool) or not isinstance(v, int | str) for v in many):
-                report((*at, "params", param), f"`{param}` takes "
-                       f"{'one or a list of ' if param == channel.counted else ''}"
-                       f"numbers or strings, got {describe_value(value)}")
+            _check_values(param, value, param == channel.counted, (*at, "params", param),
+                          report)
         platform = sub.params.get("platform_id")
         if "platform_id" in sub.params and (not isinstance(platform, int)
                                             or isinstance(platform, bool)):
@@ -108,6 +106,34 @@ def check(cmc: CoinMarketCapConfig, report: Report) -> None:
             report((*_HERE, "platforms", pid), f"`platforms` keys are platform ids (numbers), "
                                                f"got {pid!r}")
     check_common(cmc, _HERE, report)
+
+
+_BY_SYMBOL: Final = {symbol: cid for cid, (symbol, _) in COMMON_IDS.items()}
+
+
+def _check_values(param: str, value: Any, counted: bool, at: Path, report: Report) -> None:
+    """Each value of a param, located: `crypto_ids` are CoinMarketCap ids (integers;
+    a symbol only fails live, against a paid key), the others numbers or strings."""
+    many = value if counted and isinstance(value, list) else [value]
+    for n, item in enumerate(many):
+        where = (*at, n) if many is value else at
+        if param == "crypto_ids":
+            if isinstance(item, int) and not isinstance(item, bool) and item > 0:
+                continue
+            known = _BY_SYMBOL.get(item.upper()) if isinstance(item, str) else None
+            if known:
+                hint = f": {item!r} is a symbol, its id is {known}"
+            elif isinstance(item, list | dict):
+                hint = " (write one list: `crypto_ids: [1, 1027]`)"
+            else:
+                hint = " (a coin's id is on its CoinMarketCap page, or from the API's " \
+                       "/v1/cryptocurrency/map)"
+            report(where, f"`crypto_ids` takes CoinMarketCap ids, whole numbers such as 1 "
+                          f"(BTC) or 1027 (ETH), got {describe_value(item)}{hint}")
+        elif isinstance(item, bool) or not isinstance(item, int | str):
+            report(where, f"`{param}` takes {'one or a list of ' if counted else ''}numbers "
+                          f"or strings, got {describe_value(item)}"
+                          f"{f' (item {n + 1} of the list)' if many is value else ''}")
 
 
 def warnings(cmc: CoinMarketCapConfig, report: Report) -> None:
