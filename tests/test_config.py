@@ -512,3 +512,17 @@ def test_the_password_of_a_state_url_is_a_secret() -> None:
     from rulesd.state.backends import describe
 
     assert describe(loaded.config.state) == "postgresql://rulesd@db/rulesd"
+
+
+def test_a_change_window_the_vendor_lacks_points_to_rulesds_own_change() -> None:
+    """`change_1h` on CoinMarketCap's price: the nearest name (`change_1y`) is a yearly
+    change; the answer is a `change` condition over a 1h window."""
+    text = VALID.replace("sources:\n", "sources:\n  coinmarketcap:\n    api_key: k\n"
+                         "    subscriptions:\n      - channel: market@crypto_latest_price\n"
+                         "        params: {crypto_ids: [1]}\n")
+    found = problems(text + "  - {name: hourly, on: price, where: {change_1h: {gte: 5}}}\n")
+    assert len(found) == 1 and found[0].endswith(
+        "unknown field 'change_1h' for this rule's kinds: this kind carries no 1h change; "
+        "rulesd computes one over any window: `change: {of: price, window: 1h, pct: "
+        "{gte: 5}}`"), found
+    assert "change_1y" not in found[0]

@@ -272,7 +272,7 @@ class _Compiler:
         known = set(self.fields) | CONTEXT_FIELDS
         if head not in known:
             self.report(path, f"unknown field {head!r} for this rule's kinds"
-                              f"{did_you_mean(head, known | COMBINATORS)}", True)
+                              f"{_unknown_hint(head, known | COMBINATORS)}", True)
         elif head == "token" and rest and rest.split(".")[0] not in TOKENREF_FIELDS:
             sub = rest.split(".")[0]
             self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKENREF_FIELDS)}",
@@ -400,3 +400,17 @@ def compile_where(
     if spec is None:
         return always
     return _Compiler(fields, kinds, report, needs or NeedsBuilder()).where(spec, path)
+
+
+_CHANGE_FIELD: Final = re.compile(r"^(?:price_)?change_(\d+[smhdw])$")
+
+
+def _unknown_hint(name: str, known: Collection[str]) -> str:
+    """A misspelling gets its nearest name; a vendor's change window that this kind does
+    not carry (`change_1h` on CoinMarketCap) gets rulesd's own change over any window —
+    the nearest name there (`change_1y`) would be a different number altogether."""
+    window = _CHANGE_FIELD.match(name)
+    if window and "price" in known:
+        return (f": this kind carries no {window[1]} change; rulesd computes one over any "
+                f"window: `change: {{of: price, window: {window[1]}, pct: {{gte: 5}}}}`")
+    return did_you_mean(name, known)
