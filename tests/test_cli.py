@@ -439,3 +439,28 @@ async def test_json_log_lines_carry_the_source_and_stream_of_a_connection(
     assert (up["event"], up["source"], up["stream"]) == (
         "source_up", "dexscreener", "dexscreener token-boosts/latest")
     assert up["time"].endswith("Z") and up["level"] == "info"
+
+
+def test_check_with_unset_telegram_variables_prints_only_its_own_located_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apprise logs "Unparseable Telegram URL tgram://12345678/-...3" (part of a token)
+    for a URL it cannot read: only rulesd's located problems are printed."""
+    monkeypatch.delenv("TG_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("TG_CHAT_ID", raising=False)
+    rules = write_rules(tmp_path, """\
+        version: 1
+        sources: {dexscreener: {}}
+        notifiers:
+          telegram: tgram://${TG_BOT_TOKEN}/${TG_CHAT_ID}
+          typo: tgram://12345678/-1001234
+        rules: [{name: r, on: boost, notify: [telegram, typo]}]
+        """)
+    assert main(["check", str(rules)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{rules}:4:13: environment variable TG_BOT_TOKEN is not set",
+        f"{rules}:4:13: environment variable TG_CHAT_ID is not set",
+        f"{rules}:5:9: notifier 'typo': Apprise cannot use this tgram:// URL (unknown scheme "
+        "or missing parts)",
+        f"{rules}: 3 problem(s) found"], err

@@ -4,6 +4,7 @@ console."""
 from __future__ import annotations
 
 import contextvars
+import logging
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -116,11 +117,34 @@ def printing_notifiers(urls_by_name: Mapping[str, tuple[str, ...]], out: TextIO 
             for name, urls in urls_by_name.items() for target in targets_of(name, urls)}
 
 
+# Apprise logs its own ERROR for a URL it cannot parse ("Unparseable Telegram URL
+# tgram://12345678/-...3": part of a token, and before rulesd's located line). While
+# rulesd parses a URL, Apprise's lines are dropped: url_problem says it better.
+_PARSING: Final = contextvars.ContextVar("rulesd_parsing_url", default=False)
+
+
+class _WhileParsing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _PARSING.get()
+
+
+logging.getLogger("apprise").addFilter(_WhileParsing())
+
+
+def _instantiate(url: str) -> Any:
+    """Apprise's plugin for `url`, or None; Apprise's own complaints kept quiet."""
+    token = _PARSING.set(True)
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    finally:
+        _PARSING.reset(token)
+
+
 def privacy_url(url: str) -> str:
     """Apprise's privacy form of a URL (tokens masked), or just its scheme."""
     if url == CONSOLE_URL:
         return url
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    plugin = _instantiate(url)
     if plugin is None:
         return f"{urlsplit(url).scheme or '?'}://…"
     shown: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
@@ -131,7 +155,7 @@ def url_problem(url: str) -> str | None:
     """Why Apprise cannot use `url` (without repeating the URL), if it cannot."""
     if url == CONSOLE_URL:
         return None
-    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+    if _instantiate(url) is None:
         scheme = urlsplit(url).scheme
         return (f"Apprise cannot use this {scheme + ':// ' if scheme else ''}URL "
                 "(unknown scheme or missing parts)")
