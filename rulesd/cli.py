@@ -177,7 +177,7 @@ def _no_database(path: str, loaded: LoadedConfig) -> bool:
     return False
 
 
-async def _serve(daemon: Daemon, path: str) -> None:
+async def _serve(daemon: Daemon, path: str, shadow: bool = False) -> None:
     """Run the daemon; SIGTERM/SIGINT stop it, SIGHUP reloads the rules."""
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -185,7 +185,12 @@ async def _serve(daemon: Daemon, path: str) -> None:
             # The endpoint first: /-/healthy answers while the sources connect.
             await nursery.start(web_serve, daemon, daemon.loaded.config.http, shutdown)
             await nursery.start(daemon.run, shutdown)
-            log.info("running: %s", daemon.loaded.summary())
+            if shadow:
+                log.info("shadow mode (run --dry-run): live streams, every message printed "
+                         "instead of sent, state in memory only (the state file is not "
+                         "touched): %s", daemon.loaded.summary())
+            else:
+                log.info("running: %s", daemon.loaded.summary())
             systemd.notify("READY=1")  # the sources have started
             nursery.start_soon(_watchdog, shutdown)
             async for signum in signals:
@@ -267,7 +272,7 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool,
         log.error("%s", exc)
         return 1
     try:
-        trio.run(_serve, daemon, path)
+        trio.run(_serve, daemon, path, dry_run)
     finally:
         if lock is not None:
             lock.release()

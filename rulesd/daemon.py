@@ -307,7 +307,9 @@ class Daemon:
             task_status.started()
             await shutdown.wait()
             if self.feed is None:
-                log.info("stopping: closing streams; unsent alerts stay in the outbox")
+                log.info("stopping: closing streams; %s", "the state is in memory only: "
+                         "nothing is kept" if self.db.in_memory else
+                         "unsent alerts stay in the outbox")
             sources_scope.cancel()
             nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,12 +71,20 @@ async def test_dry_run_prints_sends_nothing_and_leaves_the_state_alone(
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("AAA1", 1))]
     rules = boost_rules(tmp_path, fake_dex.url, sink.url())
-    async with rulesd_process("run", str(rules), "--dry-run") as process:
+    async with rulesd_process("run", str(rules), "--dry-run",
+                              stderr=subprocess.PIPE) as process:
         with trio.fail_after(20):
+            logged = await read_until(process.stderr, b"shadow mode")
             await fake_dex.wait_connections(BOOSTS, 1)
             await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
             printed = await read_until(process.stdout, b"BBB1")
         assert await stop(process) == 0
+        logged += await read_until(process.stderr, b"\0")  # to the end
+    # It says what it is, at start and at stop: no outbox, nothing kept.
+    assert b"shadow mode (run --dry-run): live streams, every message printed instead of " \
+           b"sent, state in memory only (the state file is not touched)" in logged, logged
+    assert b"the state is in memory only: nothing is kept" in logged, logged
+    assert b"outbox" not in logged and b"running:" not in logged, logged
     assert "→ sink: Boost: BBB1 on solana".encode() in printed
     assert sink.messages == []
     assert not (tmp_path / "state.db").exists()
