@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Collection
@@ -25,7 +26,8 @@ def _progress(writer: Writer) -> str:
 
 
 async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
-                  only: Collection[str], status: TextIO) -> None:
+                  only: Collection[str], status: TextIO) -> dict[str, SourceHealth]:
+    """Record until a signal or `duration`; the connections' health, for the last word."""
     TAP.set(writer.tap)  # the sources' tasks inherit it
 
     async def discard(event: Event) -> None:
@@ -57,6 +59,7 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
             async for _ in signals:
                 break
             nursery.cancel_scope.cancel()
+    return healths
 
 
 def run(loaded: LoadedConfig, out: str, duration: float | None, only: Collection[str]) -> int:
@@ -65,8 +68,16 @@ def run(loaded: LoadedConfig, out: str, duration: float | None, only: Collection
         print(f"unknown source(s): {', '.join(unknown)} (one of {', '.join(SOURCES)})",
               file=sys.stderr)
         return 1
+    existed = os.path.exists(out)
     with open(out, "a", encoding="utf-8") as file:
         writer = Writer(file, SystemClock())
-        trio.run(_record, loaded, writer, duration, only, sys.stderr)
-    print(f"\nrecorded to {out}: {_progress(writer)}", file=sys.stderr)
-    return 0
+        healths = trio.run(_record, loaded, writer, duration, only, sys.stderr)
+    if writer.frames:
+        print(f"\nrecorded to {out}: {_progress(writer)}", file=sys.stderr)
+        return 0
+    if not existed and os.path.getsize(out) == 0:
+        os.remove(out)  # an empty capture is no capture
+    down = [f"{h.name}: {h.last_error}" for h in healths.values() if h.last_error]
+    print(f"\nrecorded nothing to {out}: no frame came"
+          f"{' (' + '; '.join(down) + ')' if down else ''}", file=sys.stderr)
+    return 1

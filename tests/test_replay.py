@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from rulesd.clock import SystemClock, TrioClock
 from rulesd.daemon import Daemon
 from rulesd.sources.tap import TAP
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, boost_rules, rulesd_process, snapshot
+from tests.helpers import boost, boost_rules, free_port, read_until, rulesd_process, snapshot
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "contrib" / "captures" / "dexscreener-sample.jsonl"
@@ -126,6 +127,21 @@ async def test_the_record_command_writes_a_capture_dry_run_can_replay(
     assert [f.data is None for f in frames] == [True, False, False]  # connected, 2 frames
     replayed = await trio.to_thread.run_sync(dry_run, rules, out)
     assert "→ sink: Boost: NEW1 on solana" in replayed and "OLD1 on" not in replayed
+
+
+async def test_record_of_nothing_exits_non_zero_and_says_why(tmp_path: Path) -> None:
+    """Offline: no frame came in the whole --duration. Not a success, not an empty file."""
+    port = free_port()  # nothing listens there
+    rules = boost_rules(tmp_path, f"ws://127.0.0.1:{port}", "stdout")
+    out = tmp_path / "rec.jsonl"
+    with trio.fail_after(20):
+        async with rulesd_process("record", str(rules), "--out", str(out), "--duration", "2s",
+                                  stderr=subprocess.PIPE) as process:
+            assert await process.wait() == 1
+            said = await read_until(process.stderr, b"\0")
+    assert f"recorded nothing to {out}: no frame came (dexscreener token-boosts/latest: " \
+           f"network error: cannot connect to 127.0.0.1:{port}:".encode() in said, said
+    assert not out.exists()
 
 
 def test_record_refuses_an_unknown_source(tmp_path: Path,
