@@ -212,3 +212,15 @@ def test_from_keeps_the_first_frame_of_the_window_as_news(
     assert "frame(s) before --from replayed to build the state" in err
     assert "2025-11-21 10:00:30 → console: Boost 9BB6NF" in out
     assert not re.search(r"^2025-11-21 10:00:(0\d|1\d) →", out, re.M)  # before the window
+
+
+@pytest.mark.parametrize(("field", "fired"), [("amount", 0), ("total_amount", 1)])
+def test_a_boost_of_500_as_the_readme_tells_the_two_fields_apart(
+        field: str, fired: int, tmp_path: Path) -> None:
+    """The README: on the sample capture `amount: {gte: 500}` (one order) finds nothing
+    and `total_amount: {gte: 500}` (the token in all) one boost."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nsources: {dexscreener: {}}\nnotifiers: {c: stdout}\n"
+                     f"rules: [{{name: big, on: boost, notify: [c], where: {{{field}: "
+                     "{gte: 500}}}]\n")
+    assert re.search(rf"^big\s+{fired}\s", dry_run(rules, SAMPLE), re.M)
