@@ -489,6 +489,7 @@ class Parsed:
     rule_indexes: tuple[int, ...]  # each structured rule's position in the file
     secrets: frozenset[str]  # the values of ${VAR}s, masked in logs
     problems: tuple[Problem, ...]
+    data: Any = None  # the document with its ${VAR}s resolved
 
 
 def structure_section(value: Any, cls: type[T], path: Path, doc: Document,
@@ -538,4 +539,5 @@ def parse(text: str, file: str, env: Mapping[str, str]) -> Parsed:
         config.http.address  # noqa: B018 - the check is the property itself
     except ValueError as exc:
         problems.append(doc.problem(("http", "listen"), str(exc)))
-    return Parsed(doc, config, complete, tuple(indexes), frozenset(secrets), tuple(problems))
+    return Parsed(doc, config, complete, tuple(indexes), frozenset(secrets), tuple(problems),
+                  data)

@@ -13,7 +13,7 @@ from typing import Any, Final
 import attrs
 import trio
 
-from rulesd import loader, summary
+from rulesd import loader, logs, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
@@ -233,6 +233,9 @@ class Daemon:
                 log.warning("reload: %s", reason)
             loaded = attrs.evolve(loaded, config=attrs.evolve(new, state=old.state,
                                                               http=old.http))
+        # The new file's keys are masked before anything can speak of them.
+        logs.learn(loaded.secrets)
+        self.delivery.redact.learn(loaded.secrets)
         if self.loaded.sources != loaded.sources:
             await self._reload_sources(loaded.sources)
         self.loaded = loaded

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -82,22 +83,23 @@ def _collector_paused() -> Iterator[None]:
 def _check(parsed: config_mod.Parsed) -> LoadedConfig:
     doc, config = parsed.doc, parsed.config
     problems = list(parsed.problems)
-    secrets = set(parsed.secrets)
-    sources = _sources(config, doc, problems, secrets)
+    secrets = set(parsed.secrets) | file_secrets(parsed.data)
+    sources = _sources(config, doc, problems)
     rules = compile_rules(config, doc, parsed.rule_indexes, KINDS, problems)
     _templates(config, doc, parsed.rule_indexes, problems)
     if parsed.complete:
-        _notifiers(config, doc, problems, secrets)
-        _state(config, doc, problems, secrets)
+        _notifiers(config, doc, problems)
+        _state(config, doc, problems)
+    # A secret in a field of the wrong type must not print its value.
+    redact = Redactor(secrets)
     if problems or not parsed.complete:
-        # A ${VAR} in a field of the wrong type must not print its value.
-        redact = Redactor(secrets)
         raise ConfigError([attrs.evolve(p, message=redact(p.message))
                            for p in config_mod.ordered(problems, doc.file)])
     config = attrs.evolve(config, state=attrs.evolve(
         config.state, path=state_path(config.state.path, doc.file)))
     return LoadedConfig(doc.file, config, sources, tuple(rules), frozenset(secrets),
-                        tuple(_warnings(config, sources, doc)))
+                        tuple(attrs.evolve(w, message=redact(w.message))
+                              for w in _warnings(config, sources, doc)))
 
 
 def state_path(path: str, rules_file: str) -> str:
@@ -109,13 +111,52 @@ def state_path(path: str, rules_file: str) -> str:
     return os.path.join(os.path.dirname(rules_file), path)
 
 
-def _state(config: Config, doc: Document, problems: list[Problem],
-           secrets: set[str]) -> None:
+def file_secrets(data: Any) -> set[str]:
+    """The values of the file's secret-bearing keys, literal or from `${VAR}`, read from
+    the document before any check speaks: a key pasted into a wrong field as well is
+    masked there too, whichever section fails to structure. API keys (each source's
+    `secret_keys`), authorization headers, notifier URLs that hold a token, the state
+    URL's password (the whole URL while it cannot be read) and `http.token`."""
+    if not isinstance(data, Mapping):
+        return set()
+    found: set[str] = set()
+    sources = data.get("sources")
+    for name, section in (sources.items() if isinstance(sources, Mapping) else ()):
+        if not isinstance(section, Mapping):
+            continue
+        source = SOURCES.get(name)
+        for key in source.secret_keys if source else ("api_key",):
+            found.add(section.get(key))  # type: ignore[arg-type]
+        headers = section.get("headers")
+        if isinstance(headers, Mapping):
+            found.update(v for k, v in headers.items() if _SECRET_HEADER.search(str(k)))
+    notifiers = data.get("notifiers")
+    for spec in (notifiers.values() if isinstance(notifiers, Mapping) else ()):
+        urls = spec.get("urls") if isinstance(spec, Mapping) else spec
+        for url in urls if isinstance(urls, list) else [urls]:
+            if isinstance(url, str) and url != CONSOLE_URL and privacy_url(url) != url:
+                found.add(url)
+    state = data.get("state")
+    url = state.get("url") if isinstance(state, Mapping) else None
+    if isinstance(url, str) and url:
+        from rulesd.state.postgres import password
+        from rulesd.state.postgres import url_problem as postgres_url_problem
+
+        found.add(password(url) or (url if postgres_url_problem(url) else None))  # type: ignore[arg-type]
+    http = data.get("http")
+    found.add(http.get("token") if isinstance(http, Mapping) else None)  # type: ignore[arg-type]
+    return {value for value in found if isinstance(value, str) and value}
+
+
+# Request headers that carry credentials (an `Origin` or `User-Agent` is no secret).
+_SECRET_HEADER: Final = re.compile(r"(?i)auth|key|token|secret|cookie|password")
+
+
+def _state(config: Config, doc: Document, problems: list[Problem]) -> None:
     """`state`: `path` or `url` (its form only: `run` says when it cannot connect)."""
     state = config.state
     written = doc.data.get("state") if isinstance(doc.data, dict) else None
     if state.url is not None:
-        from rulesd.state.postgres import password
         from rulesd.state.postgres import url_problem as postgres_url_problem
 
         if isinstance(written, dict) and "path" in written:
@@ -125,15 +166,12 @@ def _state(config: Config, doc: Document, problems: list[Problem],
         problem = postgres_url_problem(state.url)
         if problem is not None:
             problems.append(doc.problem(("state", "url"), problem))
-        else:
-            secrets.update(p for p in (password(state.url),) if p)
     if not 2.0 <= state.lease <= 300.0:
         problems.append(doc.problem(("state", "lease"), "the lease is between 2s and 5m "
                                     "(the leader renews it every second)"))
 
 
-def _sources(config: Config, doc: Document, problems: list[Problem],
-             secrets: set[str]) -> dict[str, Any]:
+def _sources(config: Config, doc: Document, problems: list[Problem]) -> dict[str, Any]:
     """Each source's section structured into its config class and checked by it."""
     def report(path: Path, message: str, at_key: bool = False) -> None:
         problems.append(doc.problem(path, message, at_key=at_key))
@@ -150,17 +188,12 @@ def _sources(config: Config, doc: Document, problems: list[Problem],
         if structured is None:
             continue
         source.check(structured, report)
-        secrets.update(source.secrets(structured))
         out[name] = structured
     return out
 
 
-def _notifiers(config: Config, doc: Document, problems: list[Problem],
-               secrets: set[str]) -> None:
+def _notifiers(config: Config, doc: Document, problems: list[Problem]) -> None:
     for name, notifier in config.notifiers.items():
-        # A URL is a secret when it holds one (a token, a password, a query): one whose
-        # privacy form is itself (json://host:port/path) is shown as it is.
-        secrets.update(u for u in notifier.urls if u != CONSOLE_URL and privacy_url(u) != u)
         already = {p.mark for p in problems}
         if CONSOLE_URL in notifier.urls and len(notifier.urls) > 1:
             problems.append(doc.problem(("notifiers", name), f"`{CONSOLE_URL}` is the console "

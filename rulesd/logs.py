@@ -77,6 +77,13 @@ def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False,
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def learn(secrets: Iterable[str]) -> None:
+    """Mask these in every later line too (a reloaded file's new keys)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == _HANDLER and isinstance(handler.formatter, RedactingFormatter):
+            handler.formatter.redact.learn(secrets)
+
+
 _LIBRARIES: Final = ("apprise", "urllib3", "trio-websocket", "trio_websocket")
 
 

@@ -147,7 +147,7 @@ def privacy_url(url: str) -> str:
     plugin = _instantiate(url)
     if plugin is None:
         return f"{urlsplit(url).scheme or '?'}://…"
-    shown: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
+    shown: str = plugin.url(privacy=True)
     return shown.split("?", 1)[0]
 
 

@@ -65,12 +65,6 @@ def _no_warnings(config: Any, report: Report) -> None:
     """Nothing this vendor accepts works otherwise than it reads."""
 
 
-def api_key_of(config: Any) -> set[str]:
-    """The API key to mask in every log line."""
-    key = getattr(config, "api_key", None)
-    return {key} if key else set()
-
-
 @attrs.frozen
 class Source:
     """A vendor, as the rest of rulesd sees it: each vendor package fills one in."""
@@ -90,4 +84,6 @@ class Source:
     closes: Closes = attrs.field(factory=dict)
     # Report what will work, but probably not as the user meant.
     warnings: Callable[[Any, Report], None] = _no_warnings
-    secrets: Callable[[Any], set[str]] = api_key_of
+    # Keys of `sources.<name>` whose values are secrets (masked in every message, read
+    # from the file before any check speaks).
+    secret_keys: tuple[str, ...] = ("api_key",)
