@@ -157,6 +157,19 @@ async def read_until(stream: trio.abc.ReceiveStream | None, needle: bytes) -> by
     return seen
 
 
+async def boost_through(process: trio.Process, dex: Any, said: bytes,
+                        address: str = "BBB1") -> tuple[bytes, bytes]:
+    """A `rulesd run` process (stderr piped) logs `said`; a new boost pushed once it is
+    connected is printed; it stops with exit 0. Its whole log and what it printed."""
+    with trio.fail_after(20):
+        logged = await read_until(process.stderr, said)
+        await dex.wait_connections("/token-boosts/latest/v1", 1)
+        await dex.push("/token-boosts/latest/v1", snapshot(boost(address, 1)))
+        printed = await read_until(process.stdout, address.encode())
+    assert await stop(process) == 0
+    return logged + await read_until(process.stderr, b"\0"), printed  # the log to its end
+
+
 @asynccontextmanager
 async def running_source(
     runner: Any, config: Any, clock: TrioClock | None = None, queue: int = 1000,

@@ -17,6 +17,7 @@ from tests.helpers import (
     HOSTILE_BASE,
     HOSTILE_FILES,
     boost,
+    boost_through,
     free_port,
     read_until,
     rulesd_process,
@@ -73,13 +74,7 @@ async def test_a_taken_http_port_leaves_the_daemon_alerting_without_the_endpoint
     rules.write_text(rules.read_text() + f"http: {{listen: '127.0.0.1:{port}'}}\n")
     with taken:
         async with rulesd_process("run", str(rules), stderr=subprocess.PIPE) as process:
-            with trio.fail_after(20):
-                logged = await read_until(process.stderr, b"without the endpoint")
-                await fake_dex.wait_connections(BOOSTS, 1)
-                await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
-                printed = await read_until(process.stdout, b"BBB1")
-            assert await stop(process) == 0
-            logged += await process.stderr.receive_some() or b""
+            logged, printed = await boost_through(process, fake_dex, b"without the endpoint")
     assert f"http: cannot listen on 127.0.0.1:{port}: Address already in use; the daemon " \
            "runs without the endpoint".encode() in logged, logged
     assert logged.count(b"cannot listen") == 1 and b"Traceback" not in logged

@@ -13,7 +13,14 @@ from rulesd import loader as config
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, boost_rules, read_until, rulesd_process, snapshot, start, stop
+from tests.helpers import (
+    boost,
+    boost_rules,
+    boost_through,
+    rulesd_process,
+    snapshot,
+    start,
+)
 
 BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
@@ -73,13 +80,7 @@ async def test_dry_run_prints_sends_nothing_and_leaves_the_state_alone(
     rules = boost_rules(tmp_path, fake_dex.url, sink.url())
     async with rulesd_process("run", str(rules), "--dry-run",
                               stderr=subprocess.PIPE) as process:
-        with trio.fail_after(20):
-            logged = await read_until(process.stderr, b"shadow mode")
-            await fake_dex.wait_connections(BOOSTS, 1)
-            await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1)))
-            printed = await read_until(process.stdout, b"BBB1")
-        assert await stop(process) == 0
-        logged += await read_until(process.stderr, b"\0")  # to the end
+        logged, printed = await boost_through(process, fake_dex, b"shadow mode")
     # It says what it is, at start and at stop: no outbox, nothing kept.
     assert b"shadow mode (run --dry-run): live streams, every message printed instead of " \
            b"sent, state in memory only (the state file is not touched)" in logged, logged

@@ -4,6 +4,7 @@ one line what to install: never a stack of driver errors on a fresh machine."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,7 +81,13 @@ def test_ci_runs_the_readmes_setup_with_the_lock_and_then_its_test_command() -> 
     assert setup.replace("install", "install --quiet") in ci and "PIP_NO_CACHE_DIR=1" in ci
     assert "```sh\nbash scripts/test\n```" in readme and "\nbash scripts/test " in ci
     assert os.access(ROOT / "scripts/test", os.X_OK)
-    # The lock pins the whole tree the set-up installs.
-    pinned = {line.split("==")[0].lower() for line in (ROOT / "constraints.txt").read_text()
-              .splitlines() if "==" in line}
+    # The lock pins the whole tree the set-up installs, and never rulesd itself (a pin
+    # of `rulesd @ file:///where/it/was/made` refuses every other checkout).
+    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
+             if line and not line.startswith(" ") and not line.startswith("#")]
+    assert all("==" in line and "@" not in line for line in lines), lines
+    pinned = {line.split("==")[0].lower() for line in lines}
     assert {"trio", "apprise", "pyyaml", "pytest", "selenium", "psycopg"} <= pinned
+    assert "rulesd" not in pinned
+    readme_refresh = re.search(r"pip-compile [^\n]*", readme)
+    assert readme_refresh and "--unsafe-package rulesd" in readme_refresh[0]
