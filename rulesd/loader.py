@@ -119,14 +119,14 @@ def file_secrets(data: Any) -> set[str]:
     URL's password (the whole URL while it cannot be read) and `http.token`."""
     if not isinstance(data, Mapping):
         return set()
-    found: set[str] = set()
+    found: set[object] = set()  # whatever was written; the strings are kept
     sources = data.get("sources")
     for name, section in (sources.items() if isinstance(sources, Mapping) else ()):
         if not isinstance(section, Mapping):
             continue
         source = SOURCES.get(name)
         for key in source.secret_keys if source else ("api_key",):
-            found.add(section.get(key))  # type: ignore[arg-type]
+            found.add(section.get(key))
         headers = section.get("headers")
         if isinstance(headers, Mapping):
             found.update(v for k, v in headers.items() if _SECRET_HEADER.search(str(k)))
@@ -142,9 +142,9 @@ def file_secrets(data: Any) -> set[str]:
         from rulesd.state.postgres import password
         from rulesd.state.postgres import url_problem as postgres_url_problem
 
-        found.add(password(url) or (url if postgres_url_problem(url) else None))  # type: ignore[arg-type]
+        found.add(password(url) or (url if postgres_url_problem(url) else None))
     http = data.get("http")
-    found.add(http.get("token") if isinstance(http, Mapping) else None)  # type: ignore[arg-type]
+    found.add(http.get("token") if isinstance(http, Mapping) else None)
     return {value for value in found if isinstance(value, str) and value}
 
 
