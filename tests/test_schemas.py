@@ -50,8 +50,8 @@ def problems(on: str, where: str) -> list[str]:
 
 @pytest.mark.parametrize(("on", "where", "expected"), [
     ("price", "change_1h: {lt: -5}",
-     "rules.yaml:15:7: unknown field 'change_1h' for this rule's kinds (did you mean "
-     "'change_1y'"),
+     "rules.yaml:15:7: unknown field 'change_1h' for this rule's kinds: this kind carries no "
+     "1h change; rulesd computes one over any window: `change: {of: price, window: 1h"),
     ("top_boost", "amount: {gte: 100}",
      "rules.yaml:15:7: unknown field 'amount' for this rule's kinds (did you mean "
      "'total_amount'?)"),
