@@ -20,7 +20,8 @@ from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
-from rulesd.rules.engine import Alert, Engine
+from rulesd.rules.alert import Alert
+from rulesd.rules.engine import Engine
 from rulesd.silences import Silence, Silences
 from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
@@ -396,7 +397,7 @@ class Daemon:
         """Every SUMMARY_INTERVAL_S one info line (`summary.py`)."""
         def now() -> summary.Totals:
             return summary.totals(self.healths.values(), self.delivery.workers.values(),
-                                  self.engine.ruleset.counts)
+                                  self.engine.runtime.counts)
 
         before = now()
         while True:
@@ -435,7 +436,7 @@ class Daemon:
                     self.engine_stats.ticks += 1
                     if fired:
                         await self._commit(fired, deliveries)
-                    due = ruleset.next_due
+                    due = self.engine.runtime.next_due
                     if self.engine_stats.events != seen:  # events came in meanwhile
                         due = min(due, now + ruleset.min_wait)
                     at = trio.current_time() + (due - self.clock.now())

@@ -31,12 +31,12 @@ _SETTLE_S: Final = 600.0
 
 
 def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
-    counts = daemon.engine.ruleset.counts
+    counts = daemon.engine.runtime.counts
     digested = daemon.delivery.stats.digested
     return {
         rule.name: {
-            "fired": counts[(rule.name, "fired")],
-            "suppressed_by_cooldown": counts[(rule.name, "cooldown")],
+            "fired": counts[rule.name].fired,
+            "suppressed_by_cooldown": counts[rule.name].cooldown,
             "in_digests": digested[rule.name],
             "template_errors": TEMPLATE_FAILURES[rule.name],
         }
@@ -80,7 +80,7 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
             # What came before `--from` only built the state (baselines, windows):
             # from here on alerts are printed, and counted in the summary.
             await trio.sleep(start - clock.now())
-            daemon.engine.ruleset.counts.clear()
+            daemon.engine.runtime.counts.clear()
             daemon.delivery.stats.digested.clear()
         await done.wait()
         await trio.sleep(_SETTLE_S)

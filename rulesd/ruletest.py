@@ -31,7 +31,8 @@ from rulesd.delivery.templates import render
 from rulesd.durations import format_duration, parse_duration, parse_time
 from rulesd.events import Event, TokenRef
 from rulesd.replay import Replayer
-from rulesd.rules.engine import Alert, Engine
+from rulesd.rules.alert import Alert
+from rulesd.rules.engine import Engine
 from rulesd.sources import KINDS
 from rulesd.state import StateStore
 from rulesd.suggest import did_you_mean

@@ -10,6 +10,7 @@ import attrs
 
 from rulesd.delivery.dispatcher import NotifierWorker
 from rulesd.durations import format_duration
+from rulesd.rules.runtime import RuleCounts
 from rulesd.sources.health import SourceHealth
 
 
@@ -22,8 +23,8 @@ class Totals:
 
 
 def totals(healths: Iterable[SourceHealth], workers: Iterable[NotifierWorker],
-           rule_counts: Mapping[tuple[str, str], int]) -> Totals:
-    """The counters now (since start); `rule_counts` is the rule set's (rule, outcome)."""
+           rule_counts: Mapping[str, RuleCounts]) -> Totals:
+    """The counters now (since start); `rule_counts`: the engine's, by rule."""
     sources: dict[str, tuple[int, int, int]] = {}
     for h in healths:
         frames, events, faults = sources.get(h.source, (0, 0, 0))
@@ -32,7 +33,7 @@ def totals(healths: Iterable[SourceHealth], workers: Iterable[NotifierWorker],
     workers = list(workers)
     return Totals(sources, sum(w.counts["sent"] for w in workers),
                   sum(w.counts["dead"] for w in workers),
-                  sum(n for (_, what), n in rule_counts.items() if what == "silenced"))
+                  sum(c.silenced for c in rule_counts.values()))
 
 
 def line(before: Totals, now: Totals, interval_s: float, waiting: int) -> str:

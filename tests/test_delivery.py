@@ -19,7 +19,7 @@ from rulesd.delivery.fitting import digest, fit
 from rulesd.delivery.platforms import TRAITS
 from rulesd.delivery.service import DeliveryService
 from rulesd.delivery.templates import Rendered
-from rulesd.rules.engine import Alert
+from rulesd.rules.alert import Alert
 from rulesd.state.db import StateDB
 from rulesd.state.outbox import Delivery
 from tests.fakes import FakeDexScreener, HttpSink

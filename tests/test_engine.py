@@ -6,7 +6,7 @@ import pytest
 
 from rulesd import loader as config
 from rulesd.events import Event, Occurrence, TokenRef
-from rulesd.rules.engine import RuleSet
+from rulesd.rules.engine import Engine
 from rulesd.state import StateStore
 
 RULES = """\
@@ -29,8 +29,8 @@ rules:
 """
 
 
-def ruleset() -> RuleSet:
-    return RuleSet(config.loads(RULES, "rules.yaml", {}).rules)
+def engine(state: StateStore | None = None, rules: str = RULES) -> Engine:
+    return Engine(config.loads(rules, "rules.yaml", {}).rules, state or StateStore())
 
 
 def boost(address: str, amount: float, total: float) -> Event:
@@ -41,8 +41,8 @@ def boost(address: str, amount: float, total: float) -> Event:
 
 
 def fired(events: list[tuple[Event, float]]) -> list[list[str]]:
-    rules, state = ruleset(), StateStore()
-    return [[a.rule for a in rules.evaluate(e, state, now)] for e, now in events]
+    rules = engine()
+    return [[a.rule for a in rules.evaluate(e, now)] for e, now in events]
 
 
 def test_rules_see_only_their_kinds_and_disabled_rules_none() -> None:
@@ -58,28 +58,26 @@ def test_rules_see_only_their_kinds_and_disabled_rules_none() -> None:
     (3600, ["big-boost"]),  # the cooldown has passed
 ])
 def test_cooldown_per_rule_and_token(later_s: float, expected: list[str]) -> None:
-    rules, state = ruleset(), StateStore()
-    assert [a.rule for a in rules.evaluate(boost("A", 100, 100), state, 1000)] == [
+    rules = engine()
+    assert [a.rule for a in rules.evaluate(boost("A", 100, 100), 1000)] == [
         "big-boost", "any-boost"]
-    again = [a.rule for a in rules.evaluate(boost("A", 100, 200), state, 1000 + later_s)]
+    again = [a.rule for a in rules.evaluate(boost("A", 100, 200), 1000 + later_s)]
     assert [r for r in again if r == "big-boost"] == expected
     # Another token has its own cooldown; a rule without one always fires.
-    other = [a.rule for a in rules.evaluate(boost("B", 100, 100), state, 1000 + later_s)]
+    other = [a.rule for a in rules.evaluate(boost("B", 100, 100), 1000 + later_s)]
     assert other == ["big-boost", "any-boost"]
 
 
 def test_alerts_carry_a_stable_id_and_the_values_that_fired() -> None:
-    rules = ruleset()
-    one = rules.evaluate(boost("A", 150, 300), StateStore(), 5)[0]
-    two = rules.evaluate(boost("A", 150, 300), StateStore(), 9)[0]
+    one = engine().evaluate(boost("A", 150, 300), 5)[0]
+    two = engine().evaluate(boost("A", 150, 300), 9)[0]
     assert one.id == two.id == "big-boost|solana:A|solana:A@300.0"
     assert one.values["amount"] == 150 and one.values["rule"] == "big-boost"
     assert one.key == "solana:A"
 
 
 def test_stream_events_key_on_the_stream() -> None:
-    rules = RuleSet(config.loads(RULES.replace("on: takeover", "on: source_down"),
-                                 "rules.yaml", {}).rules)
+    rules = engine(rules=RULES.replace("on: takeover", "on: source_down"))
     down = Event("source_down", "dexscreener", "ads/latest", None, 0, 0, {"reason": "x"})
-    (alert,) = rules.evaluate(down, StateStore(), 0)
+    (alert,) = rules.evaluate(down, 0)
     assert alert.key == "dexscreener:ads/latest"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rulesd import loader
 from rulesd.events import Event, TokenRef
-from rulesd.rules.engine import RuleSet
+from rulesd.rules.engine import Engine
 from rulesd.rules.index import RuleIndex
 from rulesd.state import StateStore
 
@@ -56,14 +56,11 @@ event = st.builds(
 def test_the_index_gives_exactly_the_alerts_of_a_full_scan(
         rules: list[Any], events: list[Event]) -> None:
     loaded = loader.loads(rules_file(rules), "r.yaml", {})
-    indexed, scanned = RuleSet(loaded.rules), RuleSet(loaded.rules, indexed=False)
-    a, b = StateStore(), StateStore()
-    indexed.adopt(a)
-    scanned.adopt(b)
+    indexed = Engine(loaded.rules, StateStore())
+    scanned = Engine(loaded.rules, StateStore(), indexed=False)
     for e in sorted(events, key=lambda e: e.ts):
-        assert a.apply(e, e.ts) and b.apply(e, e.ts)
-        fired = [(x.rule, x.key, x.id) for x in indexed.evaluate(e, a, e.ts)]
-        assert fired == [(x.rule, x.key, x.id) for x in scanned.evaluate(e, b, e.ts)]
+        fired = [(x.rule, x.key, x.id) for x in indexed.process(e, e.ts)]
+        assert fired == [(x.rule, x.key, x.id) for x in scanned.process(e, e.ts)]
 
 
 def test_an_event_meets_only_the_rules_that_can_match_it() -> None:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from rulesd import loader as config
 from rulesd.delivery.templates import render
 from rulesd.events import Event, TokenRef
-from rulesd.rules.engine import RuleSet
+from rulesd.rules.compile import Rule
+from rulesd.rules.engine import Engine
 from rulesd.state import StateStore
 from rulesd.state.backend import StateBackend
 from rulesd.yaml_loader import ConfigError
@@ -22,10 +23,10 @@ BTC = TokenRef(key="cmc:1", symbol="BTC", cmc_id=1)
 SOL_TOKEN = TokenRef.on_chain("solana", "So1Token")
 
 
-def ruleset(rules: str) -> RuleSet:
+def ruleset(rules: str) -> tuple[Rule, ...]:
     text = "version: 1\nsources: {dexscreener: {}}\nnotifiers: {c: stdout}\n" \
            "defaults: {notify: [c]}\nrules:\n" + textwrap.indent(textwrap.dedent(rules), "  ")
-    return RuleSet(config.loads(text, "rules.yaml", {}).rules)
+    return config.loads(text, "rules.yaml", {}).rules
 
 
 def price(value: float, ts: float, venue: str | None = None, token: TokenRef = BTC,
@@ -45,21 +46,19 @@ def boost(ts: float, token: TokenRef = SOL_TOKEN) -> Event:
 class Run:
     """Feeds events through state and rules; collects alerts as (time, rule, resolved)."""
 
-    def __init__(self, rules: RuleSet, state: StateStore | None = None) -> None:
-        self.rules = rules
+    def __init__(self, rules: tuple[Rule, ...], state: StateStore | None = None) -> None:
         self.state = state or StateStore()
-        rules.adopt(self.state)
+        self.engine = Engine(rules, self.state)
         self.alerts: list[tuple[float, str, bool]] = []
         self.last: Any = None
 
     def feed(self, event: Event, now: float | None = None) -> Run:
         now = event.ts if now is None else now
-        if self.state.apply(event, now):
-            self._keep(self.rules.evaluate(event, self.state, now), now)
+        self._keep(self.engine.process(event, now), now)
         return self
 
     def tick(self, now: float) -> Run:
-        self._keep(self.rules.tick(self.state, now), now)
+        self._keep(self.engine.tick(now), now)
         return self
 
     def _keep(self, alerts: list[Any], now: float) -> None:
@@ -313,7 +312,7 @@ def test_a_removed_absent_rule_leaves_no_firing_state() -> None:
     run = Run(rules)
     run.feed(price(100, 0)).tick(400)
     assert run.alerts and ("silent", "cmc:1") in run.state.presence
-    ruleset(HIGH).adopt(run.state)
+    run.engine.reload(ruleset(HIGH))
     assert len(run.state.presence) == 0 and len(run.state.firing) == 0
     assert ("presence", ("silent", "cmc:1")) in run.state.take_changes().deletes
 
@@ -394,3 +393,36 @@ def test_a_level_never_fires_twice_without_clearing_in_between(prices: list[floa
             fired_since_clear = True
         if not holds:
             fired_since_clear = False
+
+
+# --- reload -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reload_at", [None, 120, 299])
+def test_a_reload_of_the_same_rules_changes_nothing_a_user_sees(reload_at: float | None) -> None:
+    """`for: 5m` true from t=0 fires at t=300 with or without a reload on the way (it
+    fired at 420 after a reload at 120); then `repeat: 10m` sends it again at 900
+    across another reload, and the counters go on."""
+    rules = HIGH + "  for: 5m\n  repeat: 10m\n"
+    run = Run(ruleset(rules))
+    run.feed(price(150, 0))
+    for t in range(60, 1000, 60):
+        if reload_at is not None and t - 60 < reload_at <= t or t == 600:
+            run.engine.reload(ruleset(rules))  # between the events of t - 60 and t
+        run.feed(price(150, t)).tick(t)
+    assert [(t, r) for t, r, _ in run.alerts] == [(300, "high"), (900, "high")]
+    counts = run.engine.runtime.counts["high"]
+    assert (counts.fired, counts.repeated) == (1, 1)
+    assert counts.evaluated == 17  # every event since t=0, across both reloads
+
+
+def test_a_reload_forgets_what_a_changed_or_removed_rule_was_waiting_for() -> None:
+    run = Run(ruleset(HIGH + "  for: 5m\n"))
+    run.feed(price(150, 0))
+    run.engine.reload(ruleset(HIGH.replace("gte: 100", "gte: 120") + "  for: 5m\n"))
+    run.feed(price(150, 60)).tick(300)
+    assert run.alerts == []  # the changed condition waits its `for` from t=60 anew
+    run.tick(360)
+    assert [t for t, _, _ in run.alerts] == [360]
+    run.engine.reload(ruleset(HIGH.replace("name: high", "name: other") + "  for: 5m\n"))
+    assert not [key for key in run.state.firing if key[0] == "high"]
+    assert not run.engine.runtime.firing_alerts

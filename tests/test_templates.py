@@ -114,7 +114,7 @@ def test_a_secret_a_vendor_echoes_never_reaches_the_channel() -> None:
     from rulesd import loader
     from rulesd.clock import TrioClock
     from rulesd.delivery.service import DeliveryService
-    from rulesd.rules.engine import Alert
+    from rulesd.rules.alert import Alert
     from rulesd.state.db import StateDB
 
     text = ("version: 1\nsources: {coinmarketcap: {api_key: \"${KEY}\"}}\nnotifiers: {c: stdout}\n"

@@ -28,8 +28,8 @@ from rulesd.delivery.pacing import TokenBucket
 from rulesd.delivery.platforms import Target, targets_of
 from rulesd.delivery.templates import render
 from rulesd.redact import Redactor
+from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
-from rulesd.rules.engine import Alert
 from rulesd.state import Changes
 from rulesd.state.backend import NotLeader, StateBackend, StateDBError
 from rulesd.state.outbox import Delivery, OutboxRow

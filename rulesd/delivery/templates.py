@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from rulesd.delivery.escaping import Format, neutralize
 from rulesd.events import CONTEXT_FIELDS
-from rulesd.rules.engine import Alert
+from rulesd.rules.alert import Alert
 from rulesd.schema import Field, Kind
 from rulesd.sources import KINDS
 

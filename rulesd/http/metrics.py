@@ -88,23 +88,16 @@ def families(daemon: Daemon, outbox: Mapping[str, int], now: float) -> Iterable[
     yield GaugeMetricFamily("rulesd_engine_lag_seconds", "how long the last event waited "
                             "for the engine", value=daemon.engine_stats.lag_s)
 
-    ruleset = daemon.engine.ruleset
-    per_rule = {
-        "evaluations": ("events the rule was evaluated on", ruleset.evaluated),
-        "matches": ("events its condition held on", ruleset.matched),
-    }
-    for metric, (doc, counter) in per_rule.items():
-        family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
-        for rule in ruleset.rules:
-            family.add_metric([rule.name], counter[rule.name])
-        yield family
-    for metric, key, doc in (("fires", "fired", "alerts the rule fired"),
+    rules, rule_counts = daemon.engine.ruleset.rules, daemon.engine.runtime.counts
+    for metric, key, doc in (("evaluations", "evaluated", "events the rule was evaluated on"),
+                             ("matches", "matched", "events its condition held on"),
+                             ("fires", "fired", "alerts the rule fired"),
                              ("suppressed", "cooldown", "alerts its cooldown held back"),
                              ("silenced", "silenced", "alerts a silence held (recorded)"),
                              ("repeats", "repeated", "firing alerts sent again (repeat)")):
         family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
-        for rule in ruleset.rules:
-            family.add_metric([rule.name], ruleset.counts[(rule.name, key)])
+        for rule in rules:
+            family.add_metric([rule.name], getattr(rule_counts[rule.name], key))
         yield family
 
     target = ["notifier"]

@@ -9,6 +9,7 @@ groups.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -39,6 +40,9 @@ class Rule:
     # The rule's kinds that are levels (fire on becoming true, re-arm once false).
     levels: frozenset[str] = frozenset()
     repeat_s: float = 0.0  # a level alert still firing is sent again this often
+    # The condition as written (kinds, `where`, `for`): a reload keeps what a rule was
+    # waiting for or firing while this stays the same.
+    spec: Any = attrs.field(default=None, eq=False)
 
 
 def rule_fields(kinds: Sequence[str], schemas: Mapping[str, Kind]) -> dict[str, Field]:
@@ -129,5 +133,6 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
                               float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
                               needs.absent, needs, rc.group, levels,
-                              float(repeat or 0.0) if levels or needs.absent else 0.0))
+                              float(repeat or 0.0) if levels or needs.absent else 0.0,
+                              (rc.on, rc.where, rc.for_)))
     return rules
