@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from pythonjsonlogger.json import JsonFormatter
 
-from rulesd.delivery.escaping import inert
+from rulesd.inert import inert
 from rulesd.redact import Redactor
 
 _UNSAFE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"

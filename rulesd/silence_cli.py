@@ -8,22 +8,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from rulesd import silences as silences_mod
 from rulesd.control import ControlError, api, daemon_running
 from rulesd.loader import LoadedConfig
-from rulesd.silences import Silence, new_id
 from rulesd.state.backend import StateDBError
 from rulesd.state.backends import open_state
-from rulesd.suggest import did_you_mean
 
 
 def _when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _view(s: Silence, now: float) -> dict[str, Any]:
-    state = "active" if s.active(now) else "expired" if s.ends <= now else "pending"
-    return {"id": s.id, "matchers": s.describe(), "ends": s.ends, "state": state,
-            "comment": s.comment}
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
@@ -70,21 +63,16 @@ def _with_database(loaded: LoadedConfig, action: str, args: Any) -> int:
     try:
         silences = {s.id: s for s in db.silences()}
         if action == "list":
-            _print([_view(s, now) for s in silences.values()])
+            _print([silences_mod.view(s, now) for s in silences.values()])
             return 0
         if action == "expire":
             old = silences.get(args.id)
             if old is None:
                 raise ControlError(f"no silence {args.id!r}")
-            db.save_silence(Silence(old.id, old.rule, old.starts, min(old.ends, now),
-                                    old.token, old.chain, old.source, old.comment))
+            db.save_silence(silences_mod.ended(old, now))
             print(f"silence {args.id} expired")
             return 0
-        names = [r.name for r in loaded.rules]
-        if args.rule not in names:
-            raise ControlError(f"no rule named {args.rule!r}{did_you_mean(args.rule, names)}")
-        silence = Silence(new_id(), args.rule, now, now + args.duration,
-                          args.token, args.chain, args.source, args.comment or "")
+        silence = silences_mod.new([r.name for r in loaded.rules], _fields(args), now)
         db.save_silence(silence)
         print(f"silence {silence.id} added: {silence.describe()} until {_when(silence.ends)}"
               f" ({later})")

@@ -3,16 +3,25 @@ source, and an end time. A silenced alert is recorded, not sent, and starts no
 cooldown; when a silence ends nothing it held is sent after the fact.
 
 Pure data: the engine asks `match(rule, key, values, now)`; the daemon keeps them
-in the state database and changes them through the API or the CLI.
+in the state database and changes them through the API or the CLI. What a person
+may ask for is decided once, here (`new`), for the API, the page and the CLI alike;
+so is how a silence is shown (`view`) and how one ends (`ended`).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Final
 
 import attrs
+
+from rulesd.durations import parse_duration
+from rulesd.inert import inert
+from rulesd.suggest import did_you_mean
+
+# A comment is for whoever reads the list: longer is cut.
+MAX_COMMENT: Final = 500
 
 
 @attrs.frozen
@@ -52,6 +61,51 @@ def new_id() -> str:
     return secrets.token_hex(4)
 
 
+def new(rules: Collection[str], fields: Mapping[str, Any], now: float) -> Silence:
+    """A silence from what a person asked for (the API's JSON, the page's form, the
+    CLI's options): `rule`, `token`, `chain`, `source`, `for` (a duration) or `ends`
+    (epoch seconds), `comment`. ValueError saying what is wrong."""
+    rule = str(fields.get("rule") or "").strip()
+    if rule not in rules:
+        raise ValueError(f"no rule named {rule!r}{did_you_mean(rule, rules)}")
+    if fields.get("ends") not in (None, ""):
+        try:
+            ends = float(fields["ends"])
+        except (TypeError, ValueError):
+            raise ValueError(f"`ends` is a time in epoch seconds, got {fields['ends']!r}") \
+                from None
+    else:
+        asked = fields.get("for")  # a duration's text, or seconds (0 is a duration too)
+        ends = now + parse_duration("" if asked is None else asked)
+    if not ends > now:
+        raise ValueError("a silence must end in the future")
+
+    def matcher(name: str) -> str | None:
+        value = fields.get(name)
+        return str(value).strip() or None if value not in (None, "") else None
+
+    return Silence(new_id(), rule, now, ends, matcher("token"), matcher("chain"),
+                   matcher("source"), inert(str(fields.get("comment") or ""))[:MAX_COMMENT])
+
+
+def ended(silence: Silence, now: float) -> Silence:
+    """The silence ended at `now` (an ended one stays as it was)."""
+    return attrs.evolve(silence, ends=min(silence.ends, now))
+
+
+def state_of(silence: Silence, now: float) -> str:
+    return "active" if silence.active(now) else "expired" if silence.ends <= now \
+        else "pending"
+
+
+def view(silence: Silence, now: float) -> dict[str, Any]:
+    """A silence as the API, the page and the CLI show it."""
+    return {"id": silence.id, "rule": silence.rule, "token": silence.token,
+            "chain": silence.chain, "source": silence.source, "starts": silence.starts,
+            "ends": silence.ends, "comment": silence.comment,
+            "state": state_of(silence, now), "matchers": silence.describe()}
+
+
 class Silences:
     """Every silence, indexed by rule: an alert looks only at its rule's silences."""
 
@@ -75,11 +129,10 @@ class Silences:
         old = self._all.get(silence_id)
         if old is None:
             return None
-        ended = attrs.evolve(old, ends=min(old.ends, now))
-        self._all[silence_id] = ended
-        self._by_rule[old.rule] = [ended if s.id == silence_id else s
+        done = self._all[silence_id] = ended(old, now)
+        self._by_rule[old.rule] = [done if s.id == silence_id else s
                                    for s in self._by_rule[old.rule]]
-        return ended
+        return done
 
     def all(self) -> list[Silence]:
         return sorted(self._all.values(), key=lambda s: (s.starts, s.id))

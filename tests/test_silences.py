@@ -4,10 +4,13 @@ cooldown started, no replay when they end, kept across a restart."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
-from rulesd import loader
+from rulesd import loader, silences
 from rulesd.events import Event, TokenRef
 from rulesd.rules.engine import Engine
 from rulesd.silences import Silence, Silences
@@ -93,3 +96,75 @@ def test_silences_are_kept_across_a_restart(
     assert again.silences()[0] == Silence("s1", "boosts", 10.0, 7200.0, token="BTC",
                                           comment="noisy")
     again.close()
+
+
+# --- one validation: the CLI and the API -------------------------------------------------
+
+ASKED = [  # (what a person asks for, the refusal or None)
+    ({"rule": "boosts", "for": "2h", "comment": "listing soon"}, None),
+    ({"rule": "boosts", "for": "30m", "token": "solana:A1", "chain": "solana",
+      "source": "dexscreener"}, None),
+    ({"rule": "boots", "for": "2h"}, "no rule named 'boots' (did you mean 'boosts'?)"),
+    ({"rule": "boosts", "for": "0s"}, "a silence must end in the future"),
+    ({"rule": "boosts", "for": "2h", "comment": "\x1b[31mred\nline " + "x" * 600}, None),
+]
+
+
+async def _by_api(tmp_path: Path, asked: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+    from rulesd.clock import TrioClock
+    from rulesd.daemon import Daemon
+    from rulesd.http.app import WebApp
+
+    path = tmp_path / "api.yaml"
+    path.write_text(RULES)
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(), state_path=":memory:")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": orjson.dumps(asked), "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await WebApp(daemon, "127.0.0.1", None)(
+        {"type": "http", "method": "POST", "path": "/api/v1/silences", "query_string": b"",
+         "headers": []}, receive, send)  # type: ignore[arg-type]
+    answer = orjson.loads(sent[1]["body"])
+    return (answer, "") if sent[0]["status"] == 200 else (None, answer["error"])
+
+
+def _by_cli(tmp_path: Path, asked: dict[str, str], capsys: pytest.CaptureFixture[str]
+            ) -> tuple[dict[str, Any] | None, str]:
+    from rulesd.cli import main
+    from rulesd.state.db import StateDB
+
+    path = tmp_path / "cli.yaml"
+    path.write_text(RULES + f"state: {{path: {tmp_path / 'cli.db'}}}\n")
+    StateDB(str(tmp_path / "cli.db")).close()  # a daemon ran on it once
+    argv = ["silence", "add", str(path)]
+    for key, value in asked.items():
+        argv += [f"--{key}", value]
+    code = main(argv)
+    said = capsys.readouterr()
+    if code != 0:
+        return None, said.err.strip().splitlines()[-1].removeprefix("rulesd silence add: ")
+    db = StateDB(str(tmp_path / "cli.db"))
+    (made,) = db.silences()
+    db.close()
+    return silences.view(made, made.starts), ""
+
+
+@pytest.mark.parametrize(("asked", "refused"), ASKED)
+async def test_the_cli_and_the_api_accept_and_refuse_the_same_silences(
+        asked: dict[str, str], refused: str | None, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    api, api_error = await _by_api(tmp_path, asked)
+    cli, cli_error = _by_cli(tmp_path, asked, capsys)
+    assert api_error == cli_error == (refused or "")
+    if refused is None:
+        assert api is not None and cli is not None
+        same = ("rule", "token", "chain", "source", "comment", "matchers", "state")
+        assert {k: api[k] for k in same} == {k: cli[k] for k in same}
+        assert api["ends"] - api["starts"] == pytest.approx(cli["ends"] - cli["starts"])
+        assert "\x1b" not in cli["comment"] and "\n" not in cli["comment"]
+        assert len(cli["comment"]) <= silences.MAX_COMMENT

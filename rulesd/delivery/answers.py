@@ -23,7 +23,7 @@ from typing import Final, Literal
 import attrs
 import orjson
 
-from rulesd.delivery.escaping import inert
+from rulesd.inert import inert
 
 Kind = Literal["rate_limited", "outage", "malformed", "permanent"]
 _REASON_CHARS: Final = 200

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from rulesd import silences
 from rulesd.daemon import Daemon
 from rulesd.http import metrics, page, view
 from rulesd.silences import Silence
@@ -122,7 +123,7 @@ class WebApp:
         daemon, now = self.daemon, self.daemon.clock.now()
         form = path.startswith("/silences")
         if method == "GET" and path == "/api/v1/silences":
-            return _json(200, [view.silence_view(s, now) for s in await self._silence_list()])
+            return _json(200, [silences.view(s, now) for s in await self._silence_list()])
         if method != "POST":
             return _json(405, {"error": "POST to add or expire a silence"})
         refused = self._refuse(scope)
@@ -133,18 +134,18 @@ class WebApp:
             ended = await daemon.expire_silence(parts[-2])
             if ended is None:
                 return _json(404, {"error": f"no silence {parts[-2]!r}"})
-            return _back() if form else _json(200, view.silence_view(ended, now))
+            return _back() if form else _json(200, silences.view(ended, now))
         try:
             body = await _read(receive)
             fields = {k: v[0] for k, v in parse_qs(body.decode()).items()} if form \
                 else orjson.loads(body or b"{}")
             if not isinstance(fields, dict):
                 raise ValueError("expected a JSON object")
-            silence = view.new_silence(daemon, fields, now)
+            silence = silences.new([r.name for r in daemon.loaded.rules], fields, now)
         except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
             return _json(400, {"error": str(exc)})
         await daemon.add_silence(silence)
-        return _back() if form else _json(200, view.silence_view(silence, now))
+        return _back() if form else _json(200, silences.view(silence, now))
 
     def _refuse(self, scope: Scope) -> tuple[int, str, bytes] | None:
         """Why a mutating request is not allowed, if it is not."""
@@ -215,8 +216,8 @@ class WebApp:
         status = view.status(daemon, await self._counts(), listed)
         recent = [view.row_view(r) for r in await self._recent(50)]
         now = daemon.clock.now()
-        silences = [view.silence_view(s, now) for s in listed]
-        html = page.render(status, await self._firing(), recent, silences,
+        shown = [silences.view(s, now) for s in listed]
+        html = page.render(status, await self._firing(), recent, shown,
                            [r.name for r in daemon.loaded.rules])
         return 200, "text/html; charset=utf-8", html.encode()
 

@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rulesd import silences as silences_mod
 from rulesd.daemon import Daemon
-from rulesd.delivery.escaping import inert
 from rulesd.delivery.notifiers import privacy_url
-from rulesd.durations import parse_duration
-from rulesd.silences import Silence, new_id
+from rulesd.inert import inert
+from rulesd.silences import Silence
 from rulesd.state.outbox import OutboxRow
-from rulesd.suggest import did_you_mean
 
 
 def readiness(daemon: Daemon) -> tuple[bool, str]:
@@ -119,7 +118,7 @@ def status(daemon: Daemon, outbox_counts: Mapping[str, int],
                    "queue_depth": daemon.engine_stats.queue_depth,
                    "lag_s": round(daemon.engine_stats.lag_s, 6)},
         "reloads": dict(daemon.reloads),
-        "silences": [silence_view(s, now) for s in silences if s.ends > now],
+        "silences": [silences_mod.view(s, now) for s in silences if s.ends > now],
     }
 
 
@@ -143,7 +142,7 @@ def firing(daemon: Daemon, last_sends: Mapping[str, OutboxRow]) -> list[dict[str
     """What is firing now: level alerts and absences, with why, since when, last send."""
     out = []
     state = daemon.engine.state
-    for (rule, key), alert in sorted(daemon.engine.ruleset.firing_alerts.items()):
+    for (rule, key), alert in sorted(daemon.engine.runtime.firing_alerts.items()):
         since = state.firing.get((rule, key))
         if since is None:
             continue
@@ -163,32 +162,3 @@ def row_view(row: OutboxRow) -> dict[str, Any]:
             "attempts": d.attempts, "error": row.last_error, "done_at": row.done_at}
 
 
-def silence_view(silence: Silence, now: float) -> dict[str, Any]:
-    state = "active" if silence.active(now) else "expired" if silence.ends <= now \
-        else "pending"
-    return {"id": silence.id, "rule": silence.rule, "token": silence.token,
-            "chain": silence.chain, "source": silence.source, "starts": silence.starts,
-            "ends": silence.ends, "comment": silence.comment, "state": state,
-            "matchers": silence.describe()}
-
-
-def new_silence(daemon: Daemon, fields: Mapping[str, Any], now: float) -> Silence:
-    """A silence from what a person asked for (the API's JSON, the page's form);
-    ValueError saying what is wrong."""
-    rule = str(fields.get("rule") or "").strip()
-    names = [r.name for r in daemon.loaded.rules]
-    if rule not in names:
-        raise ValueError(f"no rule named {rule!r}{did_you_mean(rule, names)}")
-    if fields.get("ends") not in (None, ""):
-        ends = float(fields["ends"])
-    else:
-        ends = now + parse_duration(fields.get("for") or "")
-    if not ends > now:
-        raise ValueError("a silence must end in the future")
-
-    def matcher(name: str) -> str | None:
-        value = fields.get(name)
-        return str(value).strip() or None if value not in (None, "") else None
-
-    return Silence(new_id(), rule, now, ends, matcher("token"), matcher("chain"),
-                   matcher("source"), inert(str(fields.get("comment") or ""))[:500])
