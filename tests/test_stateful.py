@@ -406,7 +406,7 @@ def test_a_reload_of_the_same_rules_changes_nothing_a_user_sees(reload_at: float
     run = Run(ruleset(rules))
     run.feed(price(150, 0))
     for t in range(60, 1000, 60):
-        if reload_at is not None and t - 60 < reload_at <= t or t == 600:
+        if (reload_at is not None and t - 60 < reload_at <= t) or t == 600:
             run.engine.reload(ruleset(rules))  # between the events of t - 60 and t
         run.feed(price(150, t)).tick(t)
     assert [(t, r) for t, r, _ in run.alerts] == [(300, "high"), (900, "high")]
