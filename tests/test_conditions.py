@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulesd.rules.conditions import OPERATORS, Evaluation, compile_where
+from rulesd.rules.conditions import compile_where
+from rulesd.rules.predicates import OPERATORS, Evaluation
 
 EVENT = {
     "chain": "solana",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rulesd import loader as config
 from rulesd.cli import main
-from rulesd.rules.conditions import Evaluation
+from rulesd.rules.predicates import Evaluation
 from rulesd.yaml_loader import ConfigError
 from tests.helpers import HOSTILE_BASE, HOSTILE_FILES
 

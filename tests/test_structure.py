@@ -28,6 +28,31 @@ def unit_graph() -> dict[str, set[str]]:
     return graph
 
 
+def module_graph() -> dict[str, set[str]]:
+    """Every module of rulesd (`rules.conditions`; a package is its `__init__`) → the
+    modules of rulesd it imports, at any level of the file (a function's import too)."""
+    modules = {".".join(f.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+               for f in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for file in PACKAGE.rglob("*.py"):
+        name = ".".join(file.relative_to(PACKAGE).with_suffix("").parts).removesuffix(
+            ".__init__")
+        deps = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(file.read_text())):
+            found: set[str] = set()
+            if isinstance(node, ast.ImportFrom) and node.module \
+                    and node.module.split(".")[0] == "rulesd":
+                base = node.module.removeprefix("rulesd").lstrip(".")
+                # `from rulesd.x import y`: the module x.y where y is one, else x.
+                found = {f"{base}.{a.name}".lstrip(".") for a in node.names} & modules \
+                    or {base}
+            elif isinstance(node, ast.Import):
+                found = {a.name.removeprefix("rulesd.") for a in node.names
+                         if a.name.startswith("rulesd.")}
+            deps |= (found & modules) - {name}
+    return graph
+
+
 def cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One import cycle between units, if there is any."""
     state: dict[str, int] = {}
@@ -54,6 +79,13 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_two_packages_import_each_other() -> None:
     graph = unit_graph()
     assert {"config", "sources", "rules", "delivery", "state"} <= set(graph)
+    assert cycle(graph) is None, " → ".join(cycle(graph) or [])
+
+
+def test_no_two_modules_import_each_other() -> None:
+    graph = module_graph()
+    assert {"rules.conditions", "rules.stateful", "rules.predicates", "daemon"} <= set(graph)
+    assert "rules.predicates" in graph["rules.stateful"]
     assert cycle(graph) is None, " → ".join(cycle(graph) or [])
 
 

@@ -15,7 +15,8 @@ import attrs
 
 from rulesd.config import Config, GroupConfig
 from rulesd.events import CONTEXT_FIELDS
-from rulesd.rules.conditions import AbsentSpec, NeedsBuilder, Predicate, compile_where
+from rulesd.rules.conditions import compile_where
+from rulesd.rules.predicates import AbsentSpec, NeedsBuilder, Predicate
 from rulesd.schema import Field, Kind
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import Document, Path, Problem

@@ -26,8 +26,8 @@ from rulesd.durations import format_duration
 from rulesd.events import Event, series_key
 from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
-from rulesd.rules.conditions import Evaluation, NeedsBuilder, lookup
 from rulesd.rules.index import RuleIndex
+from rulesd.rules.predicates import Evaluation, NeedsBuilder, lookup
 from rulesd.rules.runtime import FiringKey, Pending, Runtime
 from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from rulesd.rules.compile import Rule
-from rulesd.rules.conditions import Values, getter
+from rulesd.rules.predicates import Values, getter
 
 # Fields to file a rule under when it pins several: the most selective first.
 PREFERENCE: Final = (

@@ -12,11 +12,12 @@ received events (the injected clock).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from rulesd.durations import format_duration, parse_duration
-from rulesd.rules.conditions import (
+from rulesd.rules.predicates import (
     AbsentSpec,
+    Compiler,
     Evaluation,
     Predicate,
     always,
@@ -25,9 +26,6 @@ from rulesd.rules.conditions import (
 )
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import Path
-
-if TYPE_CHECKING:
-    from rulesd.rules.conditions import _Compiler
 
 _NUMERIC_OPS: Final = ("eq", "ne", "gt", "gte", "lt", "lte", "between")
 _MEASURES: Final = ("pct", "abs_pct", "delta")
@@ -40,7 +38,7 @@ def _never(ev: Evaluation) -> bool:
 class _Args:
     """Reads one condition's mapping, reporting every problem with its path."""
 
-    def __init__(self, name: str, spec: Any, path: Path, compiler: _Compiler) -> None:
+    def __init__(self, name: str, spec: Any, path: Path, compiler: Compiler) -> None:
         self.name, self.path, self.compiler = name, path, compiler
         self.ok = isinstance(spec, Mapping)
         self.spec: Mapping[str, Any] = spec if isinstance(spec, Mapping) else {}
@@ -281,7 +279,7 @@ _COMPILERS: Final[dict[str, Callable[[_Args], Predicate]]] = {
 }
 
 
-def compile_stateful(name: str, spec: Any, path: Path, compiler: _Compiler) -> Predicate:
+def compile_stateful(name: str, spec: Any, path: Path, compiler: Compiler) -> Predicate:
     args = _Args(name, spec, path, compiler)
     if not args.ok:
         return _never
