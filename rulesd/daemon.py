@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
@@ -23,13 +22,14 @@ from rulesd.loader import LoadedConfig
 from rulesd.rules.alert import Alert
 from rulesd.rules.engine import Engine
 from rulesd.silences import Silence, Silences
-from rulesd.sources import SOURCES, Running
 from rulesd.sources.health import SourceHealth
+from rulesd.sources.runner import SourceRunner
 from rulesd.state import SEEN_RETENTION_S, StateStore
 from rulesd.state.backend import NotLeader, StateBackend, StateDBError
 from rulesd.state.backends import describe as describe_state
 from rulesd.state.backends import open_state
 from rulesd.state.outbox import Delivery, OutboxRow
+from rulesd.ticker import Ticker
 from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,47 +47,12 @@ COMMIT_EVERY_EVENTS: Final = 500
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
 DB_CHECK_INTERVAL_S: Final = 60.0
-# How often `for` and `absent` are evaluated between events.
-TICK_INTERVAL_S: Final = 1.0
 # How often one info line says what the sources and delivery did.
 SUMMARY_INTERVAL_S: Final = 600.0
 # On a shared database: how often the leader reads silences other instances saved,
 # and retries writes that failed (alerts wait for them).
 FOLLOW_SILENCES_S: Final = 5.0
 RETRY_WRITES_S: Final = 1.0
-
-
-def _grid(origin: float, at: float) -> float:
-    """The first tick of the grid from `origin` at or after `at` and after now (trio's
-    clock), forgiving float noise of a microsecond."""
-    if at == math.inf:
-        return at
-    ticks = max(math.ceil((at - origin) / TICK_INTERVAL_S - 1e-6),
-                math.floor((trio.current_time() - origin) / TICK_INTERVAL_S + 1e-6) + 1)
-    return origin + ticks * TICK_INTERVAL_S
-
-
-@attrs.define
-class _Running:
-    """A running source: its config, the scope that stops it, what it started with."""
-
-    config: object
-    scope: trio.CancelScope
-    handle: Running
-
-
-def _emitter(send: trio.MemorySendChannel[Event]) -> Callable[[Event], Awaitable[None]]:
-    """A source's `emit`: straight into the queue while it has room (no trip through
-    the scheduler per event: the source's next read is its checkpoint); when the queue
-    is full, the source waits — back-pressure that reaches the vendor's socket."""
-
-    async def emit(event: Event) -> None:
-        try:
-            send.send_nowait(event)
-        except trio.WouldBlock:
-            await send.send(event)
-
-    return emit
 
 
 @attrs.frozen
@@ -106,7 +71,6 @@ class EngineStats:
 
     events: int = 0
     commits: int = 0
-    ticks: int = 0  # evaluations of time-driven rules (`for`, `absent`)
     queue_depth: int = 0  # events waiting behind the one just processed
     lag_s: float = 0.0  # how long the event just processed waited after it was received
     max_lag_s: float = 0.0
@@ -143,22 +107,18 @@ class Daemon:
     # The tasks beside the engine (ticker, checks, summaries) end with it: a fresh
     # scope each term (a leader may lead several times in one process).
     _alongside_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    # Cancelled by a reload, which may bring rules with `for` or `absent`.
-    _wake_ticker: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    _reloaded: bool = False  # since the ticker last looked
-    # Set by the engine on its next event while the ticker waits for one.
-    _tick_wake: trio.Event | None = None
+    # The term's clock of time-driven rules (a reload wakes it; events too).
+    ticker: Ticker | None = None
     # Replaces the live sources (dry-run replays, rule tests): started with a send
     # channel of its own, it emits events and returns when it is done.
     feed: Callable[..., Awaitable[None]] | None = None
     # Notifiers for a reloaded file's new or changed URLs (name, urls → by target).
     make_notifiers: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]] = \
         lambda name, urls: build_notifiers({name: urls})
-    _running: dict[str, _Running] = attrs.field(factory=dict)
     # Alerts whose write failed on a shared database: sent once they are written.
     _held: list[Delivery] = attrs.field(factory=list)
-    _send: trio.MemorySendChannel[Event] | None = None
-    _nursery: trio.Nursery | None = None
+    # The term's sources (a standby has none).
+    sources: SourceRunner | None = None
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -237,15 +197,15 @@ class Daemon:
         # The new file's keys are masked before anything can speak of them.
         logs.learn(loaded.secrets)
         self.delivery.redact.learn(loaded.secrets)
-        if self.loaded.sources != loaded.sources:
-            await self._reload_sources(loaded.sources)
+        if self.sources is not None and self.loaded.sources != loaded.sources:
+            await self.sources.apply(loaded.sources)
         self.loaded = loaded
         self.engine.reload(loaded.rules)
         await self.delivery.reconfigure(loaded.config, loaded.rules, self.make_notifiers)
-        self._reloaded = True
-        self._wake_ticker.cancel()
-        for running in self._running.values():
-            await running.handle.follow_rules(self.engine.ruleset.values_in_use)
+        if self.ticker is not None:
+            self.ticker.reloaded()
+        if self.sources is not None:
+            await self.sources.follow_rules()
         log.info("reload: %d rules active", len(loaded.rules), extra={"event": "reload"})
         self.reloads["applied"] += 1
         return ReloadResult(True, [], refused)
@@ -286,8 +246,7 @@ class Daemon:
         try:
             await self._term(shutdown, rows)
         finally:  # a standby shows no connections (the next term makes its own)
-            self._nursery, self.resumed = None, False
-            self._running.clear()
+            self.sources, self.resumed = None, False
             self.healths.clear()
 
     async def _term(self, shutdown: trio.Event, rows: list[OutboxRow] | None = None, *,
@@ -321,7 +280,7 @@ class Daemon:
         """What runs beside the engine, until the engine stops."""
         with self._alongside_scope:
             async with deliveries, trio.open_nursery() as nursery:
-                nursery.start_soon(self._ticker, deliveries.clone())
+                nursery.start_soon(self._tick, deliveries.clone())
                 if self.db.shared:
                     nursery.start_soon(self._follow_silences)
                     nursery.start_soon(self._retry_writes, deliveries.clone())
@@ -341,57 +300,16 @@ class Daemon:
 
     async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Every configured source, each with its own clone of `send`."""
-        async with send:
-            self._send = send
-            with scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    if self.feed is not None:  # a replay instead of live sources
-                        await nursery.start(self.feed, send.clone())
-                        task_status.started()
-                        return
-                    async with trio.open_nursery() as starting:
-                        for name, config in self.loaded.sources.items():
-                            starting.start_soon(self._start_source, name, config)
+        """The configured sources, or the feed that replaces them (a replay)."""
+        with scope:
+            if self.feed is not None:
+                async with send, trio.open_nursery() as nursery:
+                    await nursery.start(self.feed, send.clone())
                     task_status.started()
-
-    async def _start_source(self, name: str, config: object) -> None:
-        assert self._nursery is not None
-        running = self._running[name] = await self._nursery.start(self._source, name, config)
-        await running.handle.follow_rules(self.engine.ruleset.values_in_use)
-
-    async def _source(self, name: str, config: object, *,
-                      task_status: trio.TaskStatus[_Running] = trio.TASK_STATUS_IGNORED) -> None:
-        assert self._send is not None
-        with trio.CancelScope() as scope:
-            async with self._send.clone() as send, trio.open_nursery() as nursery:
-                handle = await nursery.start(SOURCES[name].run, config, _emitter(send),
-                                             self.clock, self.healths)
-                task_status.started(_Running(config, scope, handle))
-
-    async def _reload_sources(self, sources: Mapping[str, Any]) -> None:
-        """Keep what did not change; reconfigure live connections where the source can;
-        restart the rest. A standby has none: it starts what the file says when it
-        leads."""
-        if self._nursery is None:
-            return
-        for name in SOURCES:
-            after = sources.get(name)
-            running = self._running.get(name)
-            if (running.config if running else None) == after:
-                continue
-            if running is not None and after is not None \
-                    and await running.handle.reconfigure(after):
-                running.config = after
-                log.info("reload: %s updated on its live connections", name)
-                continue
-            if running is not None:
-                running.scope.cancel()
-                del self._running[name]
-            if after is not None:
-                log.info("reload: (re)starting %s", name)
-                await self._start_source(name, after)
+                return
+            self.sources = SourceRunner(self.clock, self.healths,
+                                        lambda: self.engine.ruleset.values_in_use)
+            await self.sources.run(self.loaded.sources, send, task_status=task_status)
 
     async def _summaries(self) -> None:
         """Every SUMMARY_INTERVAL_S one info line (`summary.py`)."""
@@ -421,53 +339,14 @@ class Daemon:
                     log.info("state database %s looks right again", self.db.where)
                 said = trouble
 
-    async def _ticker(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
-        """Evaluate time-driven rules (`for`, `absent`) on a grid of TICK_INTERVAL_S,
-        until the engine stops (which cancels `_alongside_scope`). Grid ticks where nothing
-        can come due are skipped, so a quiet week in a replay is a handful of ticks, and
-        what fires fires on the same tick as if every tick had run."""
-        origin = trio.current_time()
-        async with deliveries:
-            while True:
-                ruleset = self.engine.ruleset
-                if ruleset.time_driven:
-                    now, seen = self.clock.now(), self.engine_stats.events
-                    fired = self.engine.tick(now)
-                    self.engine_stats.ticks += 1
-                    if fired:
-                        await self._commit(fired, deliveries)
-                    due = self.engine.runtime.next_due
-                    if self.engine_stats.events != seen:  # events came in meanwhile
-                        due = min(due, now + ruleset.min_wait)
-                    at = trio.current_time() + (due - self.clock.now())
-                    if await self._tick_wait(origin, at, ruleset.min_wait):
-                        continue
-                else:  # no rule fires on the clock: nothing to do until a reload
-                    await self._tick_wait(origin, math.inf, None)
-                # A reload: its rules tick from the next grid tick on.
-                await trio.sleep_until(_grid(origin, trio.current_time()))
+    async def _tick(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """Time-driven rules, until the engine stops (which cancels `_alongside_scope`)."""
+        async def commit(alerts: list[Alert]) -> None:
+            await self._commit(alerts, deliveries)
 
-    async def _tick_wait(self, origin: float, at: float, min_wait: float | None) -> bool:
-        """Sleep until the grid tick at or after `at` (trio's clock; inf: for ever),
-        sooner if the engine takes an event (what it starts comes due `min_wait` after
-        it at the soonest; None: events do not matter). False when a reload cut the
-        wait short."""
-        if not self._reloaded:
-            with trio.CancelScope() as self._wake_ticker:
-                wake = self._tick_wake = None if min_wait is None else trio.Event()
-                try:
-                    with trio.move_on_at(_grid(origin, at)):
-                        if wake is None:
-                            await trio.sleep_forever()
-                        await wake.wait()
-                        self._tick_wake = None
-                        assert min_wait is not None
-                        at = min(at, trio.current_time() + min_wait)
-                        await trio.sleep_until(_grid(origin, at))
-                finally:
-                    self._tick_wake = None
-        reloaded, self._reloaded = self._reloaded, False
-        return not reloaded
+        async with deliveries:
+            self.ticker = Ticker(lambda: self.engine, self.clock, commit)
+            await self.ticker.run()
 
     async def _engine(self, events: trio.MemoryReceiveChannel[Event],
                       deliveries: trio.MemorySendChannel[Delivery]) -> None:
@@ -496,8 +375,8 @@ class Daemon:
                 now = self.clock.now()
                 alerts.extend(self.engine.process(event, now))
                 stats.saw(event, now)
-                if self._tick_wake is not None:
-                    self._tick_wake.set()
+                if self.ticker is not None:
+                    self.ticker.event_came()
                 if not uncommitted:
                     since = trio.current_time()
                 uncommitted += 1
