@@ -21,7 +21,7 @@ from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
 from rulesd.rules.alert import Alert
 from rulesd.rules.engine import Engine
-from rulesd.silences import Silence, Silences
+from rulesd.silencing import SilenceService
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.runner import SourceRunner
 from rulesd.state import SEEN_RETENTION_S, StateStore
@@ -29,6 +29,7 @@ from rulesd.state.backend import NotLeader, StateBackend, StateDBError
 from rulesd.state.backends import describe as describe_state
 from rulesd.state.backends import open_state
 from rulesd.state.outbox import Delivery, OutboxRow
+from rulesd.state.thread import DatabaseThread
 from rulesd.ticker import Ticker
 from rulesd.yaml_loader import ConfigError
 
@@ -49,9 +50,8 @@ PRUNE_INTERVAL_S: Final = 3600.0
 DB_CHECK_INTERVAL_S: Final = 60.0
 # How often one info line says what the sources and delivery did.
 SUMMARY_INTERVAL_S: Final = 600.0
-# On a shared database: how often the leader reads silences other instances saved,
-# and retries writes that failed (alerts wait for them).
-FOLLOW_SILENCES_S: Final = 5.0
+# On a shared database: how often the leader retries writes that failed (alerts wait
+# for them).
 RETRY_WRITES_S: Final = 1.0
 
 
@@ -93,6 +93,7 @@ class Daemon:
     db: StateBackend
     engine: Engine
     delivery: DeliveryService
+    silences: SilenceService
     # On a shared database (PostgreSQL): who leads. None: this daemon always leads.
     leadership: Leadership | None = None
     healths: dict[str, SourceHealth] = attrs.field(factory=dict)
@@ -128,46 +129,24 @@ class Daemon:
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
         db = open_state(config.state, state_path)
+        thread = DatabaseThread(db)
+        delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock,
+                                          loaded.secrets, thread=thread)
         leadership = None
         if db.shared:  # a standby until it leads; then it loads the state
             leadership = Leadership(db, config.state.lease)  # type: ignore[arg-type]
-            engine = Engine(loaded.rules, StateStore(), Silences())
+            silences = SilenceService(db, thread.call, clock)
+            engine = Engine(loaded.rules, StateStore(), silences.live)
         else:
-            engine = Engine(loaded.rules, db.load(), Silences(db.silences()))
-        delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock,
-                                          loaded.secrets)
-        return cls(loaded, clock, notifiers, db, engine, delivery, leadership=leadership)
+            silences = SilenceService(db, thread.call, clock, db.silences())
+            engine = Engine(loaded.rules, db.load(), silences.live)
+        return cls(loaded, clock, notifiers, db, engine, delivery, silences,
+                   leadership=leadership)
 
     @property
     def role(self) -> str:
         """"leader" (always, on an SQLite file) or "standby"."""
         return self.leadership.role if self.leadership is not None else "leader"
-
-    async def _follow_silences(self) -> None:
-        """On a shared database, silences saved by other instances or the command line
-        (they write the table) reach the leader within FOLLOW_SILENCES_S."""
-        while True:
-            await trio.sleep(FOLLOW_SILENCES_S)
-            with contextlib.suppress(StateDBError):  # the writes report an outage
-                self.engine.silences.replace(await self.delivery.call(self.db.silences))
-
-    async def add_silence(self, silence: Silence) -> None:
-        """Mute what it matches from now on (kept in the state database; on a shared
-        one, the leader reads it within FOLLOW_SILENCES_S wherever it was added)."""
-        await self.delivery.call(self.db.save_silence, silence)
-        self.engine.silences.add(silence)
-        log.info("silence %s added: %s until %s%s", silence.id, silence.describe(),
-                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(silence.ends)),
-                 f" ({silence.comment})" if silence.comment else "")
-
-    async def expire_silence(self, silence_id: str) -> Silence | None:
-        if self.db.shared:  # it may have been added elsewhere
-            self.engine.silences.replace(await self.delivery.call(self.db.silences))
-        ended = self.engine.silences.expire(silence_id, self.clock.now())
-        if ended is not None:
-            await self.delivery.call(self.db.save_silence, ended)
-            log.info("silence %s expired", silence_id)
-        return ended
 
     async def reload_file(self, path: str) -> ReloadResult:
         """Read the rules file again and apply it (SIGHUP, `POST /-/reload`)."""
@@ -236,10 +215,12 @@ class Daemon:
         except StateDBError as exc:
             self.leadership.lose(f"cannot load the state: {exc}")
             await trio.sleep_forever()  # cancelled by lose()
-        self.engine = Engine(self.loaded.rules, state, Silences(silences))
+        self.silences.hold(silences)
+        self.engine = Engine(self.loaded.rules, state, self.silences.live)
         self.delivery = DeliveryService.create(
             self.loaded.config, self.loaded.rules, self.db, self.delivery.notifiers,
-            self.clock, self.loaded.secrets, may_send=self.leadership.valid)
+            self.clock, self.loaded.secrets, may_send=self.leadership.valid,
+            thread=self.delivery.thread)
         self._held = []
         log.info("took over %d seen items and %d undelivered alert(s) (%d claimed from an "
                  "earlier term)", sum(len(s) for s in state.seen.values()), len(rows), claimed)
@@ -282,7 +263,7 @@ class Daemon:
             async with deliveries, trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick, deliveries.clone())
                 if self.db.shared:
-                    nursery.start_soon(self._follow_silences)
+                    nursery.start_soon(self.silences.follow)
                     nursery.start_soon(self._retry_writes, deliveries.clone())
                 elif not self.db.in_memory:
                     nursery.start_soon(self._watch_database)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from rulesd import daemon as daemon_mod
+from rulesd import silencing
 from rulesd.cli import main
 from rulesd.clock import TrioClock
 from rulesd.state.outbox import SILENCED
@@ -74,7 +74,7 @@ async def test_silence_and_outbox_work_on_the_shared_database(
         nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
         postgres_url: str, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon_mod, "FOLLOW_SILENCES_S", 0.1)
+    monkeypatch.setattr(silencing, "FOLLOW_SILENCES_S", 0.1)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     rules = sink_rules(tmp_path, fake_dex.url, sink.url(), state=f'{{url: "{postgres_url}"}}')
 

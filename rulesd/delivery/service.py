@@ -11,7 +11,6 @@ time, so the trio loop never waits on the disk.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from rulesd.rules.compile import Rule
 from rulesd.state import Changes
 from rulesd.state.backend import NotLeader, StateBackend, StateDBError
 from rulesd.state.outbox import Delivery, OutboxRow
+from rulesd.state.thread import DatabaseThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +49,8 @@ class DeliveryService:
     clock: Clock = attrs.field(kw_only=True)
     # Whether this instance may send now (a leader whose lease is current).
     may_send: Callable[[], bool] = attrs.field(default=lambda: True, kw_only=True)
-    _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(1))
+    # The database's worker thread (shared with the rest of the daemon).
+    thread: DatabaseThread = attrs.field(kw_only=True)
     _urls: dict[str, str] = attrs.field(factory=dict)  # target → its URL
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict)
     _nursery: trio.Nursery | None = None
@@ -61,11 +62,12 @@ class DeliveryService:
     def create(cls, config: Config, rules: Sequence[Rule], db: StateBackend,
                notifiers: Mapping[str, Notifier], clock: Clock,
                secrets: Iterable[str] = (),
-               may_send: Callable[[], bool] | None = None) -> DeliveryService:
+               may_send: Callable[[], bool] | None = None,
+               thread: DatabaseThread | None = None) -> DeliveryService:
         """A worker per target (URL) of each notifier `notifiers` has (by target name),
         paced at the notifier's `rate` or its platform's."""
         service = cls(db, dict(notifiers), {}, {}, DeliveryStats(), Redactor(secrets),
-                      clock=clock)
+                      clock=clock, thread=thread or DatabaseThread(db))
         if may_send is not None:
             service.may_send = may_send
         service._configure(config, rules, None)
@@ -146,14 +148,8 @@ class DeliveryService:
         self._nursery.start_soon(run)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a StateDB method in the database's worker thread — or inline for an
-        in-memory database, which never waits on a disk (and so dry-runs stay on
-        trio's clock alone, deterministic under MockClock)."""
-        if self.db.in_memory:
-            await trio.lowlevel.checkpoint()
-            return fn(*args)
-        return await trio.to_thread.run_sync(functools.partial(fn, *args),
-                                             limiter=self._limiter)
+        """A state-backend method in the database's worker thread."""
+        return await self.thread.call(fn, *args)
 
     def deliveries(self, alerts: Iterable[Alert]) -> list[Delivery]:
         """Each alert rendered for each target of its notifiers, fitted to the target's

@@ -19,7 +19,6 @@ listens on a loopback address.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import ipaddress
 import logging
@@ -33,7 +32,6 @@ import orjson
 from rulesd import silences
 from rulesd.daemon import Daemon
 from rulesd.http import metrics, page, view
-from rulesd.silences import Silence
 from rulesd.state.backend import StateDBError
 from rulesd.state.outbox import OutboxRow
 
@@ -123,7 +121,7 @@ class WebApp:
         daemon, now = self.daemon, self.daemon.clock.now()
         form = path.startswith("/silences")
         if method == "GET" and path == "/api/v1/silences":
-            return _json(200, [silences.view(s, now) for s in await self._silence_list()])
+            return _json(200, [silences.view(s, now) for s in await self.daemon.silences.all()])
         if method != "POST":
             return _json(405, {"error": "POST to add or expire a silence"})
         refused = self._refuse(scope)
@@ -131,7 +129,7 @@ class WebApp:
             return refused
         parts = path.strip("/").split("/")
         if parts[-1] == "expire" and len(parts) >= 3:
-            ended = await daemon.expire_silence(parts[-2])
+            ended = await daemon.silences.expire(parts[-2])
             if ended is None:
                 return _json(404, {"error": f"no silence {parts[-2]!r}"})
             return _back() if form else _json(200, silences.view(ended, now))
@@ -144,7 +142,7 @@ class WebApp:
             silence = silences.new([r.name for r in daemon.loaded.rules], fields, now)
         except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
             return _json(400, {"error": str(exc)})
-        await daemon.add_silence(silence)
+        await daemon.silences.add(silence)
         return _back() if form else _json(200, silences.view(silence, now))
 
     def _refuse(self, scope: Scope) -> tuple[int, str, bytes] | None:
@@ -183,21 +181,13 @@ class WebApp:
         except StateDBError:
             return []
 
-    async def _silence_list(self) -> list[Silence]:
-        """On a shared database, the table (any instance may have added one)."""
-        daemon = self.daemon
-        if daemon.db.shared:
-            with contextlib.suppress(StateDBError):
-                return await daemon.delivery.call(daemon.db.silences)
-        return daemon.engine.silences.all()
-
     async def _metrics(self) -> tuple[int, str, bytes]:
         body = metrics.exposition(self.daemon, await self._counts(), time.time())
         return 200, "text/plain; version=0.0.4; charset=utf-8", body
 
     async def _status(self) -> tuple[int, str, bytes]:
         return _json(200, view.status(self.daemon, await self._counts(),
-                                      await self._silence_list()))
+                                      await self.daemon.silences.all()))
 
     async def _firing(self) -> list[dict[str, Any]]:
         daemon = self.daemon
@@ -212,7 +202,7 @@ class WebApp:
 
     async def _page(self) -> tuple[int, str, bytes]:
         daemon = self.daemon
-        listed = await self._silence_list()
+        listed = await self.daemon.silences.all()
         status = view.status(daemon, await self._counts(), listed)
         recent = [view.row_view(r) for r in await self._recent(50)]
         now = daemon.clock.now()
