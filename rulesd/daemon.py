@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import Final
 
 import attrs
 import trio
@@ -25,7 +25,7 @@ from rulesd.silencing import SilenceService
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.runner import SourceRunner
 from rulesd.state import SEEN_RETENTION_S, StateStore
-from rulesd.state.backend import NotLeader, StateBackend, StateDBError
+from rulesd.state.backend import StateBackend, StateDBError
 from rulesd.state.backends import describe as describe_state
 from rulesd.state.backends import open_state
 from rulesd.state.outbox import Delivery, OutboxRow
@@ -101,7 +101,6 @@ class Daemon:
     # How often the state file is checked for being deleted, replaced or damaged.
     db_check_interval_s: float = DB_CHECK_INTERVAL_S
     summary_interval_s: float = SUMMARY_INTERVAL_S
-    _persist_failing: bool = False
     started_at: float = attrs.field(factory=time.time)
     reloads: collections.Counter[str] = attrs.field(factory=collections.Counter)
     resumed: bool = False  # the outbox was read back at start
@@ -116,8 +115,6 @@ class Daemon:
     # Notifiers for a reloaded file's new or changed URLs (name, urls → by target).
     make_notifiers: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]] = \
         lambda name, urls: build_notifiers({name: urls})
-    # Alerts whose write failed on a shared database: sent once they are written.
-    _held: list[Delivery] = attrs.field(factory=list)
     # The term's sources (a standby has none).
     sources: SourceRunner | None = None
 
@@ -220,8 +217,7 @@ class Daemon:
         self.delivery = DeliveryService.create(
             self.loaded.config, self.loaded.rules, self.db, self.delivery.notifiers,
             self.clock, self.loaded.secrets, may_send=self.leadership.valid,
-            thread=self.delivery.thread)
-        self._held = []
+            thread=self.delivery.thread, lost=self.leadership.lose)
         log.info("took over %d seen items and %d undelivered alert(s) (%d claimed from an "
                  "earlier term)", sum(len(s) for s in state.seen.values()), len(rows), claimed)
         try:
@@ -276,8 +272,8 @@ class Daemon:
         async with deliveries:
             while True:
                 await trio.sleep(RETRY_WRITES_S)
-                if self.delivery.unwritten and await self._written():
-                    await self._send_held(deliveries, [])
+                for delivery in await self.delivery.writer.retry():
+                    await deliveries.send(delivery)
 
     async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -383,43 +379,5 @@ class Daemon:
         if not changes and not deliveries:
             return  # nothing to write: no trip to the database's thread
         self.engine_stats.commits += 1
-        if await self._written(changes, deliveries):
-            await self._send_held(channel, deliveries)
-        elif self.db.shared:
-            # Another instance may take over from what is written: an alert goes out
-            # only once it is in the outbox (it waits here, in order).
-            self._held.extend(deliveries)
-        else:  # one daemon on its file: a full disk must not stop alerts
-            await self._send_held(channel, deliveries)
-
-    async def _written(self, *write: Any) -> bool:
-        """Write (`changes, deliveries`, or only what earlier failures left); False when
-        the database refuses, said once per outage."""
-        try:
-            if write:
-                await self.delivery.commit(*write)
-            else:
-                await self.delivery.flush()
-        except NotLeader as exc:
-            assert self.leadership is not None
-            self.leadership.lose(str(exc))
-            return False
-        except StateDBError as exc:
-            if not self._persist_failing:
-                then = ("alerts wait in memory and are written, then sent, once it is back"
-                        if self.db.shared else "alerts go on, and what cannot be written now "
-                        "is kept and written once the database is writable again")
-                log.error("%s; %s", exc, then)
-            self._persist_failing = True
-            return False
-        if self._persist_failing:
-            log.info("state database writable again")
-        self._persist_failing = False
-        return True
-
-    async def _send_held(self, channel: trio.MemorySendChannel[Delivery],
-                         deliveries: list[Delivery]) -> None:
-        held, self._held = self._held, []
-        for delivery in held + deliveries:
-            if delivery.silenced is None:  # a silenced alert is recorded, not sent
-                await channel.send(delivery)
+        for delivery in await self.delivery.writer.commit(changes, deliveries):
+            await channel.send(delivery)

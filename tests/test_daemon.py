@@ -132,11 +132,11 @@ async def test_what_a_full_disk_kept_is_written_when_it_recovers(
             for n, address in enumerate(("BBB1", "CCC1"), start=1):
                 await fake_dex.push(BOOSTS, snapshot(boost(address, 1)))
                 await sink.wait_for(n)
-            assert daemon.delivery.unwritten > 0
+            assert daemon.delivery.writer.unwritten > 0
             await daemon.delivery.call(setattr, daemon.db, "_db", real)  # the disk recovers
             await fake_dex.push(BOOSTS, snapshot(boost("DDD1", 1)))
             await sink.wait_for(3)
-            assert daemon.delivery.unwritten == 0
+            assert daemon.delivery.writer.unwritten == 0
             shutdown.set()
         # A restart on the same file: the list re-sent on connect is all old news.
         fake_dex.snapshots[BOOSTS] = [snapshot(boost("DDD1", 1), boost("CCC1", 1),

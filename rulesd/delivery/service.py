@@ -29,10 +29,10 @@ from rulesd.delivery.templates import render
 from rulesd.redact import Redactor
 from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
-from rulesd.state import Changes
-from rulesd.state.backend import NotLeader, StateBackend, StateDBError
+from rulesd.state.backend import StateBackend
 from rulesd.state.outbox import Delivery, OutboxRow
 from rulesd.state.thread import DatabaseThread
+from rulesd.state.writer import StateWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,23 +51,27 @@ class DeliveryService:
     may_send: Callable[[], bool] = attrs.field(default=lambda: True, kw_only=True)
     # The database's worker thread (shared with the rest of the daemon).
     thread: DatabaseThread = attrs.field(kw_only=True)
+    # Where the engine's commits and the workers' marks are written (one writer).
+    writer: StateWriter = attrs.field(kw_only=True)
     _urls: dict[str, str] = attrs.field(factory=dict)  # target → its URL
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict)
     _nursery: trio.Nursery | None = None
     _unknown_reported: set[str] = attrs.field(factory=set)
-    _unwritten: list[tuple[Callable[..., None], tuple[Any, ...]]] = attrs.field(factory=list)
-    _write_lock: trio.Lock = attrs.field(factory=trio.Lock)
 
     @classmethod
     def create(cls, config: Config, rules: Sequence[Rule], db: StateBackend,
                notifiers: Mapping[str, Notifier], clock: Clock,
                secrets: Iterable[str] = (),
                may_send: Callable[[], bool] | None = None,
-               thread: DatabaseThread | None = None) -> DeliveryService:
+               thread: DatabaseThread | None = None,
+               lost: Callable[[str], None] | None = None) -> DeliveryService:
         """A worker per target (URL) of each notifier `notifiers` has (by target name),
-        paced at the notifier's `rate` or its platform's."""
-        service = cls(db, dict(notifiers), {}, {}, DeliveryStats(), Redactor(secrets),
-                      clock=clock, thread=thread or DatabaseThread(db))
+        paced at the notifier's `rate` or its platform's; `lost`: the term's lease ended
+        (a write said so)."""
+        thread = thread or DatabaseThread(db)
+        redact = Redactor(secrets)
+        service = cls(db, dict(notifiers), {}, {}, DeliveryStats(), redact, clock=clock,
+                      thread=thread, writer=StateWriter(thread, redact, lost))
         if may_send is not None:
             service.may_send = may_send
         service._configure(config, rules, None)
@@ -98,7 +102,8 @@ class DeliveryService:
                     self.notifiers[target.name] = notifier
                 if worker is None:
                     worker = NotifierWorker(
-                        self.notifiers[target.name], TokenBucket(rate), target.traits, self,
+                        self.notifiers[target.name], TokenBucket(rate), target.traits,
+                        self.writer,
                         self.clock, self.stats, config.delivery.max_age, groups,
                         may_send=self.may_send)
                     added.append(target.name)
@@ -165,35 +170,6 @@ class DeliveryService:
                                         self.redact(message.body), silenced=alert.silenced))
         return out
 
-    async def commit(self, changes: Changes, deliveries: Sequence[Delivery]) -> None:
-        """State changes and new deliveries in one transaction; raise StateDBError when
-        it cannot be written (it is kept, and written first once the disk recovers)."""
-        await self._write(self.db.save, changes, deliveries)
-
-    async def _write(self, fn: Callable[..., None], *args: Any) -> None:
-        """Every write, in order: what failed before goes first (a full disk loses
-        nothing: after it recovers, state, outbox rows and their marks land in the
-        order they were made, so a restart neither repeats nor forgets)."""
-        async with self._write_lock:  # the engine and the workers write in turn
-            self._unwritten.append((fn, args))
-            await self._flush()
-
-    async def flush(self) -> None:
-        """Write what earlier failures left (StateDBError while the database refuses)."""
-        async with self._write_lock:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        while self._unwritten:
-            fn, args = self._unwritten[0]
-            await self.call(fn, *args)
-            self._unwritten.pop(0)
-
-    @property
-    def unwritten(self) -> int:
-        """Writes waiting for the database to be writable again."""
-        return len(self._unwritten)
-
     def resume(self, rows: list[OutboxRow] | None = None) -> int:
         """Queue what the outbox still holds from before a restart or crash (`rows`:
         already read, in a worker thread)."""
@@ -207,28 +183,6 @@ class DeliveryService:
                 log.warning("the outbox holds alerts for notifier %r, which the rules file "
                             "no longer names; they stay in the outbox", row.delivery.notifier)
         return len(rows)
-
-    # OutboxWriter, for the workers: a failing database must not stop deliveries.
-    async def _record(self, fn: Callable[..., None], *args: Any) -> None:
-        # Kept and written once the database recovers (the engine logs the outage once).
-        # A leader whose term ended writes nothing more: its successor owns the rows.
-        try:
-            await self._write(fn, *args)
-        except NotLeader:
-            self._unwritten.clear()
-        except StateDBError:
-            pass
-
-    async def delivered(self, keys: Sequence[tuple[str, str]], at: float) -> None:
-        await self._record(self.db.delivered, keys, at)
-
-    # A platform's reason may echo a token: masked before it reaches the outbox (and so
-    # `rulesd outbox`, the status API and page).
-    async def failed(self, keys: Sequence[tuple[str, str]], error: str) -> None:
-        await self._record(self.db.failed, keys, self.redact(error))
-
-    async def dead(self, keys: Sequence[tuple[str, str]], at: float, error: str) -> None:
-        await self._record(self.db.dead, keys, at, self.redact(error))
 
     async def run(self, deliveries: trio.MemoryReceiveChannel[Delivery]) -> None:
         """Hand deliveries to their target's worker until the channel closes."""
