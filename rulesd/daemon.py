@@ -12,7 +12,7 @@ from typing import Final
 import attrs
 import trio
 
-from rulesd import loader, logs, summary
+from rulesd import loader, logs, monitor, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
@@ -262,9 +262,11 @@ class Daemon:
                     nursery.start_soon(self.silences.follow)
                     nursery.start_soon(self._retry_writes, deliveries.clone())
                 elif not self.db.in_memory:
-                    nursery.start_soon(self._watch_database)
+                    nursery.start_soon(monitor.watch_database, self.db, self.delivery.call,
+                                       self.db_check_interval_s)
                 if self.feed is None:  # live: say what it is doing, now and then
-                    nursery.start_soon(self._summaries)
+                    nursery.start_soon(monitor.summaries, self.summary_interval_s,
+                                       self._totals, self._waiting)
 
     async def _retry_writes(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """On a shared database, writes that failed are retried every RETRY_WRITES_S even
@@ -288,33 +290,12 @@ class Daemon:
                                         lambda: self.engine.ruleset.values_in_use)
             await self.sources.run(self.loaded.sources, send, task_status=task_status)
 
-    async def _summaries(self) -> None:
-        """Every SUMMARY_INTERVAL_S one info line (`summary.py`)."""
-        def now() -> summary.Totals:
-            return summary.totals(self.healths.values(), self.delivery.workers.values(),
-                                  self.engine.runtime.counts)
+    def _totals(self) -> summary.Totals:
+        return summary.totals(self.healths.values(), self.delivery.workers.values(),
+                              self.engine.runtime.counts)
 
-        before = now()
-        while True:
-            await trio.sleep(self.summary_interval_s)
-            after = now()
-            waiting = sum(len(w.queue) for w in self.delivery.workers.values())
-            log.info("%s", summary.line(before, after, self.summary_interval_s, waiting))
-            before = after
-
-    async def _watch_database(self) -> None:
-        """Say at once when the state file is deleted, replaced or damaged under us
-        (once per kind of trouble, and again when it clears)."""
-        said: str | None = None
-        while True:
-            await trio.sleep(self.db_check_interval_s)
-            trouble = await self.delivery.call(self.db.trouble)
-            if trouble != said:
-                if trouble is not None:
-                    log.error("%s", trouble)
-                else:
-                    log.info("state database %s looks right again", self.db.where)
-                said = trouble
+    def _waiting(self) -> int:
+        return sum(len(w.queue) for w in self.delivery.workers.values())
 
     async def _tick(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """Time-driven rules, until the engine stops (which cancels `_alongside_scope`)."""
