@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -252,22 +252,24 @@ def _run(path: str, dry_run: bool, log_format: str, verbose: bool,
         return 1
     logs.setup(loaded.secrets, json=log_format == "json", verbose=verbose, level=log_level)
     notifiers: dict[str, Notifier] | None = None
+    make_notifiers = None
     state_path = None
     if dry_run:
         notifiers = printing_notifiers(
             {name: spec.urls for name, spec in loaded.config.notifiers.items()}, None,
             SystemClock())
         state_path = ":memory:"
+
+        def make_notifiers(name: str, urls: tuple[str, ...]) -> Mapping[str, Notifier]:
+            return printing_notifiers({name: urls}, None, SystemClock())
     lock = None
     try:
         # One daemon per state file: a second would send every alert again (on
         # PostgreSQL, the lease decides which instance leads).
         if state_path is not None or loaded.config.state.url is None:
             lock = StateLock.acquire(state_path or loaded.config.state.path)
-        daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path)
-        if dry_run:
-            daemon.make_notifiers = lambda name, urls: printing_notifiers(
-                {name: urls}, None, SystemClock())
+        daemon = Daemon.create(loaded, SystemClock(), notifiers, state_path,
+                               make_notifiers=make_notifiers)
     except (StateDBError, ValueError) as exc:
         log.error("%s", exc)
         return 1

@@ -12,13 +12,14 @@ from typing import Final
 import attrs
 import trio
 
-from rulesd import loader, logs, monitor, summary
+from rulesd import logs, monitor, reloading, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
+from rulesd.reloading import ReloadResult
 from rulesd.rules.alert import Alert
 from rulesd.rules.engine import Engine
 from rulesd.silencing import SilenceService
@@ -26,12 +27,10 @@ from rulesd.sources.health import SourceHealth
 from rulesd.sources.runner import SourceRunner
 from rulesd.state import SEEN_RETENTION_S, StateStore
 from rulesd.state.backend import StateBackend, StateDBError
-from rulesd.state.backends import describe as describe_state
 from rulesd.state.backends import open_state
 from rulesd.state.outbox import Delivery, OutboxRow
 from rulesd.state.thread import DatabaseThread
 from rulesd.ticker import Ticker
-from rulesd.yaml_loader import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +54,12 @@ SUMMARY_INTERVAL_S: Final = 600.0
 RETRY_WRITES_S: Final = 1.0
 
 
-@attrs.frozen
-class ReloadResult:
-    applied: bool
-    problems: list[str]  # file:line:col lines, when the file was refused
-    refused: list[str] = attrs.field(factory=list)  # parts that need a restart
+# Notifiers for a notifier's URLs (name, urls → by target name).
+MakeNotifiers = Callable[[str, tuple[str, ...]], Mapping[str, Notifier]]
 
-    def __bool__(self) -> bool:
-        return self.applied
+
+def _apprise_notifiers(name: str, urls: tuple[str, ...]) -> Mapping[str, Notifier]:
+    return build_notifiers({name: urls})
 
 
 @attrs.define
@@ -113,15 +110,19 @@ class Daemon:
     # channel of its own, it emits events and returns when it is done.
     feed: Callable[..., Awaitable[None]] | None = None
     # Notifiers for a reloaded file's new or changed URLs (name, urls → by target).
-    make_notifiers: Callable[[str, tuple[str, ...]], Mapping[str, Notifier]] = \
-        lambda name, urls: build_notifiers({name: urls})
+    make_notifiers: MakeNotifiers = attrs.field(kw_only=True)
     # The term's sources (a standby has none).
     sources: SourceRunner | None = None
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
                notifiers: Mapping[str, Notifier] | None = None,
-               state_path: str | None = None) -> Daemon:
+               state_path: str | None = None, *,
+               feed: Callable[..., Awaitable[None]] | None = None,
+               make_notifiers: MakeNotifiers | None = None) -> Daemon:
+        """`notifiers` by target (default: Apprise's for the file's URLs), and
+        `make_notifiers` for a reloaded file's new URLs (default: the same kind);
+        `state_path` instead of the file's; `feed` instead of the live sources."""
         config = loaded.config
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
@@ -138,7 +139,8 @@ class Daemon:
             silences = SilenceService(db, thread.call, clock, db.silences())
             engine = Engine(loaded.rules, db.load(), silences.live)
         return cls(loaded, clock, notifiers, db, engine, delivery, silences,
-                   leadership=leadership)
+                   leadership=leadership, feed=feed,
+                   make_notifiers=make_notifiers or _apprise_notifiers)
 
     @property
     def role(self) -> str:
@@ -147,29 +149,17 @@ class Daemon:
 
     async def reload_file(self, path: str) -> ReloadResult:
         """Read the rules file again and apply it (SIGHUP, `POST /-/reload`)."""
-        try:
-            loaded = await trio.to_thread.run_sync(loader.load, path)
-        except ConfigError as exc:
+        loaded = await reloading.read(path)
+        if isinstance(loaded, ReloadResult):
             self.reloads["refused"] += 1
-            return ReloadResult(False, [str(p) for p in exc.problems])
+            return loaded
         return await self.reload(loaded)
 
     async def reload(self, loaded: LoadedConfig) -> ReloadResult:
         """Apply a new rules file: rules, sources, notifiers (added, changed, removed),
         delivery settings and groups. A change of `state` or `http` needs a restart:
         only that part is refused, with the reason; the rest applies."""
-        old, new = self.loaded.config, loaded.config
-        refused = []
-        if old.state != new.state:
-            refused.append(f"state: a change needs a restart (still "
-                           f"{describe_state(old.state)})")
-        if old.http != new.http:
-            refused.append(f"http: a change needs a restart (still {old.http.listen})")
-        if refused:
-            for reason in refused:
-                log.warning("reload: %s", reason)
-            loaded = attrs.evolve(loaded, config=attrs.evolve(new, state=old.state,
-                                                              http=old.http))
+        loaded, refused = reloading.applicable(self.loaded, loaded)
         # The new file's keys are masked before anything can speak of them.
         logs.learn(loaded.secrets)
         self.delivery.redact.learn(loaded.secrets)

@@ -60,7 +60,6 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
     notifiers = printing_notifiers(
         {name: spec.urls for name, spec in loaded.config.notifiers.items()}, out, clock, output,
         since=start)
-    daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:")
     done = trio.Event()
 
     async def feed(send: trio.MemorySendChannel[Event], *,
@@ -72,7 +71,7 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
             # with it, delivery — before groups, digests and paced sends go out.
             await trio.sleep_forever()
 
-    daemon.feed = feed
+    daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:", feed=feed)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)

@@ -57,9 +57,6 @@ async def test_an_alert_is_not_held_back_by_a_queue_that_never_drains(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     recorder = Recorder()
-    daemon = Daemon.create(loader.loads(RULES, "r.yaml", {}), TrioClock(),
-                           {"c": recorder}, state_path=":memory:")  # type: ignore[dict-item]
-    recorder.daemon = daemon
     finished = trio.Event()
 
     async def feed(send: trio.MemorySendChannel[Event], *,
@@ -71,7 +68,10 @@ async def test_an_alert_is_not_held_back_by_a_queue_that_never_drains(
                 await send.send(price(f"T{i % 50}", 0))
             finished.set()
 
-    daemon.feed = feed
+    daemon = Daemon.create(loader.loads(RULES, "r.yaml", {}), TrioClock(),
+                           {"c": recorder}, state_path=":memory:",  # type: ignore[dict-item]
+                           feed=feed)
+    recorder.daemon = daemon
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)
@@ -117,9 +117,7 @@ async def test_a_reload_that_brings_an_absent_rule_wakes_the_ticker(
                           "  - {name: probe, on: price, where: {symbol: NEVER}}")
     silent = quiet + "  - {name: silent, on: price, where: {absent: {window: 1m}}}\n"
     recorder = Recorder()
-    daemon = Daemon.create(loader.loads(quiet, "r.yaml", {}), TrioClock(),
-                           {"c": recorder}, state_path=":memory:")  # type: ignore[dict-item]
-    recorder.daemon = daemon
+    clock = TrioClock()
     go = trio.Event()
 
     async def feed(send: trio.MemorySendChannel[Event], *,
@@ -127,10 +125,13 @@ async def test_a_reload_that_brings_an_absent_rule_wakes_the_ticker(
         async with send:
             task_status.started()
             await go.wait()
-            await send.send(price("BTC", daemon.clock.now()))
+            await send.send(price("BTC", clock.now()))
             await trio.sleep_forever()
 
-    daemon.feed = feed
+    daemon = Daemon.create(loader.loads(quiet, "r.yaml", {}), clock,
+                           {"c": recorder}, state_path=":memory:",  # type: ignore[dict-item]
+                           feed=feed)
+    recorder.daemon = daemon
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)
@@ -164,8 +165,6 @@ async def run_prices(rules: str, script: list[tuple[float, float]], span_s: floa
     for `span_s` of virtual time; what reached the notifier, and when."""
     clock = TrioClock(epoch=0.0)
     timed = Timed(clock)
-    daemon = Daemon.create(loader.loads(rules, "r.yaml", {}), clock,
-                           {"c": timed}, state_path=":memory:")  # type: ignore[dict-item]
 
     async def feed(events: trio.MemorySendChannel[Event], *,
                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -179,7 +178,9 @@ async def run_prices(rules: str, script: list[tuple[float, float]], span_s: floa
                                         {"price": value}))
             await trio.sleep_forever()
 
-    daemon.feed = feed
+    daemon = Daemon.create(loader.loads(rules, "r.yaml", {}), clock,
+                           {"c": timed}, state_path=":memory:",  # type: ignore[dict-item]
+                           feed=feed)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)
