@@ -19,6 +19,7 @@ from rulesd.delivery.service import DeliveryService
 from rulesd.events import Event
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
+from rulesd.monitor import EngineStats
 from rulesd.reloading import ReloadResult
 from rulesd.rules.alert import Alert
 from rulesd.rules.engine import Engine
@@ -49,9 +50,6 @@ PRUNE_INTERVAL_S: Final = 3600.0
 DB_CHECK_INTERVAL_S: Final = 60.0
 # How often one info line says what the sources and delivery did.
 SUMMARY_INTERVAL_S: Final = 600.0
-# On a shared database: how often the leader retries writes that failed (alerts wait
-# for them).
-RETRY_WRITES_S: Final = 1.0
 
 
 # Notifiers for a notifier's URLs (name, urls → by target name).
@@ -60,26 +58,6 @@ MakeNotifiers = Callable[[str, tuple[str, ...]], Mapping[str, Notifier]]
 
 def _apprise_notifiers(name: str, urls: tuple[str, ...]) -> Mapping[str, Notifier]:
     return build_notifiers({name: urls})
-
-
-@attrs.define
-class EngineStats:
-    """How the engine keeps up: for /metrics and the status page."""
-
-    events: int = 0
-    commits: int = 0
-    queue_depth: int = 0  # events waiting behind the one just processed
-    lag_s: float = 0.0  # how long the event just processed waited after it was received
-    max_lag_s: float = 0.0
-
-    by_kind: collections.Counter[str] = attrs.field(factory=collections.Counter)
-
-    def saw(self, event: Event, now: float) -> None:
-        self.events += 1
-        self.by_kind[event.kind] += 1
-        self.lag_s = now - event.received
-        if self.lag_s > self.max_lag_s:
-            self.max_lag_s = self.lag_s
 
 
 @attrs.define
@@ -250,22 +228,13 @@ class Daemon:
                 nursery.start_soon(self._tick, deliveries.clone())
                 if self.db.shared:
                     nursery.start_soon(self.silences.follow)
-                    nursery.start_soon(self._retry_writes, deliveries.clone())
+                    nursery.start_soon(self.delivery.writer.keep_retrying, deliveries.clone())
                 elif not self.db.in_memory:
                     nursery.start_soon(monitor.watch_database, self.db, self.delivery.call,
                                        self.db_check_interval_s)
                 if self.feed is None:  # live: say what it is doing, now and then
                     nursery.start_soon(monitor.summaries, self.summary_interval_s,
                                        self._totals, self._waiting)
-
-    async def _retry_writes(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
-        """On a shared database, writes that failed are retried every RETRY_WRITES_S even
-        when no event comes; the alerts held for them are sent once they are written."""
-        async with deliveries:
-            while True:
-                await trio.sleep(RETRY_WRITES_S)
-                for delivery in await self.delivery.writer.retry():
-                    await deliveries.send(delivery)
 
     async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -25,6 +25,10 @@ from rulesd.state.store import Changes
 from rulesd.state.thread import DatabaseThread
 
 log = logging.getLogger("rulesd.daemon")
+
+# On a shared database: how often the leader retries writes that failed (alerts wait
+# for them) when no event comes to retry them.
+RETRY_WRITES_S: Final = 1.0
 
 
 class StateWriter:
@@ -58,6 +62,15 @@ class StateWriter:
         if self._unwritten and await self._written():
             return self._release([])
         return []
+
+    async def keep_retrying(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """On a shared database, retry every RETRY_WRITES_S even when no event comes; the
+        alerts held for those writes go to the workers once written."""
+        async with deliveries:
+            while True:
+                await trio.sleep(RETRY_WRITES_S)
+                for delivery in await self.retry():
+                    await deliveries.send(delivery)
 
     def _release(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         held, self._held = self._held, []
