@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from rulesd import capture, dryrun
+from rulesd import capture
 from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.clock import SystemClock, TrioClock
+from rulesd.commands import dry_run as dryrun
 from rulesd.daemon import Daemon
 from rulesd.sources.tap import TAP
 from tests.fakes import FakeDexScreener, HttpSink
@@ -27,7 +28,7 @@ BOOSTS = "/token-boosts/latest/v1"
 
 def dry_run(rules: Path, capture_file: Path, output: str = "text") -> str:
     out = io.StringIO()
-    assert dryrun.run(config.load(rules, env={}), str(capture_file), None, None, output,
+    assert dryrun.replay_file(config.load(rules, env={}), str(capture_file), None, None, output,
                       out) == 0
     return out.getvalue()
 

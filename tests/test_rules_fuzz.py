@@ -26,8 +26,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulesd import dryrun, loader
+from rulesd import loader
 from rulesd.clock import TrioClock
+from rulesd.commands import dry_run as dryrun
 from rulesd.daemon import Daemon
 from rulesd.loader import LoadedConfig
 from rulesd.yaml_loader import ConfigError
@@ -197,7 +198,7 @@ def _exercise(text: str) -> None:
                 assert secret not in shown, shown
         return
     out = io.StringIO()
-    assert dryrun.run(loaded, str(CAPTURE), None, None, "text", out) == 0
+    assert dryrun.replay_file(loaded, str(CAPTURE), None, None, "text", out) == 0
     trio.run(_run_then_reload, loaded, clock=trio.testing.MockClock(autojump_threshold=0))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rulesd.cli import main
-from rulesd.ruletest import run_files
+from rulesd.commands.test import run_files
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE_TESTS = ROOT / "contrib" / "rules.example.test.yaml"

@@ -10,6 +10,7 @@ bytes every time.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
@@ -18,11 +19,13 @@ import orjson
 import trio
 import trio.testing
 
-from rulesd import capture, replay
+from rulesd import capture, logs, replay
 from rulesd.clock import TrioClock
+from rulesd.commands.common import load, typed
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import printing_notifiers
 from rulesd.delivery.templates import TEMPLATE_FAILURES
+from rulesd.durations import parse_time
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 
@@ -87,7 +90,7 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
     return summary(daemon)
 
 
-def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
+def replay_file(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
         output: str, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
@@ -109,3 +112,21 @@ def run(loaded: LoadedConfig, path: str, start: float | None, end: float | None,
                      clock=trio.testing.MockClock(autojump_threshold=0))
     _print_summary(table, out, output)
     return 0
+
+
+def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> None:
+    command.add_argument("config", help="the rules file (YAML)")
+    command.add_argument("--replay", required=True, help="the capture file")
+    command.add_argument("--from", dest="start", type=typed(parse_time),
+                         help="skip frames before (epoch or ISO time)")
+    command.add_argument("--to", dest="end", type=typed(parse_time),
+                         help="skip frames after (epoch or ISO time)")
+    command.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args.config)
+    if loaded is None:
+        return 1
+    logs.setup(loaded.secrets, json=args.log_format == "json", level=args.log_level)
+    return replay_file(loaded, args.replay, args.start, args.end, args.format)

@@ -19,7 +19,9 @@ second), and compares the alerts with what it expects:
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -290,3 +292,11 @@ def _load(path: str
     if reader.problems:
         raise ConfigError(reader.problems)
     return loaded, cases, start
+
+
+def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> None:
+    command.add_argument("files", nargs="+", help="test files (YAML)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_files(args.files, sys.stdout)

@@ -5,22 +5,15 @@ lost alert (the outbox, dead letters included)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
+from rulesd.commands.common import actions
 from rulesd.state.backend import StateDBError
 from rulesd.state.db import StateDB
 from rulesd.state.lock import StateLock
 from rulesd.state.postgres import PostgresState, display, url_problem
-
-
-def run(source: str, target: str) -> int:
-    try:
-        print(migrate(source, target))
-    except StateDBError as exc:
-        print(f"rulesd state migrate: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def migrate(source: str, target: str) -> str:
@@ -56,3 +49,21 @@ def migrate(source: str, target: str) -> str:
             f"(firing state, cooldowns, first-seen, presence), {moved['silences']} "
             f"silences and {moved['outbox']} outbox rows from {source} to "
             f"{display(target)}; now use `state: {{url: ...}}` in the rules file")
+
+
+def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> None:
+    migrate_ = actions(command, shared)(
+        "migrate", "move an SQLite state file into an empty PostgreSQL database")
+    migrate_.add_argument("--from", dest="source", required=True,
+                          help="the SQLite state file (rulesd-state.db)")
+    migrate_.add_argument("--to", dest="target", required=True,
+                          help="the PostgreSQL URL (postgresql://user@host/dbname)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        print(migrate(args.source, args.target))
+    except StateDBError as exc:
+        print(f"rulesd state migrate: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -10,8 +11,11 @@ from typing import TextIO
 
 import trio
 
+from rulesd import logs
 from rulesd.capture import Writer
 from rulesd.clock import SystemClock
+from rulesd.commands.common import load, typed
+from rulesd.durations import parse_duration
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 from rulesd.sources import SOURCES
@@ -62,7 +66,8 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
     return healths
 
 
-def run(loaded: LoadedConfig, out: str, duration: float | None, only: Collection[str]) -> int:
+def record(loaded: LoadedConfig, out: str, duration: float | None, only: Collection[str]
+           ) -> int:
     unknown = [s for s in only if s not in SOURCES]
     if unknown:
         print(f"unknown source(s): {', '.join(unknown)} (one of {', '.join(SOURCES)})",
@@ -81,3 +86,20 @@ def run(loaded: LoadedConfig, out: str, duration: float | None, only: Collection
     print(f"\nrecorded nothing to {out}: no frame came"
           f"{' (' + '; '.join(down) + ')' if down else ''}", file=sys.stderr)
     return 1
+
+
+def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> None:
+    command.add_argument("config", help="the rules file (YAML)")
+    command.add_argument("--out", required=True, help="the capture file (JSONL, appended)")
+    command.add_argument("--duration", type=typed(parse_duration),
+                         help="stop after this long (e.g. 10m)")
+    command.add_argument("--sources", help="only these sources, comma-separated")
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args.config)
+    if loaded is None:
+        return 1
+    logs.setup(loaded.secrets, json=args.log_format == "json", level=args.log_level)
+    only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
+    return record(loaded, args.out, args.duration, only)

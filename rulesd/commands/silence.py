@@ -3,13 +3,16 @@ state database when no daemon runs on it (the daemon reads it at its next start)
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from rulesd import silences as silences_mod
-from rulesd.control import ControlError, api, daemon_running
+from rulesd.commands.common import actions, load, no_database, typed
+from rulesd.commands.control import ControlError, api, daemon_running
+from rulesd.durations import parse_duration
 from rulesd.loader import LoadedConfig
 from rulesd.state.backend import StateDBError
 from rulesd.state.backends import open_state
@@ -28,7 +31,30 @@ def _print(rows: list[dict[str, Any]]) -> None:
         print("no silences")
 
 
-def run(loaded: LoadedConfig, action: str, args: Any) -> int:
+def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> None:
+    action = actions(command, shared)
+    add = action("add", "mute a rule's alerts (recorded, not sent)")
+    add.add_argument("config", help="the rules file (YAML)")
+    add.add_argument("--rule", required=True, help="the rule to silence")
+    add.add_argument("--token", help="only this token: its key (solana:ABC…) or symbol")
+    add.add_argument("--chain", help="only this chain")
+    add.add_argument("--source", help="only this source")
+    add.add_argument("--for", dest="duration", required=True, type=typed(parse_duration),
+                     help="how long (e.g. 2h)")
+    add.add_argument("--comment", help="why, for whoever reads the list")
+    action("list", "list silences").add_argument("config", help="the rules file (YAML)")
+    expire = action("expire", "end a silence now")
+    expire.add_argument("config", help="the rules file (YAML)")
+    expire.add_argument("id", help="the silence's id (from `silence list`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args.config)
+    if loaded is None:
+        return 1
+    if not daemon_running(loaded) and no_database(args.config, loaded):
+        return 1
+    action = args.action
     try:
         if daemon_running(loaded):
             return _with_daemon(loaded, action, args)
