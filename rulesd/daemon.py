@@ -35,15 +35,10 @@ from rulesd.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
-# A vendor snapshot is at most ~100 items; this absorbs snapshots from every
-# stream at once while the engine writes state, before sources wait.
+# A feed (a replay, a test) may run ahead of the engine by this many events.
 EVENTS_QUEUE_SIZE: Final = 1024
 # Deliveries on their way to the workers (they are in the outbox already).
 DELIVERIES_QUEUE_SIZE: Final = 256
-# Under sustained load the engine commits (state + outbox, then hands alerts to the
-# notifiers) at least this often, so an alert never waits for the queue to drain.
-COMMIT_EVERY_S: Final = 0.05
-COMMIT_EVERY_EVENTS: Final = 500
 # After SIGTERM: how long the engine may take to commit what it evaluated.
 SHUTDOWN_GRACE_S: Final = 5.0
 PRUNE_INTERVAL_S: Final = 3600.0
@@ -58,6 +53,16 @@ MakeNotifiers = Callable[[str, tuple[str, ...]], Mapping[str, Notifier]]
 
 def _apprise_notifiers(name: str, urls: tuple[str, ...]) -> Mapping[str, Notifier]:
     return build_notifiers({name: urls})
+
+
+@attrs.define
+class _Intake:
+    """What events made since the engine's task last committed, per term."""
+
+    next_prune: float
+    alerts: list[Alert] = attrs.field(factory=list)
+    wake: trio.Event = attrs.field(factory=trio.Event)
+    sources_done: bool = False
 
 
 @attrs.define
@@ -91,6 +96,7 @@ class Daemon:
     make_notifiers: MakeNotifiers = attrs.field(kw_only=True)
     # The term's sources (a standby has none).
     sources: SourceRunner | None = None
+    _intake: _Intake = attrs.field(factory=lambda: _Intake(0.0))
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -198,9 +204,9 @@ class Daemon:
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Sources → engine → delivery, the outbox resumed (`rows`: already read),
         until `shutdown`."""
-        events_tx, events_rx = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
         out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
+        self._intake = _Intake(self.clock.now() + PRUNE_INTERVAL_S)
         resumed = self.delivery.resume(rows)
         self.resumed = True
         if resumed:
@@ -209,9 +215,8 @@ class Daemon:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.delivery.run, out_rx)
             nursery.start_soon(self._alongside, out_tx.clone())
-            nursery.start_soon(self._engine, events_rx, out_tx)
-            with events_tx:
-                await nursery.start(self._sources, events_tx.clone(), sources_scope)
+            nursery.start_soon(self._engine, out_tx)
+            await nursery.start(self._sources, sources_scope)
             task_status.started()
             await shutdown.wait()
             if self.feed is None:
@@ -236,18 +241,35 @@ class Daemon:
                     nursery.start_soon(monitor.summaries, self.summary_interval_s,
                                        self._totals, self._waiting)
 
-    async def _sources(self, send: trio.MemorySendChannel[Event], scope: trio.CancelScope, *,
+    async def _sources(self, scope: trio.CancelScope, *,
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The configured sources, or the feed that replaces them (a replay)."""
-        with scope:
-            if self.feed is not None:
-                async with send, trio.open_nursery() as nursery:
-                    await nursery.start(self.feed, send.clone())
-                    task_status.started()
-                return
-            self.sources = SourceRunner(self.clock, self.healths,
-                                        lambda: self.engine.ruleset.values_in_use)
-            await self.sources.run(self.loaded.sources, send, task_status=task_status)
+        """The configured sources, or the feed that replaces them (a replay), until
+        `scope` is cancelled or the feed ends; then the engine commits what is left."""
+        try:
+            with scope:
+                if self.feed is not None:
+                    await self._fed(task_status=task_status)
+                    return
+                self.sources = SourceRunner(self.clock, self.healths,
+                                            lambda: self.engine.ruleset.values_in_use,
+                                            self._take)
+                await self.sources.run(self.loaded.sources, task_status=task_status)
+        finally:
+            self._intake.sources_done = True
+            self._intake.wake.set()
+
+    async def _fed(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                   ) -> None:
+        """The feed's events, through a queue it may fill as fast as it likes (a replay
+        waits while the engine works; a test floods it)."""
+        assert self.feed is not None
+        send, events = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
+        async with events, trio.open_nursery() as nursery:
+            await nursery.start(self.feed, send)
+            task_status.started()
+            async for event in events:
+                self.engine_stats.queue_depth = events.statistics().current_buffer_used
+                await self._take(event)
 
     def _totals(self) -> summary.Totals:
         return summary.totals(self.healths.values(), self.delivery.workers.values(),
@@ -265,50 +287,41 @@ class Daemon:
             self.ticker = Ticker(lambda: self.engine, self.clock, commit)
             await self.ticker.run()
 
-    async def _engine(self, events: trio.MemoryReceiveChannel[Event],
-                      deliveries: trio.MemorySendChannel[Delivery]) -> None:
-        """Events → state → rules; alerts committed with their state at once when the
-        queue is empty, and under sustained load at least every COMMIT_EVERY_S or
-        COMMIT_EVERY_EVENTS, so no alert waits for the queue to drain."""
-        next_prune = self.clock.now() + PRUNE_INTERVAL_S
-        alerts: list[Alert] = []
-        stats = self.engine_stats
-        uncommitted, since = 0, 0.0
-        async with events, deliveries:
-            while True:
-                try:
-                    event = events.receive_nowait()
-                except trio.WouldBlock:
-                    stats.queue_depth = 0
-                    if uncommitted:  # the queue is empty: commit what we have
-                        await self._commit(alerts, deliveries)
-                        alerts, uncommitted = [], 0
-                    try:
-                        event = await events.receive()
-                    except trio.EndOfChannel:
-                        break
-                except trio.EndOfChannel:
-                    break
+    async def _take(self, event: Event) -> None:
+        """Events → state → rules, in the task of the source that read the event (no
+        task switch per frame: the engine is pure and quick); the engine's task is woken
+        only when there is something to write or it is time to prune."""
+        now = self.clock.now()
+        intake = self._intake
+        alerts = self.engine.process(event, now)
+        self.engine_stats.saw(event, now)
+        if self.ticker is not None:
+            self.ticker.event_came()
+        if alerts:
+            intake.alerts.extend(alerts)
+        if alerts or self.engine.state.changed or now >= intake.next_prune:
+            intake.wake.set()
+
+    async def _engine(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """Commits what the events made (alerts with the state that made them) as soon
+        as the source that took them yields — under load, what gathered meanwhile in one
+        write —, prunes the state hourly, and ends with a last commit once the sources
+        stopped."""
+        intake = self._intake
+        async with deliveries:
+            while not intake.sources_done:
+                await intake.wake.wait()
+                intake.wake = trio.Event()
+                alerts, intake.alerts = intake.alerts, []
+                await self._commit(alerts, deliveries)
                 now = self.clock.now()
-                alerts.extend(self.engine.process(event, now))
-                stats.saw(event, now)
-                if self.ticker is not None:
-                    self.ticker.event_came()
-                if not uncommitted:
-                    since = trio.current_time()
-                uncommitted += 1
-                if uncommitted >= COMMIT_EVERY_EVENTS \
-                        or trio.current_time() - since >= COMMIT_EVERY_S:
-                    stats.queue_depth = events.statistics().current_buffer_used
-                    await self._commit(alerts, deliveries)
-                    alerts, uncommitted = [], 0
-                if now >= next_prune:
+                if now >= intake.next_prune:
+                    intake.next_prune = now + PRUNE_INTERVAL_S
                     self.engine.state.prune(now)
                     with contextlib.suppress(StateDBError):  # trimmed at the next prune
                         await self.delivery.call(self.db.forget_delivered,
                                                  now - SEEN_RETENTION_S)
-                    next_prune = now + PRUNE_INTERVAL_S
-            await self._commit(alerts, deliveries)
+            await self._commit(intake.alerts, deliveries)
         self._alongside_scope.cancel()
 
     async def _commit(self, alerts: list[Alert],

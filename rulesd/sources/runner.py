@@ -1,6 +1,7 @@
-"""The configured sources of a running daemon: each started with its own clone of the
-events channel, followed through reloads (kept, reconfigured on its live connections,
-or restarted), and told which values the rules use."""
+"""The configured sources of a running daemon: each started with the daemon's `emit`
+(which hands an event to the engine in the source's own task), followed through
+reloads (kept, reconfigured on its live connections, or restarted), and told which
+values the rules use."""
 
 from __future__ import annotations
 
@@ -29,48 +30,33 @@ class _Started:
     handle: Running
 
 
-def emitter(send: trio.MemorySendChannel[Event]) -> Callable[[Event], Awaitable[None]]:
-    """A source's `emit`: straight into the queue while it has room (no trip through
-    the scheduler per event: the source's next read is its checkpoint); when the queue
-    is full, the source waits — back-pressure that reaches the vendor's socket."""
-
-    async def emit(event: Event) -> None:
-        try:
-            send.send_nowait(event)
-        except trio.WouldBlock:
-            await send.send(event)
-
-    return emit
-
-
 class SourceRunner:
     """The sources of one term (a leader's, or a daemon on its own file)."""
 
     def __init__(self, clock: Clock, healths: dict[str, SourceHealth],
-                 in_use: Callable[[], ValuesInUse]) -> None:
+                 in_use: Callable[[], ValuesInUse],
+                 emit: Callable[[Event], Awaitable[None]]) -> None:
         self._clock = clock
         self._healths = healths
         self._in_use = in_use  # what the current rules use (a reload changes it)
+        self._emit = emit  # every source's events go here, in the source's task
         self._started: dict[str, _Started] = {}
-        self._send: trio.MemorySendChannel[Event] | None = None
         self._nursery: trio.Nursery | None = None
 
-    async def run(self, sources: Mapping[str, Any], send: trio.MemorySendChannel[Event], *,
+    async def run(self, sources: Mapping[str, Any], *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Every source, each with its own clone of `send`; started once each has
-        connected or failed once; runs until cancelled."""
-        async with send:
-            self._send = send
-            try:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    async with trio.open_nursery() as starting:
-                        for name, config in sources.items():
-                            starting.start_soon(self._start, name, config)
-                    task_status.started()
-            finally:
-                self._nursery = None
-                self._started.clear()
+        """Every source; started once each has connected or failed once; runs until
+        cancelled."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                async with trio.open_nursery() as starting:
+                    for name, config in sources.items():
+                        starting.start_soon(self._start, name, config)
+                task_status.started()
+        finally:
+            self._nursery = None
+            self._started.clear()
 
     async def _start(self, name: str, config: object) -> None:
         assert self._nursery is not None
@@ -79,10 +65,9 @@ class SourceRunner:
 
     async def _source(self, name: str, config: object, *,
                       task_status: trio.TaskStatus[_Started] = trio.TASK_STATUS_IGNORED) -> None:
-        assert self._send is not None
         with trio.CancelScope() as scope:
-            async with self._send.clone() as send, trio.open_nursery() as nursery:
-                handle = await nursery.start(SOURCES[name].run, config, emitter(send),
+            async with trio.open_nursery() as nursery:
+                handle = await nursery.start(SOURCES[name].run, config, self._emit,
                                              self._clock, self._healths)
                 task_status.started(_Started(config, scope, handle))
 

@@ -262,11 +262,16 @@ class StateStore:
         for kkey in [k for k, t in self.kind_seen.items() if t < now - self.needs.kinds_s]:
             del self.kind_seen[kkey]
 
+    @property
+    def changed(self) -> bool:
+        """Whether something is to be written (checked per event: cheap)."""
+        return bool(self._dirty_seen or self._deleted_seen or self.last_fired.dirty
+                    or self.last_fired.deleted or self.firing.dirty or self.firing.deleted
+                    or self.first_seen.dirty or self.first_seen.deleted
+                    or self.presence.dirty or self.presence.deleted)
+
     def take_changes(self) -> Changes:
-        if not (self._dirty_seen or self._deleted_seen or self.last_fired.dirty
-                or self.last_fired.deleted or self.firing.dirty or self.firing.deleted
-                or self.first_seen.dirty or self.first_seen.deleted or self.presence.dirty
-                or self.presence.deleted):
+        if not self.changed:
             return _NO_CHANGES  # the common case under load: checked, not built
         changes = Changes(
             [(s, i, self.seen[s][i].version, self.seen[s][i].last_seen)
