@@ -99,15 +99,30 @@ def _wrong(key: str, raw: Any, faults: list[str]) -> None:
 
 def _map(keys: Keys, data: Mapping[str, Any], fields: dict[str, Any], faults: list[str],
          suffix: str = "") -> None:
-    for key, (name, field) in keys.items():
+    for key, name, number, field in _plan(keys, suffix):
         raw = data.get(key)
-        kind = type(raw)
         if raw is None:
-            fields[name + suffix] = None
-        elif field.type == "number" and (kind is int or (kind is float and raw - raw == 0.0)):
-            fields[name + suffix] = raw  # the usual case: a finite number, checked once
+            fields[name] = None
+            continue
+        kind = type(raw)
+        if number and (kind is int or (kind is float and raw - raw == 0.0)):
+            fields[name] = raw  # the usual case: a finite number, checked once
         else:
-            fields[name + suffix] = _value(raw, field, key, faults)
+            fields[name] = _value(raw, field, key, faults)
+
+
+_PLANS: dict[tuple[int, str], list[tuple[str, str, bool, Field]]] = {}
+
+
+def _plan(keys: Keys, suffix: str) -> list[tuple[str, str, bool, Field]]:
+    """A channel's keys as (payload key, field name with `suffix`, is a number, field),
+    made once per table and suffix: a push is mapped without building a name."""
+    plan = _PLANS.get((id(keys), suffix))
+    if plan is None:
+        plan = _PLANS[(id(keys), suffix)] = [
+            (key, name + suffix, field.type == "number", field)
+            for key, (name, field) in keys.items()]
+    return plan
 
 
 def _windows(channel: str, data: Mapping[str, Any], fields: dict[str, Any],
