@@ -193,3 +193,27 @@ def test_a_partial_top_list_is_not_everyone_else_leaving() -> None:
         news += [e for e in top.feed(json.dumps(frame), RECEIVED + t)
                  if store.apply(e, RECEIVED + t)]
     assert news == []
+
+
+@pytest.mark.parametrize(("stream", "file"), [
+    ("token-boosts/latest", "boosts_latest.json"),
+    ("community-takeovers/latest", "takeovers_latest.json"),
+    ("token-profiles/recent-updates", "profiles_updates.json"),
+    ("ads/latest", "ads_latest.json"),
+])
+def test_a_repeated_snapshot_gives_the_events_a_fresh_parse_would(stream: str, file: str) -> None:
+    """Items a snapshot repeats unchanged are taken from the last parse (not parsed
+    again): the events are exactly those of a fresh parse at the new time, in the new
+    batch; a changed item is parsed anew."""
+    text = recorded(file)
+    stream_reader = reader(stream, SourceHealth("t"))
+    stream_reader.feed(text, RECEIVED)
+    again = stream_reader.feed(text, RECEIVED + 60)
+    fresh = reader(stream, SourceHealth("t"))
+    fresh.feed('{"data": []}', RECEIVED)  # the same frame count: the same batch name
+    assert again == fresh.feed(text, RECEIVED + 60)
+    changed = json.loads(text)
+    changed["data"][0]["url"] = "https://dexscreener.com/solana/changed"
+    after = stream_reader.feed(json.dumps(changed), RECEIVED + 120)
+    assert after == fresh.feed(json.dumps(changed), RECEIVED + 120)
+    assert after[0].fields["url"] == "https://dexscreener.com/solana/changed"

@@ -154,6 +154,35 @@ def _content_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(content).hexdigest()[:16]
 
 
+def _again(event: Event, received: float, batch: str | None,
+           members: frozenset[str] | None) -> Event:
+    """An item the stream sent before, unchanged (the same JSON): its event again, received
+    now and in this batch — without parsing it again (a snapshot repeats most of a list)."""
+    occ = event.occurrence
+    assert occ is not None
+    ts = received if event.ts == event.received else event.ts  # else the item's own time
+    return Event(event.kind, SOURCE, event.stream, event.token, ts, received, event.fields,
+                 Occurrence(occ.scope, occ.id, occ.version, batch, members))
+
+
+# Unchanged items remembered per stream: the latest list is ~30-100 items; bursts of
+# single items add up to this many before the memory starts over.
+MAX_REMEMBERED_ITEMS: Final = 1000
+
+
+def _item_key(item: Any) -> tuple[str | None, ...] | None:
+    """What names an item in its stream (chain, address; an ad's date and type), when
+    the item is a well-formed object; None: it is parsed, and faulted, as it comes."""
+    if type(item) is not dict:
+        return None
+    chain, address = item.get("chainId"), item.get("tokenAddress")
+    date, ad_type = item.get("date"), item.get("type")
+    if type(chain) is str and type(address) is str and (date is None or type(date) is str) \
+            and (ad_type is None or type(ad_type) is str):
+        return (chain, address, date, ad_type)
+    return None
+
+
 def _member_id(item: Any) -> str:
     chain, address = item.get("chainId"), item.get("tokenAddress")
     if isinstance(chain, str) and isinstance(address, str):
@@ -193,6 +222,9 @@ class DexStreamParser:
     _last_item_at: float = -math.inf
     _burst: int = 0
     _full_list: int = 0  # the longest top list this connection sent: what "full" is
+    # The last item seen per (chain, address, date, type): its JSON and its event.
+    _items: dict[tuple[str | None, ...], tuple[dict[str, Any], Event]] = \
+        attrs.field(factory=dict)
 
     def connected(self) -> None:
         self.connection += 1
@@ -226,12 +258,22 @@ class DexStreamParser:
             self._full_list = len(frame.items)
             members = frozenset(_member_id(i) for i in frame.items if isinstance(i, dict))
         out = []
+        remembered = self._items
+        if len(remembered) > MAX_REMEMBERED_ITEMS:
+            remembered.clear()
         for item in frame.items:
+            key = _item_key(item)
+            known = remembered.get(key) if key is not None else None
+            if known is not None and known[0] == item:
+                out.append(self.health.timely(_again(known[1], received, batch, members)))
+                continue
             try:
                 event = item_event(self.stream, item, received, batch, members)
             except Malformed as exc:
                 self.health.fault(exc.kind, str(exc))
                 continue
+            if key is not None:
+                remembered[key] = (item, event)
             out.append(self.health.timely(event))
             extra = event.fields.get("extra")
             if extra:
