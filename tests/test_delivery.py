@@ -173,18 +173,23 @@ async def test_dead_letters_after_max_age_are_listed_and_requeued(
 
 async def test_a_template_failing_at_run_time_still_delivers(
     nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     rule = '\n    message: "{{ 100 / amount }} per unit"'  # passes check; amount 0 fails
     with trio.fail_after(GUARD_S):
-        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, sink.url(),
-                                                      rule=rule))
+        daemon, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, sink.url(),
+                                                           rule=rule))
         await fake_dex.wait_connections(BOOSTS, 1)
         await fake_dex.push(BOOSTS, snapshot(boost("AAA1", 1, amount=0)))
-        (message,) = await sink.wait_for(1)
+        await fake_dex.push(BOOSTS, snapshot(boost("BBB1", 1, amount=0), boost("AAA1", 1)))
+        first, _ = await sink.wait_for(2)
         shutdown.set()
-    assert "AAA1" in str(message["message"])
-    assert "(template error: float division by zero)" in str(message["message"])
+    assert "AAA1" in str(first["message"])
+    assert "(template error: float division by zero)" in str(first["message"])
+    # Counted with the other delivery counters, for this daemon; logged once per rule.
+    assert sum(daemon.delivery.stats.template_failures.values()) == 2
+    assert sum("template failed" in r.getMessage() for r in caplog.records) == 1
 
 
 async def test_kill_9_loses_nothing_and_doubles_nothing(

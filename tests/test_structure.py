@@ -99,3 +99,17 @@ def test_config_sits_at_the_bottom_and_the_engine_does_no_io() -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_loading_a_rules_file_patches_nothing_in_the_process() -> None:
+    """`requests` is hooked (to read the platforms' answers) when the first Apprise
+    notifier is built, not by importing rulesd: `check` and embedders keep theirs."""
+    import subprocess
+    import sys
+
+    code = ("import requests; from rulesd import loader, cli; from rulesd.commands import check;"
+            "loader.load('rules.example.yaml');"
+            "assert requests.Session.send.__module__ == 'requests.sessions', 'patched'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -24,7 +24,6 @@ from rulesd.clock import TrioClock
 from rulesd.commands.common import load, typed
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import printing_notifiers
-from rulesd.delivery.templates import TEMPLATE_FAILURES
 from rulesd.durations import parse_time
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
@@ -41,7 +40,7 @@ def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
             "fired": counts[rule.name].fired,
             "suppressed_by_cooldown": counts[rule.name].cooldown,
             "in_digests": digested[rule.name],
-            "template_errors": TEMPLATE_FAILURES[rule.name],
+            "template_errors": daemon.delivery.stats.template_failures[rule.name],
         }
         for rule in daemon.engine.ruleset.rules
     }
@@ -84,6 +83,7 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
             await trio.sleep(start - clock.now())
             daemon.engine.runtime.counts.clear()
             daemon.delivery.stats.digested.clear()
+            daemon.delivery.stats.template_failures.clear()
         await done.wait()
         await trio.sleep(_SETTLE_S)
         shutdown.set()

@@ -61,6 +61,8 @@ class DeliveryStats:
     dead: int = 0  # alerts dead-lettered
     # Alerts per rule that went out folded into a digest.
     digested: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    # Renders per rule whose template failed (the default text went instead).
+    template_failures: collections.Counter[str] = attrs.field(factory=collections.Counter)
     # Messages a platform refused for good, by HTTP status.
     refused: collections.Counter[int] = attrs.field(factory=collections.Counter)
     # From the alert to the platform's acceptance; one send's duration.

@@ -35,6 +35,13 @@ _ANSWERS: contextvars.ContextVar[list[Answer] | None] = contextvars.ContextVar(
 _requests_send = requests.Session.send
 
 
+def _install_recorder() -> None:
+    """Route every `requests` send of the process through `_recording_send`: done when
+    the first Apprise notifier is built, not at import (`rulesd check` never sends)."""
+    if requests.Session.send is not _recording_send:
+        requests.Session.send = _recording_send  # type: ignore[method-assign]
+
+
 def _recording_send(self: requests.Session, request: requests.PreparedRequest,
                     **kwargs: Any) -> requests.Response:
     """Every Apprise plugin's HTTP request goes through here: a send of rulesd's notes
@@ -45,9 +52,6 @@ def _recording_send(self: requests.Session, request: requests.PreparedRequest,
         seen.append(Answer(response.status_code, response.headers.get("Retry-After"),
                            response.text[:4000]))
     return response
-
-
-requests.Session.send = _recording_send  # type: ignore[method-assign]
 
 
 class Notifier(Protocol):
@@ -167,6 +171,7 @@ class AppriseNotifier:
 
     def __init__(self, target: Target, limiter: trio.CapacityLimiter,
                  timeout_s: float = SEND_TIMEOUT_S) -> None:
+        _install_recorder()
         self.name = target.name
         self._apprise = apprise.Apprise()
         if not self._apprise.add(target.url):

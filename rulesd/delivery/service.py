@@ -152,6 +152,14 @@ class DeliveryService:
 
         self._nursery.start_soon(run)
 
+    def _template_failed(self, rule: str, error: str) -> None:
+        failures = self.stats.template_failures
+        failures[rule] += 1
+        if failures[rule] == 1:
+            log.error("rule %s: template failed (%s); sending the default message "
+                      "(further failures of this rule are counted, not logged)", rule, error,
+                      extra={"event": "template_failed", "rule": rule})
+
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A state-backend method in the database's worker thread."""
         return await self.thread.call(fn, *args)
@@ -163,7 +171,10 @@ class DeliveryService:
         for alert in alerts:
             for name in alert.notify:
                 for target in self.targets.get(name, ()):
-                    message = fit(render(alert, target.traits.format), target.traits)
+                    rendered = render(alert, target.traits.format)
+                    if rendered.error is not None:
+                        self._template_failed(alert.rule, rendered.error)
+                    message = fit(rendered, target.traits)
                     # A vendor may echo a key in its text (an error reason): never send it.
                     out.append(Delivery(alert.id, target.name, alert.fired_at, alert.rule,
                                         alert.kind, alert.group, self.redact(message.title),

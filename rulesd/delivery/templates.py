@@ -39,8 +39,6 @@ _DEFAULT_FOOTER: Final = (
     "\n[{{ rule }} · {{ source }}]"
 )
 
-# Run-time template failures per rule (each rule's first is logged).
-TEMPLATE_FAILURES: Final[collections.Counter[str]] = collections.Counter()
 
 # Names a template may use besides the fields of its rule's kinds.
 TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label", "why", "why_text", "resolved", "key"})
@@ -187,6 +185,7 @@ class Rendered:
     title: str
     body: str
     tail: int = 0  # the body's last characters a cut must keep (the default footer)
+    error: str | None = None  # the rule's template failed: this is the default text
 
 
 @attrs.frozen
@@ -210,14 +209,9 @@ class RuleTemplates:
                 tail = len(footer) if body.endswith(footer) else 0
             return Rendered(title, body, tail)
         except Exception as exc:  # a user's template must never drop an alert
-            rule = str(values.get("rule"))
-            TEMPLATE_FAILURES[rule] += 1
-            if TEMPLATE_FAILURES[rule] == 1:
-                log.error("rule %s: template failed (%s); sending the default message "
-                          "(further failures of this rule are counted, not logged)", rule, exc,
-                          extra={"event": "template_failed", "rule": rule})
             default = RuleTemplates(None, None).render(kind, values, fmt)
-            return Rendered(default.title, f"{default.body}\n(template error: {exc})")
+            return Rendered(default.title, f"{default.body}\n(template error: {exc})",
+                            error=str(exc))
 
 
 @functools.lru_cache(maxsize=256)
