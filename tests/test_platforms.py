@@ -228,7 +228,10 @@ async def test_a_permanent_refusal_is_dead_lettered_at_once_with_the_reason(
     outbox` give the platform's own words."""
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     platforms.answer(host, refusal)
-    path = rules(tmp_path, fake_dex.url, f"{{chat: '{url}'}}", "chat", extra=", max_age: 1h")
+    # Paced at 10/s, not the platform's default (Telegram's 1 per 3 s to a group): what
+    # is tested is that nothing waits behind a refusal; pacing has its own tests.
+    path = rules(tmp_path, fake_dex.url, f"{{chat: {{urls: ['{url}'], rate: 10/s}}}}", "chat",
+                 extra=", max_age: 1h")
     with trio.fail_after(30):
         daemon, shutdown = await start(nursery, path)
         await fake_dex.wait_connections(BOOSTS, 1)
@@ -310,8 +313,8 @@ async def test_a_malformed_refusal_is_sent_once_more_shorter_then_dead_lettered(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     too_long = telegram_error(400, "Bad Request: message is too long")
     platforms.answer("api.telegram.org", too_long, too_long)
-    path = rules(tmp_path, fake_dex.url, f"{{chat: '{TG}'}}", "chat",
-                 message='\n            message: "{{ description }}"')
+    path = rules(tmp_path, fake_dex.url, f"{{chat: {{urls: ['{TG}'], rate: 10/s}}}}", "chat",
+                 message='\n            message: "{{ description }}"')  # paced fast: see above
     with trio.fail_after(30):
         daemon, shutdown = await start(nursery, path)
         await fake_dex.wait_connections(BOOSTS, 1)
