@@ -31,6 +31,9 @@ class StepClock(TrioClock):
         return super().now() + self.offset
 
 
+# The stream path of DEX Screener's latest boosts, as the fake server serves it.
+BOOSTS = "/token-boosts/latest/v1"
+
 def boost(address: str, total: float, amount: float = 10, chain: str = "solana",
           **extra: Any) -> dict[str, Any]:
     return {
@@ -163,8 +166,8 @@ async def boost_through(process: trio.Process, dex: Any, said: bytes,
     connected is printed; it stops with exit 0. Its whole log and what it printed."""
     with trio.fail_after(20):
         logged = await read_until(process.stderr, said)
-        await dex.wait_connections("/token-boosts/latest/v1", 1)
-        await dex.push("/token-boosts/latest/v1", snapshot(boost(address, 1)))
+        await dex.wait_connections(BOOSTS, 1)
+        await dex.push(BOOSTS, snapshot(boost(address, 1)))
         printed = await read_until(process.stdout, address.encode())
     assert await stop(process) == 0
     return logged + await read_until(process.stderr, b"\0"), printed  # the log to its end

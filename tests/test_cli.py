@@ -14,6 +14,7 @@ from rulesd.cli import main
 from rulesd.state.db import StateDB
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import (
+    BOOSTS,
     HOSTILE_BASE,
     HOSTILE_FILES,
     boost,
@@ -25,8 +26,6 @@ from tests.helpers import (
     stop,
     write_rules,
 )
-
-BOOSTS = "/token-boosts/latest/v1"
 
 
 def console_rules(tmp_path: Path, url: str, hook: str | None = None) -> Path:

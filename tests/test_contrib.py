@@ -19,11 +19,10 @@ from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from rulesd.http.app import WebApp
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, sink_rules, snapshot
+from tests.helpers import BOOSTS, boost, sink_rules, snapshot
 
 ROOT = Path(__file__).parent.parent
 CONTRIB = ROOT / "contrib"
-BOOSTS = "/token-boosts/latest/v1"
 
 
 def test_compose_parses_and_everything_it_mounts_or_builds_from_exists() -> None:

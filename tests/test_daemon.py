@@ -14,6 +14,7 @@ from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import (
+    BOOSTS,
     boost,
     boost_rules,
     boost_through,
@@ -22,7 +23,6 @@ from tests.helpers import (
     start,
 )
 
-BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
 
 

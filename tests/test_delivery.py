@@ -23,9 +23,8 @@ from rulesd.rules.alert import Alert
 from rulesd.state.db import StateDB
 from rulesd.state.outbox import Delivery
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, rulesd_process, snapshot, stop, write_rules
+from tests.helpers import BOOSTS, boost, rulesd_process, snapshot, stop, write_rules
 
-BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 20
 
 

@@ -9,9 +9,8 @@ import pytest
 import trio
 
 from tests.fakes import FakeDexScreener, FreezableProxy, HttpSink
-from tests.helpers import boost, boost_rules, snapshot, start
+from tests.helpers import BOOSTS, boost, boost_rules, snapshot, start
 
-BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
 
 

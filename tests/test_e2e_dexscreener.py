@@ -8,9 +8,8 @@ import pytest
 import trio
 
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import StepClock, boost, boost_rules, first_run, single, snapshot, start
+from tests.helpers import BOOSTS, StepClock, boost, boost_rules, first_run, single, snapshot, start
 
-BOOSTS = "/token-boosts/latest/v1"
 GUARD_S = 10
 
 

@@ -11,9 +11,8 @@ from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from tests.fake_vendors import FakeCoinMarketCap
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, snapshot
+from tests.helpers import BOOSTS, boost, snapshot
 
-BOOSTS = "/token-boosts/latest/v1"
 CLAIMS = "/community-takeovers/latest/v1"
 SOL = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
 

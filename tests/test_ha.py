@@ -23,9 +23,8 @@ import pytest
 import trio
 
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, free_port, snapshot, stop, write_rules
+from tests.helpers import BOOSTS, boost, free_port, snapshot, stop, write_rules
 
-BOOSTS = "/token-boosts/latest/v1"
 TOKEN = re.compile(r"T\d{3}X")
 
 

@@ -14,9 +14,8 @@ import trio
 from rulesd.state.postgres import PostgresState
 from tests.fake_vendors import FakeCoinMarketCap
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, sink_rules, snapshot, start, write_rules
+from tests.helpers import BOOSTS, boost, sink_rules, snapshot, start, write_rules
 
-BOOSTS = "/token-boosts/latest/v1"
 CLAIMS = "/community-takeovers/latest/v1"
 
 

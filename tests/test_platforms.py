@@ -20,7 +20,7 @@ from rulesd.cli import main
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from tests.fakes import FakeDexScreener
-from tests.helpers import boost, rulesd_process, snapshot, start, stop, write_rules
+from tests.helpers import BOOSTS, boost, rulesd_process, snapshot, start, stop, write_rules
 from tests.platforms import (
     Answer,
     Platforms,
@@ -30,7 +30,6 @@ from tests.platforms import (
     telegram_error,
 )
 
-BOOSTS = "/token-boosts/latest/v1"
 PROFILES = "/token-profiles/latest/v1"
 TG = "tgram://123456789:AAbbCCddEEff/-100777"
 DISCORD = "discord://111222333/webhooktoken"

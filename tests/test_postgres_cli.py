@@ -20,9 +20,16 @@ from rulesd.cli import main
 from rulesd.clock import TrioClock
 from rulesd.state.outbox import SILENCED
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, free_port, read_until, sink_rules, snapshot, start, write_rules
-
-BOOSTS = "/token-boosts/latest/v1"
+from tests.helpers import (
+    BOOSTS,
+    boost,
+    free_port,
+    read_until,
+    sink_rules,
+    snapshot,
+    start,
+    write_rules,
+)
 
 
 def get(port: int, path: str) -> bytes:

@@ -18,12 +18,19 @@ from rulesd.commands import dry_run as dryrun
 from rulesd.daemon import Daemon
 from rulesd.sources.tap import TAP
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, boost_rules, free_port, read_until, rulesd_process, snapshot
+from tests.helpers import (
+    BOOSTS,
+    boost,
+    boost_rules,
+    free_port,
+    read_until,
+    rulesd_process,
+    snapshot,
+)
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "contrib" / "captures" / "dexscreener-sample.jsonl"
 EXAMPLE = ROOT / "rules.example.yaml"
-BOOSTS = "/token-boosts/latest/v1"
 
 
 def dry_run(rules: Path, capture_file: Path, output: str = "text") -> str:

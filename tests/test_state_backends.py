@@ -21,9 +21,7 @@ from rulesd.state.outbox import DEAD, DELIVERED, PENDING, SILENCED, Delivery
 from rulesd.state.postgres import PostgresState
 from rulesd.state.store import Changes
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, boost_rules, first_run, snapshot, start
-
-BOOSTS = "/token-boosts/latest/v1"
+from tests.helpers import BOOSTS, boost, boost_rules, first_run, snapshot, start
 
 
 def delivery(alert: str, created: float, notifier: str = "team#1",

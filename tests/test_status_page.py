@@ -27,9 +27,8 @@ from rulesd.daemon import Daemon
 from rulesd.http.server import serve
 from rulesd.silences import Silence
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, sink_rules, snapshot
+from tests.helpers import BOOSTS, boost, sink_rules, snapshot
 
-BOOSTS = "/token-boosts/latest/v1"
 CHROMIUM = os.environ.get("RULESD_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RULESD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 HOSTILE = '<script>document.title="owned"</script><b>bold</b> <img src=x onerror=alert(1)>'

@@ -21,9 +21,7 @@ from rulesd.http.app import WebApp
 from rulesd.http.server import serve
 from tests.fake_vendors import FakeMobula
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import boost, free_port, snapshot, write_rules
-
-BOOSTS = "/token-boosts/latest/v1"
+from tests.helpers import BOOSTS, boost, free_port, snapshot, write_rules
 
 
 def _fetch(url: str, method: str = "GET") -> tuple[int, bytes]:
