@@ -89,6 +89,11 @@ def test_no_two_modules_import_each_other() -> None:
     assert cycle(graph) is None, " → ".join(cycle(graph) or [])
 
 
+def test_only_the_commands_that_run_it_import_the_daemon() -> None:
+    importers = {unit for unit, deps in module_graph().items() if "daemon" in deps}
+    assert importers == {"commands.run", "commands.dry_run"}, importers
+
+
 def test_config_sits_at_the_bottom_and_the_engine_does_no_io() -> None:
     graph = unit_graph()
     assert graph["config"] <= {"durations", "suggest", "yaml_loader"}

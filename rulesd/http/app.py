@@ -30,8 +30,8 @@ from urllib.parse import parse_qs
 import orjson
 
 from rulesd import silences
-from rulesd.daemon import Daemon
 from rulesd.http import metrics, page, view
+from rulesd.http.model import Served
 from rulesd.state.backend import StateDBError
 from rulesd.state.outbox import OutboxRow
 
@@ -52,7 +52,7 @@ def is_loopback(host: str) -> bool:
 
 
 class WebApp:
-    def __init__(self, daemon: Daemon, host: str, token: str | None) -> None:
+    def __init__(self, daemon: Served, host: str, token: str | None) -> None:
         self.daemon = daemon
         self._open = is_loopback(host)  # loopback: mutating endpoints need no token
         self._token = token

@@ -19,8 +19,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from rulesd import __version__
-from rulesd.daemon import Daemon
 from rulesd.histogram import Histogram
+from rulesd.http.model import Served
 from rulesd.http.view import ready
 
 STATES = ("starting", "up", "down", "fatal")
@@ -32,7 +32,7 @@ def _histogram(name: str, doc: str, histogram: Histogram) -> HistogramMetricFami
                                  sum_value=histogram.total)
 
 
-def families(daemon: Daemon, outbox: Mapping[str, int], now: float) -> Iterable[Metric]:
+def families(daemon: Served, outbox: Mapping[str, int], now: float) -> Iterable[Metric]:
     info = InfoMetricFamily("rulesd_build", "rulesd's version")
     info.add_metric([], {"version": __version__})
     yield info
@@ -144,7 +144,7 @@ class _Snapshot(Collector):
         return self._metrics
 
 
-def exposition(daemon: Daemon, outbox: Mapping[str, int], now: float) -> bytes:
+def exposition(daemon: Served, outbox: Mapping[str, int], now: float) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(list(families(daemon, outbox, now))))
     return generate_latest(registry)

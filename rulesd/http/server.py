@@ -9,13 +9,13 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from rulesd.config import HttpConfig
-from rulesd.daemon import Daemon
 from rulesd.http.app import WebApp
+from rulesd.http.model import Served
 
 log = logging.getLogger(__name__)
 
 
-async def serve(daemon: Daemon, http: HttpConfig, shutdown: trio.Event, *,
+async def serve(daemon: Served, http: HttpConfig, shutdown: trio.Event, *,
                 task_status: trio.TaskStatus[str | None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until `shutdown`; started with the base URL (None when `listen: off`)."""
     address = http.address

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from rulesd import silences as silences_mod
-from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import privacy_url
+from rulesd.http.model import Served
 from rulesd.inert import inert
 from rulesd.silences import Silence
 from rulesd.state.outbox import OutboxRow
 
 
-def readiness(daemon: Daemon) -> tuple[bool, str]:
+def readiness(daemon: Served) -> tuple[bool, str]:
     """Ready, and in a few words why or why not. A leader is ready once the outbox is
     resumed and every connection has connected or failed once, while at least one is
     connected now: a daemon whose every source is down is running but not ready (it
@@ -44,11 +44,11 @@ def readiness(daemon: Daemon) -> tuple[bool, str]:
     return True, "ready"
 
 
-def ready(daemon: Daemon) -> bool:
+def ready(daemon: Served) -> bool:
     return readiness(daemon)[0]
 
 
-def state(daemon: Daemon) -> dict[str, Any]:
+def state(daemon: Served) -> dict[str, Any]:
     """Where the state lives, and for a shared database this instance's term."""
     lead = daemon.leadership
     out: dict[str, Any] = {"backend": "postgresql" if daemon.db.shared else "sqlite",
@@ -68,7 +68,7 @@ def _file_hash(path: str) -> str | None:
         return None
 
 
-def sources(daemon: Daemon, now: float) -> list[dict[str, Any]]:
+def sources(daemon: Served, now: float) -> list[dict[str, Any]]:
     out = []
     for name in sorted(daemon.healths):
         h = daemon.healths[name]
@@ -82,7 +82,7 @@ def sources(daemon: Daemon, now: float) -> list[dict[str, Any]]:
     return out
 
 
-def targets(daemon: Daemon) -> list[dict[str, Any]]:
+def targets(daemon: Served) -> list[dict[str, Any]]:
     out = []
     urls = {t.name: t.url for ts in daemon.delivery.targets.values() for t in ts}
     for name in sorted(daemon.delivery.workers):
@@ -98,7 +98,7 @@ def targets(daemon: Daemon) -> list[dict[str, Any]]:
     return out
 
 
-def status(daemon: Daemon, outbox_counts: Mapping[str, int],
+def status(daemon: Served, outbox_counts: Mapping[str, int],
            silences: list[Silence]) -> dict[str, Any]:
     now = time.time()
     return {
@@ -138,7 +138,7 @@ def _scalars(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def firing(daemon: Daemon, last_sends: Mapping[str, OutboxRow]) -> list[dict[str, Any]]:
+def firing(daemon: Served, last_sends: Mapping[str, OutboxRow]) -> list[dict[str, Any]]:
     """What is firing now: level alerts and absences, with why, since when, last send."""
     out = []
     state = daemon.engine.state
