@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,7 +15,7 @@ from rulesd import logs, monitor, reloading, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
-from rulesd.events import Event
+from rulesd.intake import Intake
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
 from rulesd.monitor import EngineStats
@@ -26,7 +25,7 @@ from rulesd.rules.engine import Engine
 from rulesd.silencing import SilenceService
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.runner import SourceRunner
-from rulesd.state import SEEN_RETENTION_S, StateStore
+from rulesd.state import StateStore
 from rulesd.state.backend import StateBackend, StateDBError
 from rulesd.state.backends import open_state
 from rulesd.state.outbox import Delivery, OutboxRow
@@ -35,13 +34,10 @@ from rulesd.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
-# A feed (a replay, a test) may run ahead of the engine by this many events.
-EVENTS_QUEUE_SIZE: Final = 1024
 # Deliveries on their way to the workers (they are in the outbox already).
 DELIVERIES_QUEUE_SIZE: Final = 256
 # After SIGTERM: how long the engine may take to commit what it evaluated.
 SHUTDOWN_GRACE_S: Final = 5.0
-PRUNE_INTERVAL_S: Final = 3600.0
 DB_CHECK_INTERVAL_S: Final = 60.0
 # How often one info line says what the sources and delivery did.
 SUMMARY_INTERVAL_S: Final = 600.0
@@ -53,16 +49,6 @@ MakeNotifiers = Callable[[str, tuple[str, ...]], Mapping[str, Notifier]]
 
 def _apprise_notifiers(name: str, urls: tuple[str, ...]) -> Mapping[str, Notifier]:
     return build_notifiers({name: urls})
-
-
-@attrs.define
-class _Intake:
-    """What events made since the engine's task last committed, per term."""
-
-    next_prune: float
-    alerts: list[Alert] = attrs.field(factory=list)
-    wake: trio.Event = attrs.field(factory=trio.Event)
-    sources_done: bool = False
 
 
 @attrs.define
@@ -96,7 +82,8 @@ class Daemon:
     make_notifiers: MakeNotifiers = attrs.field(kw_only=True)
     # The term's sources (a standby has none).
     sources: SourceRunner | None = None
-    _intake: _Intake = attrs.field(factory=lambda: _Intake(0.0))
+    # The term's engine side: events in, commits out.
+    _intake: Intake | None = None
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -206,7 +193,8 @@ class Daemon:
         until `shutdown`."""
         out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
-        self._intake = _Intake(self.clock.now() + PRUNE_INTERVAL_S)
+        self._intake = intake = Intake(self.engine, self.delivery, self.clock,
+                                       self.engine_stats, self._event_came)
         resumed = self.delivery.resume(rows)
         self.resumed = True
         if resumed:
@@ -215,7 +203,7 @@ class Daemon:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.delivery.run, out_rx)
             nursery.start_soon(self._alongside, out_tx.clone())
-            nursery.start_soon(self._engine, out_tx)
+            nursery.start_soon(self._engine, intake, out_tx)
             await nursery.start(self._sources, sources_scope)
             task_status.started()
             await shutdown.wait()
@@ -245,31 +233,18 @@ class Daemon:
                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The configured sources, or the feed that replaces them (a replay), until
         `scope` is cancelled or the feed ends; then the engine commits what is left."""
+        assert self._intake is not None
         try:
             with scope:
                 if self.feed is not None:
-                    await self._fed(task_status=task_status)
+                    await self._intake.fed(self.feed, task_status=task_status)
                     return
                 self.sources = SourceRunner(self.clock, self.healths,
                                             lambda: self.engine.ruleset.values_in_use,
-                                            self._take)
+                                            self._intake.take)
                 await self.sources.run(self.loaded.sources, task_status=task_status)
         finally:
-            self._intake.sources_done = True
-            self._intake.wake.set()
-
-    async def _fed(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                   ) -> None:
-        """The feed's events, through a queue it may fill as fast as it likes (a replay
-        waits while the engine works; a test floods it)."""
-        assert self.feed is not None
-        send, events = trio.open_memory_channel[Event](EVENTS_QUEUE_SIZE)
-        async with events, trio.open_nursery() as nursery:
-            await nursery.start(self.feed, send)
-            task_status.started()
-            async for event in events:
-                self.engine_stats.queue_depth = events.statistics().current_buffer_used
-                await self._take(event)
+            self._intake.sources_done()
 
     def _totals(self) -> summary.Totals:
         return summary.totals(self.healths.values(), self.delivery.workers.values(),
@@ -281,56 +256,19 @@ class Daemon:
     async def _tick(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
         """Time-driven rules, until the engine stops (which cancels `_alongside_scope`)."""
         async def commit(alerts: list[Alert]) -> None:
-            await self._commit(alerts, deliveries)
+            assert self._intake is not None
+            await self._intake.commit(alerts, deliveries)
 
         async with deliveries:
             self.ticker = Ticker(lambda: self.engine, self.clock, commit)
             await self.ticker.run()
 
-    async def _take(self, event: Event) -> None:
-        """Events → state → rules, in the task of the source that read the event (no
-        task switch per frame: the engine is pure and quick); the engine's task is woken
-        only when there is something to write or it is time to prune."""
-        now = self.clock.now()
-        intake = self._intake
-        alerts = self.engine.process(event, now)
-        self.engine_stats.saw(event, now)
+    def _event_came(self) -> None:
         if self.ticker is not None:
             self.ticker.event_came()
-        if alerts:
-            intake.alerts.extend(alerts)
-        if alerts or self.engine.state.changed or now >= intake.next_prune:
-            intake.wake.set()
 
-    async def _engine(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
-        """Commits what the events made (alerts with the state that made them) as soon
-        as the source that took them yields — under load, what gathered meanwhile in one
-        write —, prunes the state hourly, and ends with a last commit once the sources
-        stopped."""
-        intake = self._intake
-        async with deliveries:
-            while not intake.sources_done:
-                await intake.wake.wait()
-                intake.wake = trio.Event()
-                alerts, intake.alerts = intake.alerts, []
-                await self._commit(alerts, deliveries)
-                now = self.clock.now()
-                if now >= intake.next_prune:
-                    intake.next_prune = now + PRUNE_INTERVAL_S
-                    self.engine.state.prune(now)
-                    with contextlib.suppress(StateDBError):  # trimmed at the next prune
-                        await self.delivery.call(self.db.forget_delivered,
-                                                 now - SEEN_RETENTION_S)
-            await self._commit(intake.alerts, deliveries)
+    async def _engine(self, intake: Intake,
+                      deliveries: trio.MemorySendChannel[Delivery]) -> None:
+        """The term's commits until the sources stop; then what runs beside it ends."""
+        await intake.run(deliveries)
         self._alongside_scope.cancel()
-
-    async def _commit(self, alerts: list[Alert],
-                      channel: trio.MemorySendChannel[Delivery]) -> None:
-        """Alerts into the outbox with the state that made them, then to the workers."""
-        deliveries = self.delivery.deliveries(alerts)
-        changes = self.engine.state.take_changes()
-        if not changes and not deliveries:
-            return  # nothing to write: no trip to the database's thread
-        self.engine_stats.commits += 1
-        for delivery in await self.delivery.writer.commit(changes, deliveries):
-            await channel.send(delivery)
