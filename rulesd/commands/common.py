@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rulesd import loader
+from rulesd import loader, logs
 from rulesd.loader import LoadedConfig
 from rulesd.state import backends
 from rulesd.yaml_loader import ConfigError
@@ -49,6 +49,15 @@ def load(path: str) -> LoadedConfig | None:
         return None
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
+    return loaded
+
+
+def load_logging(args: argparse.Namespace, verbose: bool = False) -> LoadedConfig | None:
+    """`load`, then the command's logging as asked, masking the file's secrets."""
+    loaded = load(args.config)
+    if loaded is not None:
+        logs.setup(loaded.secrets, json=args.log_format == "json", verbose=verbose,
+                   level=args.log_level)
     return loaded
 
 

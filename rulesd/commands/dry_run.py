@@ -19,9 +19,9 @@ import orjson
 import trio
 import trio.testing
 
-from rulesd import capture, logs, replay
+from rulesd import capture, replay
 from rulesd.clock import TrioClock
-from rulesd.commands.common import load, typed
+from rulesd.commands.common import load_logging, typed
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import printing_notifiers
 from rulesd.durations import parse_time
@@ -125,8 +125,7 @@ def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args.config)
+    loaded = load_logging(args)
     if loaded is None:
         return 1
-    logs.setup(loaded.secrets, json=args.log_format == "json", level=args.log_level)
     return replay_file(loaded, args.replay, args.start, args.end, args.format)

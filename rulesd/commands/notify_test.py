@@ -8,8 +8,7 @@ import sys
 
 import trio
 
-from rulesd import logs
-from rulesd.commands.common import load
+from rulesd.commands.common import load_logging
 from rulesd.suggest import did_you_mean
 
 
@@ -22,10 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from rulesd.delivery.notifiers import DeliveryError, Notifier, build_notifiers
     from rulesd.delivery.templates import Rendered
 
-    loaded = load(args.config)
+    loaded = load_logging(args)
     if loaded is None:
         return 1
-    logs.setup(loaded.secrets, json=args.log_format == "json", level=args.log_level)
     urls = {name: n.urls for name, n in loaded.config.notifiers.items()}
     only = args.notifier
     if only is not None:

@@ -11,10 +11,9 @@ from typing import TextIO
 
 import trio
 
-from rulesd import logs
 from rulesd.capture import Writer
 from rulesd.clock import SystemClock
-from rulesd.commands.common import load, typed
+from rulesd.commands.common import load_logging, typed
 from rulesd.durations import parse_duration
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
@@ -97,9 +96,8 @@ def add(command: argparse.ArgumentParser, shared: argparse.ArgumentParser) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args.config)
+    loaded = load_logging(args)
     if loaded is None:
         return 1
-    logs.setup(loaded.secrets, json=args.log_format == "json", level=args.log_level)
     only = [s.strip() for s in (args.sources or "").split(",") if s.strip()]
     return record(loaded, args.out, args.duration, only)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from rulesd import logs, systemd
-from rulesd.commands.common import load
+from rulesd import systemd
+from rulesd.commands.common import load_logging
 
 if TYPE_CHECKING:
     from rulesd.daemon import Daemon
@@ -37,11 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from rulesd.state.backend import StateDBError
     from rulesd.state.lock import StateLock
 
-    loaded = load(args.config)
+    loaded = load_logging(args, verbose=args.verbose)
     if loaded is None:
         return 1
-    logs.setup(loaded.secrets, json=args.log_format == "json", verbose=args.verbose,
-               level=args.log_level)
     notifiers: dict[str, Notifier] | None = None
     make_notifiers = None
     state_path = None
