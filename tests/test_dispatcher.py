@@ -13,7 +13,7 @@ import trio.testing
 from rulesd.clock import TrioClock
 from rulesd.config import GroupConfig
 from rulesd.delivery.answers import DeliveryError
-from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker
+from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, WorkerSettings
 from rulesd.delivery.pacing import TokenBucket
 from rulesd.delivery.platforms import TRAITS, Traits
 from rulesd.delivery.templates import Rendered
@@ -61,9 +61,9 @@ def worker(notifier: Recording, rate: float, capacity: float = 0.0,
            traits: Traits = TRAITS["tgram"], groups: dict[str, GroupConfig] | None = None,
            max_age_s: float = 3600.0) -> tuple[NotifierWorker, Outbox]:
     outbox = Outbox()
+    settings = WorkerSettings(max_age_s, groups or {}, retry_initial_s=2.0, retry_max_s=300.0)
     return NotifierWorker(notifier, TokenBucket(rate, capacity), traits, outbox,
-                          TrioClock(epoch=0.0), DeliveryStats(), max_age_s, groups or {},
-                          retry_initial_s=2.0, retry_max_s=300.0,
+                          TrioClock(epoch=0.0), DeliveryStats(), settings,
                           rng=random.Random(1)), outbox
 
 

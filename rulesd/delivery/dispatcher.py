@@ -70,6 +70,16 @@ class DeliveryStats:
     send_duration: Histogram = attrs.field(factory=Histogram)
 
 
+@attrs.frozen
+class WorkerSettings:
+    """What the rules file says of every worker: a reload replaces it in one assignment."""
+
+    max_age_s: float = 3600.0  # an alert older than this is dead-lettered, not sent
+    groups: Mapping[str, GroupConfig] = attrs.field(factory=dict)  # by rule
+    retry_initial_s: float = RETRY_BASE_DELAY_S
+    retry_max_s: float = RETRY_MAX_DELAY_S
+
+
 @attrs.define
 class NotifierWorker:
     """Sends one notifier's alerts, in order, within its rate."""
@@ -80,12 +90,9 @@ class NotifierWorker:
     outbox: OutboxWriter
     clock: Clock
     stats: DeliveryStats
-    max_age_s: float
-    groups: Mapping[str, GroupConfig]
+    settings: WorkerSettings
     # False when this instance may not send (a leader past its lease): nothing goes.
     may_send: Callable[[], bool] = attrs.field(default=lambda: True, kw_only=True)
-    retry_initial_s: float = RETRY_BASE_DELAY_S
-    retry_max_s: float = RETRY_MAX_DELAY_S
     rng: random.Random = attrs.field(factory=random.Random)
     queue: list[Delivery] = attrs.field(factory=list)
     # This target's own: "sent", "messages", "dead", "retries", "failed:<kind>"
@@ -124,7 +131,7 @@ class NotifierWorker:
                 first.setdefault(d.group, d.created)
         ready = {}
         for d in self.queue:
-            spec = self.groups.get(d.rule) if d.group is not None else None
+            spec = self.settings.groups.get(d.rule) if d.group is not None else None
             if spec is None or d.group is None:
                 ready[d] = d.created
                 continue
@@ -261,7 +268,7 @@ class NotifierWorker:
             self._failures += 1
         await self.outbox.failed([d.key for d in batch], str(error))
         now = self.clock.now()
-        expired = [d for d in self.queue if now - d.created > self.max_age_s]
+        expired = [d for d in self.queue if now - d.created > self.settings.max_age_s]
         if expired:
             await self.outbox.dead([d.key for d in expired], now, str(error))
             gone = {d.key for d in expired}
@@ -270,13 +277,15 @@ class NotifierWorker:
             self.counts["dead"] += len(expired)
             log.error("%s: %d alert(s) undelivered after %gs are dead-lettered (see "
                       "`rulesd outbox`): %s", self.notifier.name, len(expired),
-                      self.max_age_s, error,
+                      self.settings.max_age_s, error,
                       extra={"event": "dead_letter", "notifier": self.notifier.name,
                              "alert_id": expired[0].alert_id})
         if error.retry_after_s is not None:
             delay = error.retry_after_s
         else:
-            ceiling = min(self.retry_max_s, self.retry_initial_s * 2 ** (self._failures - 1))
+            settings = self.settings
+            ceiling = min(settings.retry_max_s,
+                          settings.retry_initial_s * 2 ** (self._failures - 1))
             delay = self.rng.uniform(ceiling / 2, ceiling)
         log.warning("%s; retrying in %.1fs (%d alert(s) waiting)", error, delay,
                     len(self.queue), extra={"event": "send_failed",

@@ -20,7 +20,7 @@ import trio
 
 from rulesd.clock import Clock
 from rulesd.config import Config
-from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker
+from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, WorkerSettings
 from rulesd.delivery.fitting import fit
 from rulesd.delivery.notifiers import Notifier
 from rulesd.delivery.pacing import TokenBucket
@@ -84,6 +84,8 @@ class DeliveryService:
         keeps its worker (and its queue); settings and groups apply to every worker.
         Returns the targets (added, removed)."""
         groups = {r.name: r.group for r in rules if r.group is not None}
+        settings = WorkerSettings(config.delivery.max_age, groups,
+                                  config.delivery.retry_initial, config.delivery.retry_max)
         targets: dict[str, list[Target]] = {}
         keep: dict[str, NotifierWorker] = {}
         added: list[str] = []
@@ -103,8 +105,7 @@ class DeliveryService:
                 if worker is None:
                     worker = NotifierWorker(
                         self.notifiers[target.name], TokenBucket(rate), target.traits,
-                        self.writer,
-                        self.clock, self.stats, config.delivery.max_age, groups,
+                        self.writer, self.clock, self.stats, settings,
                         may_send=self.may_send)
                     added.append(target.name)
                 elif changed:  # in place: a send in flight finishes and is recorded
@@ -115,10 +116,7 @@ class DeliveryService:
                 self._urls[target.name] = target.url
                 targets.setdefault(name, []).append(target)
         for worker in keep.values():
-            worker.groups = groups
-            worker.max_age_s = config.delivery.max_age
-            worker.retry_initial_s = config.delivery.retry_initial
-            worker.retry_max_s = config.delivery.retry_max
+            worker.settings = settings
         removed = [name for name in self.workers if name not in keep]
         self.workers, self.targets = keep, targets
         return added, removed
