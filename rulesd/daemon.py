@@ -25,6 +25,7 @@ from rulesd.rules.engine import Engine
 from rulesd.silencing import SilenceService
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.runner import SourceRunner
+from rulesd.sources.tap import Tap, no_tap
 from rulesd.state import StateStore
 from rulesd.state.backend import StateBackend, StateDBError
 from rulesd.state.backends import open_state
@@ -80,8 +81,9 @@ class Daemon:
     feed: Callable[..., Awaitable[None]] | None = None
     # Notifiers for a reloaded file's new or changed URLs (name, urls → by target).
     make_notifiers: MakeNotifiers = attrs.field(kw_only=True)
-    # The term's sources (a standby has none).
+    # The term's sources (a standby has none), and what sees their raw frames.
     sources: SourceRunner | None = None
+    tap: Tap = attrs.field(default=no_tap, kw_only=True)
     # The term's engine side: events in, commits out.
     _intake: Intake | None = None
 
@@ -90,10 +92,11 @@ class Daemon:
                notifiers: Mapping[str, Notifier] | None = None,
                state_path: str | None = None, *,
                feed: Callable[..., Awaitable[None]] | None = None,
-               make_notifiers: MakeNotifiers | None = None) -> Daemon:
+               make_notifiers: MakeNotifiers | None = None, tap: Tap = no_tap) -> Daemon:
         """`notifiers` by target (default: Apprise's for the file's URLs), and
         `make_notifiers` for a reloaded file's new URLs (default: the same kind);
-        `state_path` instead of the file's; `feed` instead of the live sources."""
+        `state_path` instead of the file's; `feed` instead of the live sources; `tap`
+        sees every raw frame the sources receive."""
         config = loaded.config
         if notifiers is None:
             notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
@@ -111,7 +114,7 @@ class Daemon:
             engine = Engine(loaded.rules, db.load(), silences.live)
         return cls(loaded, clock, notifiers, db, engine, delivery, silences,
                    leadership=leadership, feed=feed,
-                   make_notifiers=make_notifiers or _apprise_notifiers)
+                   make_notifiers=make_notifiers or _apprise_notifiers, tap=tap)
 
     @property
     def role(self) -> str:
@@ -241,7 +244,7 @@ class Daemon:
                     return
                 self.sources = SourceRunner(self.clock, self.healths,
                                             lambda: self.engine.ruleset.values_in_use,
-                                            self._intake.take)
+                                            self._intake.take, self.tap)
                 await self.sources.run(self.loaded.sources, task_status=task_status)
         finally:
             self._intake.sources_done()

@@ -16,7 +16,6 @@ from rulesd.cli import main
 from rulesd.clock import SystemClock, TrioClock
 from rulesd.commands import dry_run as dryrun
 from rulesd.daemon import Daemon
-from rulesd.sources.tap import TAP
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import (
     BOOSTS,
@@ -101,8 +100,8 @@ async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(
     recording = tmp_path / "capture.jsonl"
     with recording.open("w") as file, trio.fail_after(10):
         writer = capture.Writer(file, SystemClock())
-        TAP.set(writer.tap)  # what `rulesd record` does, here beside a live daemon
-        daemon = Daemon.create(config.load(rules, env={}), TrioClock())
+        # What `rulesd record` does, here beside a live daemon.
+        daemon = Daemon.create(config.load(rules, env={}), TrioClock(), tap=writer.tap)
         shutdown = trio.Event()
         await nursery.start(daemon.run, shutdown)
         await fake_dex.wait_connections(BOOSTS, 1)
@@ -111,7 +110,6 @@ async def test_record_then_dry_run_gives_the_alerts_the_live_daemon_sent(
         await fake_dex.push(BOOSTS, snapshot(boost("CCC3", 20, amount=20), boost("OLD1", 1)))
         live = await sink.wait_for(2)
         shutdown.set()
-        TAP.set(None)
     replayed = await trio.to_thread.run_sync(dry_run, rules, recording)
     titles = re.findall(r"→ sink: (.*)$", replayed, re.M)
     assert titles == [m["title"] for m in live] == ["Boost: AAA1 on solana",

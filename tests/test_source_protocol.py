@@ -4,6 +4,7 @@ field the parser emits, and nothing else."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -26,7 +27,6 @@ from rulesd.sources.dexscreener.config import DexScreenerConfig
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.mobula.config import MobulaConfig
 from rulesd.sources.mobula.parse import gzip_frame
-from rulesd.sources.tap import TAP
 from rulesd.sources.tokenmetrics.config import TokenMetricsConfig
 from rulesd.yaml_loader import ConfigError
 from tests.fake_vendors import tm_tick
@@ -155,18 +155,18 @@ async def test_live_and_replay_give_the_same_events(
     config = case.config(f"ws://127.0.0.1:{server.port}")
     clock = TrioClock()
     out = io.StringIO()
-    TAP.set(capture.Writer(out, clock).tap)
     expected = _expected_count(name)
     assert expected >= 3
     live: list[Event] = []
     with trio.fail_after(60):
-        async with running_source(SOURCES[name].run, config, clock=clock) as (events, _, _):
+        async with running_source(functools.partial(SOURCES[name].run,
+                                                    tap=capture.Writer(out, clock).tap),
+                                  config, clock=clock) as (events, _, _):
             async for event in events:
                 if event.kind not in ("source_up", "source_down"):
                     live.append(event)
                 if len(live) == expected:
                     break
-    TAP.set(None)
     frames = [capture.parse_line(line) for line in out.getvalue().splitlines()]
     replayer = Replayer({name: config})
     replayed = [e for f in frames for e in replayer.events(f)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -19,7 +20,6 @@ from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 from rulesd.sources import SOURCES
 from rulesd.sources.health import SourceHealth
-from rulesd.sources.tap import TAP
 
 
 def _progress(writer: Writer) -> str:
@@ -31,8 +31,6 @@ def _progress(writer: Writer) -> str:
 async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
                   only: Collection[str], status: TextIO) -> dict[str, SourceHealth]:
     """Record until a signal or `duration`; the connections' health, for the last word."""
-    TAP.set(writer.tap)  # the sources' tasks inherit it
-
     async def discard(event: Event) -> None:
         """Recording keeps raw frames only."""
 
@@ -42,8 +40,8 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
         async with trio.open_nursery() as nursery:
             for name, config in loaded.sources.items():
                 if not only or name in only:
-                    nursery.start_soon(SOURCES[name].run, config, discard, writer.clock,
-                                       healths)
+                    run = functools.partial(SOURCES[name].run, tap=writer.tap)
+                    nursery.start_soon(run, config, discard, writer.clock, healths)
 
             async def stop_after(seconds: float) -> None:
                 await trio.sleep(seconds)

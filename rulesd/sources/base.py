@@ -77,8 +77,9 @@ class Source:
     produces: Callable[[Any], set[str]]  # the kinds this configuration produces
     describe: Callable[[Any], str]  # a few words for `check`'s summary
     parser: Callable[[Any], Parser]  # a fresh parser: live sessions and replay alike
-    # `run(config, emit, clock, healths, *, task_status)`: keep the connections until
-    # cancelled; started with the source's Running handle.
+    # `run(config, emit, clock, healths, *, tap, task_status)`: keep the connections
+    # until cancelled, each frame also to `tap` (sources/tap.py); started with the
+    # source's Running handle.
     run: Callable[..., Awaitable[None]]
     # The vendor's close codes: code → (fatal | limited, what it means).
     closes: Closes = attrs.field(factory=dict)

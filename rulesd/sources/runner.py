@@ -5,6 +5,7 @@ values the rules use."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from rulesd.events import Event
 from rulesd.sources import SOURCES, Running
 from rulesd.sources.base import ValuesInUse
 from rulesd.sources.health import SourceHealth
+from rulesd.sources.tap import Tap, no_tap
 
 log = logging.getLogger("rulesd.daemon")
 
@@ -35,11 +37,12 @@ class SourceRunner:
 
     def __init__(self, clock: Clock, healths: dict[str, SourceHealth],
                  in_use: Callable[[], ValuesInUse],
-                 emit: Callable[[Event], Awaitable[None]]) -> None:
+                 emit: Callable[[Event], Awaitable[None]], tap: Tap = no_tap) -> None:
         self._clock = clock
         self._healths = healths
         self._in_use = in_use  # what the current rules use (a reload changes it)
         self._emit = emit  # every source's events go here, in the source's task
+        self._tap = tap  # and every raw frame here (`rulesd record` beside the daemon)
         self._started: dict[str, _Started] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -67,8 +70,9 @@ class SourceRunner:
                       task_status: trio.TaskStatus[_Started] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
-                handle = await nursery.start(SOURCES[name].run, config, self._emit,
-                                             self._clock, self._healths)
+                run = functools.partial(SOURCES[name].run, tap=self._tap)
+                handle = await nursery.start(run, config, self._emit, self._clock,
+                                             self._healths)
                 task_status.started(_Started(config, scope, handle))
 
     async def apply(self, sources: Mapping[str, Any]) -> None:

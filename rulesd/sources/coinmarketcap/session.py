@@ -41,7 +41,7 @@ from rulesd.sources.supervisor import (
     SourceLimited,
     supervise_all,
 )
-from rulesd.sources.tap import tap_connected, tap_frame
+from rulesd.sources.tap import Tap, no_tap
 
 log = logging.getLogger("rulesd.sources.coinmarketcap")
 
@@ -146,6 +146,7 @@ class CmcSource:
     emit: Emit
     clock: Clock
     parser: CmcParser
+    tap: Tap = no_tap
     shards: list[Shard] = attrs.field(factory=list)
     reported: set[tuple[str, int]] = attrs.field(factory=set)
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
@@ -161,7 +162,7 @@ class CmcSource:
             connect_timeout_s=self.config.connect_timeout,
         ) as ws:
             link = _Link(ws)
-            tap_connected(SOURCE, shard.health.name)
+            self.tap(SOURCE, shard.health.name, None)
             shard.reader.connected()
             await self._request(link, subscribe_requests(shard.units))
             shard.link = link
@@ -225,7 +226,7 @@ class CmcSource:
         while True:
             text = await link.ws.get_message()
             link.liveness.heard()
-            tap_frame(SOURCE, shard.health.name, text)
+            self.tap(SOURCE, shard.health.name, text)
             events = shard.reader.feed(text, self.clock.now())
             if not link.subscribed and (events or not link.pending):
                 link.subscribed = True
@@ -293,10 +294,11 @@ async def run(
     clock: Clock,
     healths: dict[str, SourceHealth],
     *,
+    tap: Tap = no_tap,
     task_status: trio.TaskStatus[CmcSource] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """One supervised connection per shard of the subscriptions."""
-    source = CmcSource(config, emit, clock, CmcParser(naming_of(config)))
+    source = CmcSource(config, emit, clock, CmcParser(naming_of(config)), tap)
     connections = []
     for number, units in enumerate(shard(units_of(config), config.max_connections), start=1):
         name = f"{SOURCE} #{number}"

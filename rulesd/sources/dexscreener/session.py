@@ -20,7 +20,7 @@ from rulesd.sources.dexscreener.config import DexScreenerConfig
 from rulesd.sources.dexscreener.parse import SOURCE, DexParser, DexStreamParser
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.supervisor import Connection, Emit, Session, supervise_all
-from rulesd.sources.tap import tap_connected, tap_frame
+from rulesd.sources.tap import Tap, no_tap
 
 log = logging.getLogger("rulesd.sources.dexscreener")
 
@@ -30,7 +30,7 @@ def stream_url(base: str, stream: str) -> str:
 
 
 def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emit,
-                   clock: Clock) -> Session:
+                   clock: Clock, tap: Tap = no_tap) -> Session:
     """The session that keeps one stream: connect, read, refresh when silent."""
     stream, health = reader.stream, reader.health
     url = stream_url(config.url, stream)
@@ -44,7 +44,7 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
             max_message_size=config.max_message_size,
             connect_timeout_s=config.connect_timeout,
         ) as ws:
-            tap_connected(SOURCE, f"{stream}/v1")
+            tap(SOURCE, f"{stream}/v1", None)
             await connected()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(keepalive, ws, config.ping_interval, liveness)
@@ -69,7 +69,7 @@ def stream_session(config: DexScreenerConfig, reader: DexStreamParser, emit: Emi
                     raise
             if message is None:
                 continue
-            tap_frame(SOURCE, f"{stream}/v1", message)
+            tap(SOURCE, f"{stream}/v1", message)
             before = reader.data_frames
             await liveness.hand_over(reader.feed(message, clock.now()), emit)
             if reader.data_frames != before:
@@ -90,7 +90,7 @@ class DexScreenerRunning:
 
 
 async def run(config: DexScreenerConfig, emit: Emit, clock: Clock,
-              healths: dict[str, SourceHealth], *,
+              healths: dict[str, SourceHealth], *, tap: Tap = no_tap,
               task_status: trio.TaskStatus[DexScreenerRunning] = trio.TASK_STATUS_IGNORED
               ) -> None:
     """One supervised connection per configured stream."""
@@ -100,7 +100,7 @@ async def run(config: DexScreenerConfig, emit: Emit, clock: Clock,
         name = f"{SOURCE} {stream}"
         health = healths.setdefault(name, SourceHealth(name))
         reader = parser.stream(stream, health)
-        connections.append(Connection(stream, stream_session(config, reader, emit, clock),
+        connections.append(Connection(stream, stream_session(config, reader, emit, clock, tap),
                                       health))
     await supervise_all(SOURCE, connections, emit, clock, started=DexScreenerRunning(),
                         task_status=task_status)

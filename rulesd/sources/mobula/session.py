@@ -37,7 +37,7 @@ from rulesd.sources.supervisor import (
     describe,
     supervise_all,
 )
-from rulesd.sources.tap import tap_connected, tap_frame
+from rulesd.sources.tap import Tap, no_tap
 
 log = logging.getLogger("rulesd.sources.mobula")
 
@@ -62,6 +62,7 @@ class MobulaSource:
     clock: Clock
     reader: MobulaStreamParser
     urls: tuple[str, ...]
+    tap: Tap = no_tap
     paused: set[str] = attrs.field(factory=set)
     _ws: trio_websocket.WebSocketConnection | None = None
     _answered: str | None = None
@@ -79,7 +80,7 @@ class MobulaSource:
             if self.paused:
                 await self._pause(ws, "pause", self.paused)
             self._ws = ws
-            tap_connected(SOURCE, "pulse-v2")
+            self.tap(SOURCE, "pulse-v2", None)
             self.reader.connected()
             self._liveness.heard()
             try:
@@ -125,7 +126,7 @@ class MobulaSource:
         while True:
             frame = await ws.get_message()
             self._liveness.heard()
-            tap_frame(SOURCE, "pulse-v2", frame)
+            self.tap(SOURCE, "pulse-v2", frame)
             await self._liveness.hand_over(self.reader.feed(frame, self.clock.now()), self.emit)
 
     @staticmethod
@@ -179,12 +180,13 @@ async def run(
     healths: dict[str, SourceHealth],
     *,
     urls: tuple[str, ...] | None = None,
+    tap: Tap = no_tap,
     task_status: trio.TaskStatus[MobulaSource] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """One supervised Pulse V2 connection (`urls` replaces the hosts tried, for tests)."""
     health = healths.setdefault(SOURCE, SourceHealth(SOURCE))
     reader = MobulaParser(config.max_inflated_size).stream("pulse-v2", health,
                                                            MobulaSource.control)
-    source = MobulaSource(config, emit, clock, reader, urls or urls_of(config))
+    source = MobulaSource(config, emit, clock, reader, urls or urls_of(config), tap)
     await supervise_all(SOURCE, [Connection("pulse-v2", source.session, health)], emit, clock,
                         started=source, closes=CLOSES, task_status=task_status)

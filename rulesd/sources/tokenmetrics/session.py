@@ -22,7 +22,7 @@ from rulesd.sources.base import ValuesInUse
 from rulesd.sources.connection import Liveness, auth_closes, keepalive, open_connection
 from rulesd.sources.health import SourceHealth
 from rulesd.sources.supervisor import Connection, Emit, supervise_all
-from rulesd.sources.tap import tap_connected, tap_frame
+from rulesd.sources.tap import Tap, no_tap
 from rulesd.sources.tokenmetrics.config import PLANS, TokenMetricsConfig
 from rulesd.sources.tokenmetrics.parse import SOURCE, TmParser, TmStreamParser
 
@@ -49,6 +49,7 @@ class TmConnection:
     emit: Emit
     clock: Clock
     reader: TmStreamParser
+    tap: Tap = no_tap
     _ws: trio_websocket.WebSocketConnection | None = None
     liveness: Liveness = attrs.field(factory=Liveness)
 
@@ -60,7 +61,7 @@ class TmConnection:
             connect_timeout_s=self.config.connect_timeout,
         ) as ws:
             await _send(ws, 0, self.tokens)
-            tap_connected(SOURCE, self.reader.health.name)
+            self.tap(SOURCE, self.reader.health.name, None)
             self.reader.connected()
             self._ws = ws
             try:
@@ -85,7 +86,7 @@ class TmConnection:
     async def _read(self, ws: trio_websocket.WebSocketConnection) -> None:
         while True:
             text = await ws.get_message()
-            tap_frame(SOURCE, self.reader.health.name, text)
+            self.tap(SOURCE, self.reader.health.name, text)
             await self.liveness.hand_over(self.reader.feed(text, self.clock.now()), self.emit)
 
 
@@ -119,6 +120,7 @@ async def run(
     clock: Clock,
     healths: dict[str, SourceHealth],
     *,
+    tap: Tap = no_tap,
     task_status: trio.TaskStatus[TokenMetricsSource] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """One supervised connection per plan-sized share of the tokens."""
@@ -127,7 +129,7 @@ async def run(
     for number, tokens in enumerate(shard(config), start=1):
         name = f"{SOURCE} #{number}"
         reader = parser.stream(name, healths.setdefault(name, SourceHealth(name)))
-        connections.append(TmConnection(config, tokens, emit, clock, reader))
+        connections.append(TmConnection(config, tokens, emit, clock, reader, tap))
     await supervise_all(
         SOURCE, [Connection(c.reader.health.name, c.session, c.reader.health)
                  for c in connections],
