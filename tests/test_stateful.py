@@ -426,3 +426,20 @@ def test_a_reload_forgets_what_a_changed_or_removed_rule_was_waiting_for() -> No
     run.engine.reload(ruleset(HIGH.replace("name: high", "name: other") + "  for: 5m\n"))
     assert not [key for key in run.state.firing if key[0] == "high"]
     assert not run.engine.runtime.firing_alerts
+
+
+def test_what_check_samples_is_what_an_alert_carries() -> None:
+    """`rulesd check` renders templates against `why.sample`: a template that passes
+    check sees the same keys under `why.<condition>` as a real alert does."""
+    from rulesd.rules import why
+
+    run = Run(ruleset(CHANGE)).feed(price(100_000, 0)).feed(price(102_500, 300))
+    real = run.last.values["why"]
+    assert set(real) == {"change"}
+    assert set(real["change"]) == set(why.sample("price")["change"])
+    crossing = Run(ruleset("""\
+        - name: up
+          on: price
+          where: {crosses: {of: price, above: 100}}
+        """)).feed(price(99, 0)).feed(price(101, 1))
+    assert set(crossing.last.values["why"]["crosses"]) == set(why.sample("price")["crosses"])

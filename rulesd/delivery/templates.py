@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from rulesd.delivery.escaping import Format, neutralize
 from rulesd.events import CONTEXT_FIELDS
+from rulesd.rules import why
 from rulesd.rules.alert import Alert
 from rulesd.schema import Field, Kind
 from rulesd.sources import KINDS
@@ -132,20 +133,11 @@ def _sample(name: str, field: Field) -> Any:
 def sample_values(kind: str, fields: Mapping[str, Field]) -> dict[str, Any]:
     """A plausible event of `kind`, to render templates against at `rulesd check`."""
     values = {name: _sample(name, field) for name, field in fields.items()}
-    why = {
-        "change": {"of": "price", "window": "5m", "from": 1.0, "from_ts": 0.0, "to": 1.1,
-                   "delta": 0.1, "pct": 10.0},
-        "crosses": {"of": "price", "side": "above", "level": 1.0, "from": 0.9, "to": 1.1},
-        "count": {"count": 3, "window": "1h", "kinds": [kind]},
-        "seen": {"kind": "boost", "at": 0.0, "ago": "5m"},
-        "first_seen": {"at": 0.0, "ago": "5m"},
-        "absent": {"window": "5m", "last": 0.0, "ago": "5m"},
-    }
     token = {"key": "solana:Sample", "chain": "solana", "address": "Sample", "symbol": "SMPL",
              "name": "Sample", "cmc_id": 1, "slug": "sample"}
     return {**values, "kind": kind, "source": "sample", "stream": "sample", "ts": 0.0,
             "token": token, "rule": "rule", "kind_label": kind_label(kind),
-            "why": why, "why_text": "", "resolved": False, "key": token["key"]}
+            "why": why.sample(kind), "why_text": "", "resolved": False, "key": token["key"]}
 
 
 def render_problems(source: str, kinds: Mapping[str, Mapping[str, Field]]) -> list[str]:

@@ -24,11 +24,13 @@ import attrs
 
 from rulesd.durations import format_duration
 from rulesd.events import Event, series_key
+from rulesd.rules import why
 from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
 from rulesd.rules.index import RuleIndex
 from rulesd.rules.predicates import Evaluation, NeedsBuilder, lookup
 from rulesd.rules.runtime import FiringKey, Pending, Runtime
+from rulesd.rules.why import Reason
 from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore
 
@@ -48,30 +50,6 @@ def occurrence_id(event: Event) -> str:
         return f"{occ.id}@{float(version)!r}" if isinstance(version, int | float) \
             else f"{occ.id}@{version}"
     return f"{event.ts:.3f}"
-
-
-def why_text(why: Mapping[str, Any]) -> str:
-    """One line per stateful condition that held, for the default message."""
-    lines = []
-    if "change" in why:
-        c = why["change"]
-        amount = f"{c['pct']:+.2f}%" if c["pct"] is not None else f"{c['delta']:+g}"
-        lines.append(f"{c['of']} {amount} in {c['window']}: {c['from']:,.8g} → {c['to']:,.8g}")
-    if "crosses" in why:
-        c = why["crosses"]
-        lines.append(f"{c['of']} crossed {c['side']} {c['level']:,.8g}: "
-                     f"{c['from']:,.8g} → {c['to']:,.8g}")
-    if "count" in why:
-        c = why["count"]
-        lines.append(f"{c['count']} {'/'.join(c['kinds'])} events in {c['window']}")
-    if "seen" in why:
-        lines.append(f"{why['seen']['kind']} seen {why['seen']['ago']} ago")
-    if "first_seen" in why:
-        lines.append(f"first seen {why['first_seen']['ago']} ago")
-    if "absent" in why:
-        a = why["absent"]
-        lines.append(f"nothing for {a['window']} (last {a['ago']} ago)")
-    return "\n".join(lines)
 
 
 class RuleSet:
@@ -282,11 +260,11 @@ class Engine:
             if now - at < rule.absent.window_s:
                 next_due = min(next_due, at + rule.absent.window_s)
                 continue
-            why = {"absent": {"window": format_duration(rule.absent.window_s), "last": at,
-                              "ago": format_duration(now - at)}}
+            reasons: dict[str, Reason] = {"absent": why.Absent(
+                format_duration(rule.absent.window_s), at, format_duration(now - at))}
             token = {"key": group} if rule.absent.per == "token" else None
             ev = Evaluation({"key": group, "kind": kind, "source": source, "stream": stream,
-                             "token": token}, None, state, now, rule.kinds, why)
+                             "token": token}, None, state, now, rule.kinds, reasons)
             alerts.extend(self._start_firing(rule, (name, group), kind, group, f"{at:.3f}",
                                              ev, now))
         if runtime.repeat_due:
@@ -324,7 +302,7 @@ class Engine:
 
 
 def _alert(rule: Rule, kind: str, key: str, occurrence: str, values: Mapping[str, Any],
-           why: Mapping[str, Any], now: float, resolved: bool = False) -> Alert:
+           reasons: Mapping[str, Reason], now: float, resolved: bool = False) -> Alert:
     group = None
     if rule.group is not None:
         group = "|".join([rule.name, *(str(lookup(values, f)) for f in rule.group.by)])
@@ -332,6 +310,7 @@ def _alert(rule: Rule, kind: str, key: str, occurrence: str, values: Mapping[str
         id=f"{rule.name}|{key}|{occurrence}{'|resolved' if resolved else ''}",
         rule=rule.name, kind=kind, key=key, fired_at=now, notify=rule.notify,
         title=rule.title, message=rule.message, resolved=resolved, group=group,
-        values={**values, "rule": rule.name, "why": dict(why), "why_text": why_text(why),
+        values={**values, "rule": rule.name, "why": why.values(reasons),
+                "why_text": why.text(reasons),
                 "resolved": resolved},
     )

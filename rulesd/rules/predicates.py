@@ -14,6 +14,7 @@ import attrs
 import re2  # type: ignore[import-untyped]
 
 from rulesd.events import Event
+from rulesd.rules.why import Reason
 from rulesd.schema import Field
 from rulesd.state import Needs, StateStore
 from rulesd.yaml_loader import Path
@@ -32,7 +33,7 @@ class Evaluation:
     state: StateStore | None = None
     now: float = 0.0
     kinds: tuple[str, ...] = ()
-    why: dict[str, Any] = attrs.field(factory=dict)
+    why: dict[str, Reason] = attrs.field(factory=dict)
 
 
 Predicate = Callable[[Evaluation], bool]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from rulesd.durations import format_duration, parse_duration
+from rulesd.rules import why
 from rulesd.rules.predicates import (
     AbsentSpec,
     Compiler,
@@ -142,11 +143,9 @@ def _change(args: _Args) -> Predicate:
             amount = abs(amount) if measure == "abs_pct" else amount
         if not test(amount):
             return False
-        ev.why["change"] = {
-            "of": field, "window": format_duration(window), "from": reference[1],
-            "from_ts": reference[0], "to": current[1], "delta": delta,
-            "pct": delta / abs(reference[1]) * 100.0 if reference[1] else None,
-        }
+        ev.why["change"] = why.Change(
+            field, format_duration(window), reference[1], reference[0], current[1], delta,
+            delta / abs(reference[1]) * 100.0 if reference[1] else None)
         return True
 
     return change
@@ -179,8 +178,7 @@ def _crosses(args: _Args) -> Predicate:
         crossed = bool(before[1] < level <= now[1]) if side == "above" else bool(
             before[1] >= level > now[1])
         if crossed:
-            ev.why["crosses"] = {"of": field, "side": side, "level": level,
-                                 "from": before[1], "to": now[1]}
+            ev.why["crosses"] = why.Crosses(field, side, level, before[1], now[1])
         return crossed
 
     return crosses
@@ -204,8 +202,7 @@ def _count(args: _Args) -> Predicate:
         n = ev.state.count(key, ev.kinds, ev.now - window)
         if not test(n):
             return False
-        ev.why["count"] = {"count": n, "window": format_duration(window),
-                           "kinds": list(ev.kinds)}
+        ev.why["count"] = why.Count(n, format_duration(window), tuple(ev.kinds))
         return True
 
     return count
@@ -229,7 +226,7 @@ def _seen(args: _Args) -> Predicate:
         at = ev.state.kind_seen.get((_key(ev), kind))
         if at is None or ev.now - at > within:
             return False
-        ev.why["seen"] = {"kind": kind, "at": at, "ago": format_duration(ev.now - at)}
+        ev.why["seen"] = why.Seen(kind, at, format_duration(ev.now - at))
         return True
 
     return seen
@@ -246,7 +243,7 @@ def _first_seen(args: _Args) -> Predicate:
         at = ev.state.first_seen.get(_key(ev))
         if at is None or ev.now - at > within:
             return False
-        ev.why["first_seen"] = {"at": at, "ago": format_duration(ev.now - at)}
+        ev.why["first_seen"] = why.FirstSeen(at, format_duration(ev.now - at))
         return True
 
     return first_seen
