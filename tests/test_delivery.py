@@ -14,7 +14,6 @@ import trio
 from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.clock import TrioClock
-from rulesd.daemon import Daemon
 from rulesd.delivery.fitting import digest, fit
 from rulesd.delivery.platforms import TRAITS
 from rulesd.delivery.service import DeliveryService
@@ -23,7 +22,7 @@ from rulesd.rules.alert import Alert
 from rulesd.state.db import StateDB
 from rulesd.state.outbox import Delivery
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import BOOSTS, boost, rulesd_process, snapshot, stop, write_rules
+from tests.helpers import BOOSTS, boost, rulesd_process, snapshot, start, stop, write_rules
 
 GUARD_S = 20
 
@@ -55,13 +54,6 @@ def tokens_in(messages: list[dict[str, Any]]) -> list[str]:
         found = re.findall(r"\b([A-Z]{3}\d+)\b", str(message["message"]))
         out.extend(t for t in dict.fromkeys(found) if not t.startswith("OLD"))
     return out
-
-
-async def start(nursery: trio.Nursery, path: Path) -> tuple[Daemon, trio.Event]:
-    daemon = Daemon.create(config.load(path, env={}), TrioClock())
-    shutdown = trio.Event()
-    await nursery.start(daemon.run, shutdown)
-    return daemon, shutdown
 
 
 async def test_an_outage_loses_nothing_and_keeps_the_order(
