@@ -8,17 +8,22 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
 from rulesd import loader as config
 from rulesd.cli import main
 from rulesd.clock import TrioClock
+from rulesd.daemon import Daemon
 from rulesd.delivery.fitting import digest, fit
 from rulesd.delivery.platforms import TRAITS
 from rulesd.delivery.service import DeliveryService
 from rulesd.delivery.templates import Rendered
+from rulesd.events import Event
 from rulesd.rules.alert import Alert
+from rulesd.sources.dexscreener.parse import DexParser
+from rulesd.sources.health import SourceHealth
 from rulesd.state.db import StateDB
 from rulesd.state.outbox import Delivery
 from tests.fakes import FakeDexScreener, HttpSink
@@ -95,45 +100,97 @@ async def test_retry_after_is_honoured(
     assert second - first >= 0.95  # not the 100 ms back-off: the platform's 1 s
 
 
-async def test_a_burst_to_a_slow_notifier_arrives_as_a_few_digests(
-    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
-) -> None:
-    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
-    notifier = f"{{urls: ['{sink.url()}'], rate: 20/min}}"
-    burst = [boost(f"TOK{i}", 1) for i in range(100)]
-    with trio.fail_after(GUARD_S):
-        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, notifier))
-        await fake_dex.wait_connections(BOOSTS, 1)
-        await fake_dex.push(BOOSTS, snapshot(*burst))
-        while sorted(tokens_in(sink.messages)) != sorted(f"TOK{i}" for i in range(100)):
-            await sink.wait_for(len(sink.messages) + 1)
+@attrs.define
+class Recording:
+    """A notifier on the virtual clock: what reached it, and when."""
+
+    name: str = "sink"
+    times: list[float] = attrs.field(factory=list)
+    messages: list[dict[str, str]] = attrs.field(factory=list)
+
+    def describe(self) -> str:
+        return "recording"
+
+    async def send(self, message: Rendered) -> None:
+        self.times.append(trio.current_time())
+        self.messages.append({"title": message.title, "message": message.body})
+
+
+async def fed_daemon(rules: str, frames: list[tuple[float, str]], span_s: float
+                     ) -> Recording:
+    """The daemon on `rules` (DEX Screener boosts to `sink`), fed the snapshots of
+    `frames` (after each pause) through the live parser, for `span_s` of virtual time:
+    delivery as it runs live, with no socket and no real wait."""
+    recording = Recording()
+    loaded = config.loads(rules, "r.yaml", {})
+
+    async def feed(send: trio.MemorySendChannel[Event], *,
+                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        stream = DexParser().stream("token-boosts/latest/v1", SourceHealth("feed"))
+        stream.connected()
+        async with send:
+            task_status.started()
+            for pause, frame in frames:
+                await trio.sleep(pause)
+                for event in stream.feed(frame, trio.current_time()):
+                    await send.send(event)
+            await trio.sleep_forever()
+
+    daemon = Daemon.create(loaded, TrioClock(epoch=0.0),
+                           {"sink": recording},
+                           state_path=":memory:", feed=feed)
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run, shutdown)
+        await trio.sleep(span_s)
         shutdown.set()
-    assert len(sink.messages) <= 5
-    assert len(tokens_in(sink.messages)) == 100  # each exactly once
-    assert any("alerts in the last" in str(m["title"]) for m in sink.messages)
+    return recording
+
+
+FED_RULES = """\
+version: 1
+sources: {{dexscreener: {{}}}}
+notifiers: {{sink: {notifier}}}
+rules:
+  - name: boosts
+    on: boost
+    notify: [sink]{rule}
+"""
+
+
+async def test_a_burst_to_a_slow_notifier_arrives_as_a_few_digests(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """100 new boosts at once to a notifier allowed 20 messages a minute: a few digests,
+    every token exactly once, the first at once."""
+    burst = [boost(f"TOK{i}", 1) for i in range(100)]
+    rules = FED_RULES.format(notifier="{urls: ['json://127.0.0.1/x'], rate: 20/min}", rule="")
+    got = await fed_daemon(rules, [(0, snapshot(boost("OLD1", 1))), (1, snapshot(*burst))],
+                           span_s=600)
+    assert len(got.messages) <= 5
+    assert sorted(tokens_in(got.messages)) == sorted(f"TOK{i}" for i in range(100))
+    assert len(tokens_in(got.messages)) == 100  # each exactly once
+    assert any("alerts in the last" in m["title"] for m in got.messages)
+    assert got.times[0] == 1.0  # the first goes out at once
 
 
 async def test_grouping_by_field_waits_and_sends_one_message_per_group(
-    nursery: trio.Nursery, fake_dex: FakeDexScreener, sink: HttpSink, tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     group = "\n    group: {by: [chain], wait: 1s, interval: 5m}"
-    with trio.fail_after(GUARD_S):
-        _, shutdown = await start(nursery, rules_file(tmp_path, fake_dex.url, sink.url(),
-                                                      rule=group))
-        await fake_dex.wait_connections(BOOSTS, 1)
-        start_at = trio.current_time()
-        for item in (boost("AAA1", 1), boost("BAS1", 1, chain="base"), boost("BBB2", 1),
-                     boost("CCC3", 1)):
-            await fake_dex.push(BOOSTS, snapshot(item))
-        messages = await sink.wait_for(2)
-        waited = trio.current_time() - start_at
-        shutdown.set()
-    by_chain = {("base" if "BAS1" in str(m["message"]) else "solana"): m for m in messages}
-    assert tokens_in([by_chain["solana"]]) == ["AAA1", "BBB2", "CCC3"]
-    assert tokens_in([by_chain["base"]]) == ["BAS1"]
-    assert "(+2 more)" in str(by_chain["solana"]["title"])
-    assert waited >= 0.9
+    rules = FED_RULES.format(notifier="json://127.0.0.1/x", rule=group)
+    frames = [(0, snapshot(boost("OLD1", 1)))] + [
+        (0.1, snapshot(item)) for item in (boost("AAA1", 1), boost("BAS1", 1, chain="base"),
+                                           boost("BBB2", 1), boost("CCC3", 1))]
+    got = await fed_daemon(rules, frames, span_s=60)
+    by_chain = {("base" if "BAS1" in m["message"] else "solana"): (m, t)
+                for m, t in zip(got.messages, got.times, strict=True)}
+    assert len(got.messages) == 2
+    solana, sent_at = by_chain["solana"]
+    assert tokens_in([solana]) == ["AAA1", "BBB2", "CCC3"]
+    assert tokens_in([by_chain["base"][0]]) == ["BAS1"]
+    assert "(+2 more)" in solana["title"]
+    assert sent_at == 1.1  # `wait: 1s` after the group's first alert (t=0.1)
 
 
 async def test_dead_letters_after_max_age_are_listed_and_requeued(
