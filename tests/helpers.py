@@ -123,7 +123,8 @@ async def first_run(rules: Path, dex: Any, sink: Any, path: str) -> None:
         await dex.wait_connections(path, 1)
         await dex.push(path, snapshot(boost("CCC1", 1)))
         await sink.wait_for(1)
-        while await daemon.delivery.call(daemon.db.outbox):  # noqa: ASYNC110
+        # The delivered mark is written from the worker after the sink has the message.
+        while await daemon.delivery.call(daemon.db.outbox):  # noqa: ASYNC110 - a DB thread
             await trio.sleep(0.01)
         shutdown.set()
 

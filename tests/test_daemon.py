@@ -174,7 +174,7 @@ async def test_a_state_file_deleted_or_damaged_under_the_daemon_is_said_at_once(
         else:
             with state.open("r+b") as file:  # the header and the first pages, overwritten
                 file.write(b"\x00garbage" * 512)
-        while not any(r.levelname == "ERROR" and str(state) in r.getMessage()  # noqa: ASYNC110
+        while not any(r.levelname == "ERROR" and str(state) in r.getMessage()  # noqa: ASYNC110 - the database check runs in a thread, on real time
                       for r in caplog.records):
             await trio.sleep(0.05)
         shutdown.set()

@@ -134,7 +134,7 @@ async def test_kill_9_of_the_leader_mid_burst_loses_nothing_and_doubles_at_most_
             await fake_dex.push(BOOSTS, snapshot(*reversed(batch)))
             if k == 9:  # in the middle of the burst, with alerts still going out
                 with trio.fail_after(20):
-                    while sum(tokens(sink).values()) < 30:  # noqa: ASYNC110
+                    while sum(tokens(sink).values()) < 30:  # noqa: ASYNC110 - another process
                         await trio.sleep(0.01)
                 assert a.process is not None
                 a.process.kill()

@@ -47,7 +47,7 @@ async def test_a_leader_steps_down_when_the_lease_is_taken_and_leads_again_later
         await trio.to_thread.run_sync(lease, postgres_url, (
             "UPDATE lease SET holder='elsewhere', epoch=epoch+1, "
             "expires=clock_timestamp() + interval '1 hour'"))
-        while daemon.role == "leader":  # noqa: ASYNC110 - its next renewal tells it
+        while daemon.role == "leader":  # noqa: ASYNC110 - a real lease in PostgreSQL - its next renewal tells it
             await trio.sleep(0.05)
         assert any("stepping down (term 1): another instance holds the lease"
                    in r.getMessage() for r in caplog.records)
@@ -106,7 +106,7 @@ async def test_a_level_alert_firing_before_a_failover_stays_that_episode_after_i
         await trio.to_thread.run_sync(lease, postgres_url, (
             "UPDATE lease SET holder='elsewhere', epoch=epoch+1, "
             "expires=clock_timestamp() + interval '1 hour'"))
-        while daemon.role == "leader":  # noqa: ASYNC110
+        while daemon.role == "leader":  # noqa: ASYNC110 - a real lease in PostgreSQL
             await trio.sleep(0.05)
         await trio.to_thread.run_sync(lease, postgres_url,
                                       "UPDATE lease SET expires='-infinity'")
@@ -135,7 +135,7 @@ async def test_a_standby_takes_a_reload_and_leads_with_the_new_file(
     rules = sink_rules(tmp_path, fake_dex.url, sink.url(), state=state)
     with trio.fail_after(30):
         daemon, shutdown = await start(nursery, rules)
-        while daemon.leadership is None or not daemon.leadership.reachable:  # noqa: ASYNC110
+        while daemon.leadership is None or not daemon.leadership.reachable:  # noqa: ASYNC110 - PostgreSQL
             await trio.sleep(0.05)
         assert daemon.role == "standby"
         # Another rule and another stream: applied, nothing connects while standing by.

@@ -173,7 +173,7 @@ async def test_a_standby_says_so_on_its_page_and_becomes_leader_when_the_lease_f
         base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
         await nursery.start(daemon.run, shutdown)
         with trio.fail_after(60):
-            while daemon.leadership is None or not daemon.leadership.reachable:  # noqa: ASYNC110
+            while daemon.leadership is None or not daemon.leadership.reachable:  # noqa: ASYNC110 - PostgreSQL
                 await trio.sleep(0.05)
             page = await trio.to_thread.run_sync(_read_page, browser, base + "/")
             role = await trio.to_thread.run_sync(
