@@ -85,7 +85,7 @@ class Seen:
         return f"{self.kind} seen {self.ago} ago"
 
     def values(self) -> dict[str, Any]:
-        return {"kind": self.kind, "at": self.at, "ago": self.ago}
+        return _as_dict(self)
 
 
 @attrs.frozen
@@ -98,7 +98,7 @@ class FirstSeen:
         return f"first seen {self.ago} ago"
 
     def values(self) -> dict[str, Any]:
-        return {"at": self.at, "ago": self.ago}
+        return _as_dict(self)
 
 
 @attrs.frozen
@@ -112,7 +112,12 @@ class Absent:
         return f"nothing for {self.window} (last {self.ago} ago)"
 
     def values(self) -> dict[str, Any]:
-        return {"window": self.window, "last": self.last, "ago": self.ago}
+        return _as_dict(self)
+
+
+def _as_dict(reason: Any) -> dict[str, Any]:
+    """A reason's fields by their names."""
+    return attrs.asdict(reason)
 
 
 # The order of the lines in a message.
