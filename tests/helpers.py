@@ -105,6 +105,27 @@ def boost_rules(tmp_path: Path, dex_url: str, sink_url: str, state: str | None =
         """)
 
 
+def delivery_rules(tmp_path: Path, dex: str, notifiers: str, notify: str = "sink",
+                   rule: str = "", extra: str = "", kind: str = "boost",
+                   stream: str = "token-boosts/latest") -> Path:
+    """One rule `boosts` on DEX Screener's `stream` to `notify`, with quick retries;
+    `notifiers` is the `notifiers:` mapping (flow style), `extra` more `delivery` keys,
+    `rule` more lines of the rule (each `\n    key: value`)."""
+    rule = rule.replace("\n", "\n        ")  # the text below is dedented by 8
+    return write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{dex}", streams: [{stream}]}}
+        notifiers: {notifiers}
+        delivery: {{retry_initial: 100ms, retry_max: 500ms{extra}}}
+        rules:
+          - name: boosts
+            on: {kind}
+            notify: [{notify}]{rule}
+        """)
+
+
 async def start(nursery: trio.Nursery, path: Path, clock: TrioClock | None = None
                 ) -> tuple[Daemon, trio.Event]:
     loaded = config_mod.load(path, env={})

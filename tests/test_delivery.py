@@ -27,28 +27,24 @@ from rulesd.sources.health import SourceHealth
 from rulesd.state.db import StateDB
 from rulesd.state.outbox import Delivery
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import BOOSTS, boost, rulesd_process, snapshot, start, stop, write_rules
+from tests.helpers import (
+    BOOSTS,
+    boost,
+    delivery_rules,
+    rulesd_process,
+    snapshot,
+    start,
+    stop,
+    write_rules,
+)
 
 GUARD_S = 20
 
 
 def rules_file(tmp_path: Path, dex: str, notifier: str, extra: str = "",
                rule: str = "") -> Path:
-    """Boosts to one notifier; `extra` adds `delivery` keys, `rule` lines to the rule."""
-    rule = rule.replace("\n", "\n        ")  # the template below is dedented by 8
-    return write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{dex}", streams: [token-boosts/latest]}}
-        notifiers:
-          sink: {notifier}
-        delivery: {{retry_initial: 100ms, retry_max: 500ms{extra}}}
-        rules:
-          - name: boosts
-            on: boost
-            notify: [sink]{rule}
-        """)
+    """Boosts to the notifier `sink` at `notifier` (a URL or a long form)."""
+    return delivery_rules(tmp_path, dex, f"{{sink: {notifier}}}", extra=extra, rule=rule)
 
 
 def tokens_in(messages: list[dict[str, Any]]) -> list[str]:

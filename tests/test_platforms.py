@@ -20,7 +20,16 @@ from rulesd.cli import main
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from tests.fakes import FakeDexScreener
-from tests.helpers import BOOSTS, boost, rulesd_process, snapshot, start, stop, write_rules
+from tests.helpers import (
+    BOOSTS,
+    boost,
+    delivery_rules,
+    rulesd_process,
+    snapshot,
+    start,
+    stop,
+    write_rules,
+)
 from tests.platforms import (
     Answer,
     Platforms,
@@ -51,23 +60,6 @@ def platforms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platf
         for name, value in stand_in.env().items():  # this process and its children
             monkeypatch.setenv(name, value)
         yield stand_in
-
-
-def rules(tmp_path: Path, dex: str, notifiers: str, notify: str, message: str = "",
-          title: str = "", extra: str = "", kind: str = "boost",
-          stream: str = "token-boosts/latest") -> Path:
-    return write_rules(tmp_path, f"""\
-        version: 1
-        state: {{path: {tmp_path / 'state.db'}}}
-        sources:
-          dexscreener: {{url: "{dex}", streams: [{stream}]}}
-        notifiers: {notifiers}
-        delivery: {{retry_initial: 100ms, retry_max: 500ms{extra}}}
-        rules:
-          - name: boosts
-            on: {kind}
-            notify: [{notify}]{message}{title}
-        """)
 
 
 def profile(address: str, description: str) -> dict[str, Any]:
@@ -147,11 +139,11 @@ async def test_vendor_text_never_pings_links_or_formats_on_any_platform(
     through the real daemon process and the real plugins, in each plugin's default
     and markdown/blocks mode: every platform shows it as literal text."""
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
-    path = rules(tmp_path, fake_dex.url,
+    path = delivery_rules(tmp_path, fake_dex.url,
                  f"{{tg: '{TG}', dc: '{DISCORD}', dce: '{DISCORD_EMBEDS}', sl: '{SLACK}', "
                  f"slb: '{SLACK_BLOCKS}'}}", "tg, dc, dce, sl, slb",
-                 message='\n            message: "{{ description }} {{ url }}"',
-                 title='\n            title: "{{ description }}"')
+                 rule='\n    message: "{{ description }} {{ url }}"'
+                      '\n    title: "{{ description }}"')
     async with rulesd_process("run", str(path), stderr=subprocess.PIPE) as process:
         with trio.fail_after(30):
             await fake_dex.wait_connections(BOOSTS, 1)
@@ -191,7 +183,7 @@ async def test_one_platform_failing_never_sends_twice_to_another(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     platforms.answer("discord.com", discord_rate_limited(0.3), discord_rate_limited(0.3),
                      discord_rate_limited(0.3), discord_rate_limited(0.3))
-    path = rules(tmp_path, fake_dex.url, f"{{team: ['{TG}', '{DISCORD}']}}", "team")
+    path = delivery_rules(tmp_path, fake_dex.url, f"{{team: ['{TG}', '{DISCORD}']}}", "team")
     with trio.fail_after(30):
         daemon, shutdown = await start(nursery, path)
         await fake_dex.wait_connections(BOOSTS, 1)
@@ -229,8 +221,8 @@ async def test_a_permanent_refusal_is_dead_lettered_at_once_with_the_reason(
     platforms.answer(host, refusal)
     # Paced at 10/s, not the platform's default (Telegram's 1 per 3 s to a group): what
     # is tested is that nothing waits behind a refusal; pacing has its own tests.
-    path = rules(tmp_path, fake_dex.url, f"{{chat: {{urls: ['{url}'], rate: 10/s}}}}", "chat",
-                 extra=", max_age: 1h")
+    path = delivery_rules(tmp_path, fake_dex.url, f"{{chat: {{urls: ['{url}'], rate: 10/s}}}}",
+                          "chat", extra=", max_age: 1h")
     with trio.fail_after(30):
         daemon, shutdown = await start(nursery, path)
         await fake_dex.wait_connections(BOOSTS, 1)
@@ -256,7 +248,7 @@ async def test_slack_retry_after_header_is_honoured(
     """Slack says how long to wait only in a header: rulesd waits that long, once."""
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     platforms.answer("hooks.slack.com", slack_error(429, "rate_limited", {"Retry-After": "2"}))
-    path = rules(tmp_path, fake_dex.url, f"{{chat: '{SLACK}'}}", "chat")
+    path = delivery_rules(tmp_path, fake_dex.url, f"{{chat: '{SLACK}'}}", "chat")
     with trio.fail_after(30):
         _, shutdown = await start(nursery, path)
         await fake_dex.wait_connections(BOOSTS, 1)
@@ -289,8 +281,8 @@ async def test_a_long_alert_fits_the_platform_and_keeps_its_footer(
     """The default message of a new profile with a 10,000-character description (and
     a title as long): cut in the middle, its footer (token, link, rule) kept."""
     fake_dex.snapshots[PROFILES] = [snapshot(profile("OLD1", "old"))]
-    path = rules(tmp_path, fake_dex.url, f"{{chat: '{url}'}}", "chat",
-                 title='\n            title: "{{ description }}"', kind="profile",
+    path = delivery_rules(tmp_path, fake_dex.url, f"{{chat: '{url}'}}", "chat",
+                 rule='\n    title: "{{ description }}"', kind="profile",
                  stream="token-profiles/latest")
     long = "word & <more> " * 700
     with trio.fail_after(30):
@@ -312,8 +304,8 @@ async def test_a_malformed_refusal_is_sent_once_more_shorter_then_dead_lettered(
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     too_long = telegram_error(400, "Bad Request: message is too long")
     platforms.answer("api.telegram.org", too_long, too_long)
-    path = rules(tmp_path, fake_dex.url, f"{{chat: {{urls: ['{TG}'], rate: 10/s}}}}", "chat",
-                 message='\n            message: "{{ description }}"')  # paced fast: see above
+    path = delivery_rules(tmp_path, fake_dex.url, f"{{chat: {{urls: ['{TG}'], rate: 10/s}}}}",
+                          "chat", rule='\n    message: "{{ description }}"')  # fast: see above
     with trio.fail_after(30):
         daemon, shutdown = await start(nursery, path)
         await fake_dex.wait_connections(BOOSTS, 1)
@@ -359,7 +351,7 @@ async def test_a_platform_echoing_the_token_in_its_reason_never_shows_it(
     monkeypatch.setenv("TG_TOKEN", "123456789:Sekr1tT0kenValue")
     platforms.answer("api.telegram.org", telegram_error(
         401, "Unauthorized: token 123456789:Sekr1tT0kenValue is invalid"))
-    path = rules(tmp_path, fake_dex.url, "{chat: 'tgram://${TG_TOKEN}/-100777'}", "chat")
+    path = delivery_rules(tmp_path, fake_dex.url, "{chat: 'tgram://${TG_TOKEN}/-100777'}", "chat")
     with trio.fail_after(30):
         daemon = Daemon.create(loader.load(path), TrioClock())  # the token from the env
         shutdown = trio.Event()
