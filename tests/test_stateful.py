@@ -17,6 +17,7 @@ from rulesd.rules.compile import Rule
 from rulesd.rules.engine import Engine
 from rulesd.state import StateStore
 from rulesd.state.backend import StateBackend
+from rulesd.state.store import Firing
 from rulesd.yaml_loader import ConfigError
 
 BTC = TokenRef(key="cmc:1", symbol="BTC", cmc_id=1)
@@ -257,7 +258,10 @@ def test_a_restart_neither_repeats_a_firing_alert_nor_forgets_a_cooldown(
     db.save(run.state.take_changes())
     db.close()
     db = open_backend()
-    again = Run(ruleset(HIGH + "  cooldown: 10m\n"), db.load())
+    loaded = db.load()
+    (firing,) = loaded.firing.items()  # a typed record again, as it was written
+    assert firing[1] == Firing(since=0, notified=True) and firing[1].since == 0
+    again = Run(ruleset(HIGH + "  cooldown: 10m\n"), loaded)
     again.feed(price(120, 20))  # still firing: no repeat
     again.feed(price(90, 30)).feed(price(120, 40))  # re-armed, but in cooldown
     again.feed(price(90, 650)).feed(price(120, 660))  # cooldown over

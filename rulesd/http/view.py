@@ -148,7 +148,7 @@ def firing(daemon: Served, last_sends: Mapping[str, OutboxRow]) -> list[dict[str
             continue
         row = last_sends.get(alert.id)
         out.append({
-            "rule": rule, "key": key, "kind": alert.kind, "since": since[0],
+            "rule": rule, "key": key, "kind": alert.kind, "since": since.since,
             "values": _scalars(alert.values), "why": alert.values.get("why_text", ""),
             "last_send": row_view(row) if row else None,
         })

@@ -33,6 +33,7 @@ from rulesd.rules.runtime import FiringKey, Pending, Runtime
 from rulesd.rules.why import Reason
 from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore
+from rulesd.state.store import Firing
 
 
 def firing_key(event: Event) -> str:
@@ -201,7 +202,7 @@ class Engine:
         """A level condition or an absence became true: its episode begins (sent, or
         held by a cooldown or a silence, and then not notified)."""
         alerts = self._fire(rule, kind, key, occurrence, ev, now)
-        self.state.firing[fkey] = (now, bool(alerts))
+        self.state.firing[fkey] = Firing(now, bool(alerts))
         if alerts:
             self.runtime.firing_alerts[fkey] = alerts[0]
             if rule.repeat_s:

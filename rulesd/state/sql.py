@@ -41,7 +41,14 @@ def newer_schema(where: str, version: int) -> str:
 
 
 def key(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=_plain).decode()
+
+
+def _plain(value: Any) -> Any:
+    """A typed record (a NamedTuple, e.g. Firing) as the JSON array it is stored as."""
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot store a {type(value).__name__}")
 
 
 def unkey(text: str) -> Any:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -38,11 +38,27 @@ class SeenEntry:
     last_seen: float
 
 
-class Journaled:
-    """A persisted mapping: assignments and deletions are journaled by key."""
+class Firing(NamedTuple):
+    """A level condition or an absence that is true: since when, and whether it was
+    notified (a cooldown or a silence held it back: no "resolved" either)."""
 
-    def __init__(self, namespace: str) -> None:
+    since: float
+    notified: bool
+
+
+def _firing(value: Any) -> Firing:
+    since, notified = value
+    return Firing(since, notified)
+
+
+class Journaled:
+    """A persisted mapping: assignments and deletions are journaled by key; `decode`
+    turns a stored value back into its type."""
+
+    def __init__(self, namespace: str,
+                 decode: Callable[[Any], Any] | None = None) -> None:
         self.namespace = namespace
+        self._decode = decode
         self._data: dict[Any, Any] = {}
         self.dirty: set[Any] = set()
         self.deleted: set[Any] = set()
@@ -78,7 +94,7 @@ class Journaled:
 
     def restore(self, key: Any, value: Any) -> None:
         """Load a persisted entry (not journaled)."""
-        self._data[key] = value
+        self._data[key] = self._decode(value) if self._decode is not None else value
 
 
 @attrs.frozen
@@ -127,7 +143,7 @@ class StateStore:
     event_times: dict[tuple[str, str], TimeLog] = attrs.field(factory=dict)
     kind_seen: dict[tuple[str, str], float] = attrs.field(factory=dict)
     last_fired: Journaled = attrs.field(factory=lambda: Journaled("fired"))
-    firing: Journaled = attrs.field(factory=lambda: Journaled("firing"))
+    firing: Journaled = attrs.field(factory=lambda: Journaled("firing", _firing))
     first_seen: Journaled = attrs.field(factory=lambda: Journaled("first_seen"))
     presence: Journaled = attrs.field(factory=lambda: Journaled("presence"))
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
