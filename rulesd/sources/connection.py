@@ -95,7 +95,8 @@ class Liveness:
         return 0.0 if self.emitting else trio.current_time() - self.last_heard
 
     async def hand_over(self, events: Sequence[Event], emit: Emit) -> None:
-        """Emit a frame's events; waiting on a full queue is back-pressure, not silence."""
+        """Emit a frame's events; the time the engine (or a full queue) takes is ours,
+        back-pressure on the vendor, not silence."""
         if not events:
             return
         self.emitting = True
