@@ -96,6 +96,14 @@ class Defaults:
 
 
 @attrs.frozen
+class WatchConfig:
+    """`watch:` on a rule: poll the tokens it fires for, this long, this often."""
+
+    for_: Duration = Duration(86400.0)  # `for:` in the file
+    every: Duration = Duration(30.0)
+
+
+@attrs.frozen
 class RuleConfig:
     name: str
     on: tuple[str, ...]
@@ -110,6 +118,7 @@ class RuleConfig:
     group: GroupConfig | None = None
     # A level alert still firing is sent again this often (Alertmanager's repeat_interval).
     repeat: Duration | None = None
+    watch: WatchConfig | None = None
 
 
 @attrs.frozen
@@ -145,6 +154,10 @@ def _one_or_many(value: Any, _: Any) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise ValueError(f"expected a name or a list of names, got {describe_value(item)}")
     return tuple(items)
+
+
+def _not_a_mapping(value: Any) -> Any:
+    raise ValueError(f"expected a mapping, got {describe_value(value)}")
 
 
 def _make_converter() -> cattrs.Converter:
@@ -233,6 +246,10 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(lambda t: hasattr(t, "from_short"), short_form)
     conv.register_structure_hook(RuleConfig, make_dict_structure_fn(
         RuleConfig, conv, _cattrs_forbid_extra_keys=True, for_=override(rename="for")))
+    watch: Any = make_dict_structure_fn(WatchConfig, conv, _cattrs_forbid_extra_keys=True,
+                                        for_=override(rename="for"))
+    conv.register_structure_hook(WatchConfig, lambda v, _: watch(
+        v if isinstance(v, dict) else _not_a_mapping(v), WatchConfig))
     return conv
 
 

@@ -15,6 +15,8 @@ from rulesd import logs, monitor, reloading, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
+from rulesd.enrich.lookup import Fetch
+from rulesd.enrich.service import MarketService, market_config
 from rulesd.intake import Intake
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
@@ -84,15 +86,19 @@ class Daemon:
     # The term's sources (a standby has none), and what sees their raw frames.
     sources: SourceRunner | None = None
     tap: Tap = attrs.field(default=no_tap, kw_only=True)
-    # The term's engine side: events in, commits out.
+    # The term's engine side: events in, commits out; its market lookups and watches.
     _intake: Intake | None = None
+    market: MarketService | None = None
+    # Replaces DEX Screener's REST API (a replay's recorded answers).
+    lookups: Fetch | None = attrs.field(default=None, kw_only=True)
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
                notifiers: Mapping[str, Notifier] | None = None,
                state_path: str | None = None, *,
                feed: Callable[..., Awaitable[None]] | None = None,
-               make_notifiers: MakeNotifiers | None = None, tap: Tap = no_tap) -> Daemon:
+               make_notifiers: MakeNotifiers | None = None, tap: Tap = no_tap,
+               lookups: Fetch | None = None) -> Daemon:
         """`notifiers` by target (default: Apprise's for the file's URLs), and
         `make_notifiers` for a reloaded file's new URLs (default: the same kind);
         `state_path` instead of the file's; `feed` instead of the live sources; `tap`
@@ -114,7 +120,8 @@ class Daemon:
             engine = Engine(loaded.rules, db.load(), silences.live)
         return cls(loaded, clock, notifiers, db, engine, delivery, silences,
                    leadership=leadership, feed=feed,
-                   make_notifiers=make_notifiers or _apprise_notifiers, tap=tap)
+                   make_notifiers=make_notifiers or _apprise_notifiers, tap=tap,
+                   lookups=lookups)
 
     @property
     def role(self) -> str:
@@ -142,6 +149,9 @@ class Daemon:
         self.loaded = loaded
         self.engine.reload(loaded.rules)
         await self.delivery.reconfigure(loaded.config, loaded.rules, self.make_notifiers)
+        if self.market is not None:
+            self.market.reconfigure(market_config(loaded.sources))
+            self.market.follow(self.engine, self.healths)
         if self.ticker is not None:
             self.ticker.reloaded()
         if self.sources is not None:
@@ -197,7 +207,12 @@ class Daemon:
         out_tx, out_rx = trio.open_memory_channel[Delivery](DELIVERIES_QUEUE_SIZE)
         sources_scope = trio.CancelScope()
         self._intake = intake = Intake(self.engine, self.delivery, self.clock,
-                                       self.engine_stats, self._event_came)
+                                       self.engine_stats, self._event_came,
+                                       wait=lambda event: market.submit(event))
+        self.market = market = MarketService(
+            market_config(self.loaded.sources), self.clock, lambda: self.engine.state,
+            intake.take, intake.looked_up, tap=self.tap, fetch=self.lookups)
+        market.follow(self.engine, self.healths)
         resumed = self.delivery.resume(rows)
         self.resumed = True
         if resumed:
@@ -207,6 +222,7 @@ class Daemon:
             nursery.start_soon(self.delivery.run, out_rx)
             nursery.start_soon(self._alongside, out_tx.clone())
             nursery.start_soon(self._engine, intake, out_tx)
+            await nursery.start(market.run)
             await nursery.start(self._sources, sources_scope)
             task_status.started()
             await shutdown.wait()

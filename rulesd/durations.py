@@ -83,11 +83,17 @@ _RATE_UNIT_S: Final = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0
 
 def parse_rate(text: str) -> float:
     """Messages per second in "20/min", "1/s", "2 / 10s"; raise ValueError."""
-    match = _RATE.match(text)
+    count, seconds = parse_rate_window(text)
+    return count / seconds
+
+
+def parse_rate_window(text: str) -> tuple[float, float]:
+    """A rate as written: (count, seconds) of "300/min" is (300, 60); raise ValueError."""
+    match = _RATE.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"expected a rate like 1/s or 20/min, got {text!r}")
     count, per, unit = float(match.group(1)), match.group(2), match.group(3)
     seconds = (float(per) if per else 1.0) * _RATE_UNIT_S[unit]
     if count <= 0 or seconds <= 0:
         raise ValueError(f"a rate must be positive, got {text!r}")
-    return count / seconds
+    return count, seconds

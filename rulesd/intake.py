@@ -34,8 +34,11 @@ FEED_QUEUE_SIZE: Final = 1024
 
 class Intake:
     def __init__(self, engine: Engine, delivery: DeliveryService, clock: Clock,
-                 stats: EngineStats, on_event: Callable[[], None]) -> None:
+                 stats: EngineStats, on_event: Callable[[], None],
+                 wait: Callable[[Event], None] | None = None) -> None:
         self._engine = engine
+        # Where events go that some rule sees only with their lookups' answers.
+        self._wait = wait
         self._delivery = delivery
         self._clock = clock
         self._stats = stats
@@ -48,9 +51,22 @@ class Intake:
     async def take(self, event: Event) -> None:
         """One event through state and rules, in the caller's task (a source's `emit`)."""
         now = self._clock.now()
-        alerts = self._engine.process(event, now)
+        engine = self._engine
+        alerts = []
+        if engine.state.apply(event, now):
+            alerts = engine.evaluate(event, now)
+            if event.kind in engine.ruleset.waiting_kinds and self._wait is not None:
+                self._wait(event)
         self._stats.saw(event, now)
         self._on_event()
+        self._took(alerts, now)
+
+    async def looked_up(self, event: Event) -> None:
+        """An event back from its lookups: the rules that waited for them see it."""
+        now = self._clock.now()
+        self._took(self._engine.evaluate(event, now, looked_up=True), now)
+
+    def _took(self, alerts: list[Alert], now: float) -> None:
         if alerts:
             self._alerts.extend(alerts)
         if alerts or self._engine.state.changed or now >= self._next_prune:

@@ -13,7 +13,9 @@ from typing import Final, Literal
 
 import attrs
 
-FieldType = Literal["number", "string", "bool", "time", "list", "object"]
+FieldType = Literal["number", "duration", "string", "bool", "time", "list", "object"]
+# Types numeric operators compare (a duration is seconds; rules may write `24h`).
+NUMERIC: Final = frozenset({"number", "duration"})
 
 
 @attrs.frozen
@@ -27,6 +29,10 @@ class Field:
 
 def number(meaning: str, unit: str | None = None) -> Field:
     return Field("number", meaning, unit)
+
+
+def duration(meaning: str, unit: str | None = "seconds") -> Field:
+    return Field("duration", meaning, unit)
 
 
 def string(meaning: str) -> Field:

@@ -9,9 +9,11 @@ groups.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
+import jinja2
+import jinja2.meta
 
 from rulesd.config import Config, GroupConfig
 from rulesd.events import CONTEXT_FIELDS
@@ -44,6 +46,37 @@ class Rule:
     # The condition as written (kinds, `where`, `for`): a reload keeps what a rule was
     # waiting for or firing while this stays the same.
     spec: Any = attrs.field(default=None, eq=False)
+    # The rule's kinds whose events it sees only once their lookups answered (it names
+    # `market.` fields of them): the others' events it sees at once.
+    waits_on: frozenset[str] = frozenset()
+    # `watch`: (for, every) in seconds — poll the tokens it fires for.
+    watch: tuple[float, float] | None = None
+
+
+# Lookups a rule asks for by naming their fields (`market.price`), in `where` or in
+# its templates; the kinds that offer them are those whose schemas declare them.
+LOOKUPS: Final = ("market",)
+_PARSER: Final = jinja2.Environment()
+# Watches poll more often than this only by mistake (the budget is 300/min in all).
+MIN_WATCH_EVERY_S: Final = 5.0
+
+
+def _template_names(source: str | None) -> set[str]:
+    """The variables a template reads (its syntax errors are the loader's to report)."""
+    if not source:
+        return set()
+    try:
+        return set(jinja2.meta.find_undeclared_variables(_PARSER.parse(source)))
+    except (jinja2.TemplateError, RecursionError):
+        return set()
+
+
+def _waits_on(kinds: Sequence[str], names: set[str], schemas: Mapping[str, Kind]
+              ) -> frozenset[str]:
+    """The kinds whose events the rule must see with their lookups' answers."""
+    wanted = [name for name in LOOKUPS if name in names]
+    return frozenset(kind for kind in kinds if kind in schemas and any(
+        f"{name}.price" in schemas[kind].fields for name in wanted))
 
 
 def rule_fields(kinds: Sequence[str], schemas: Mapping[str, Kind]) -> dict[str, Field]:
@@ -130,10 +163,27 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                     problems.append(doc.problem((*here, "group", "by", j),
                                                 f"unknown field {head!r} to group by"
                                                 f"{did_you_mean(head, fields)}"))
+        names = needs.heads | _template_names(rc.title) | _template_names(rc.message)
+        waits_on = _waits_on(rc.on, names, schemas) if kinds_ok else frozenset()
+        watch = None
+        if rc.watch is not None:
+            watch = (float(rc.watch.for_), float(rc.watch.every))
+            tokenless = [k for k in rc.on if k in schemas and not schemas[k].token]
+            if tokenless:
+                problems.append(doc.problem((*here, "watch"), f"`watch` follows the tokens a "
+                                            f"rule fires for, and {tokenless[0]} events carry "
+                                            "none", at_key=True))
+            if rc.watch.every < MIN_WATCH_EVERY_S:
+                problems.append(doc.problem((*here, "watch", "every"), "`every` must be at "
+                                            "least 5s: every watched token shares DEX "
+                                            "Screener's 300 requests a minute"))
+            if rc.watch.for_ <= 0:
+                problems.append(doc.problem((*here, "watch", "for"), "`for` must be a "
+                                            "positive duration (how long to watch)"))
         if rc.enabled:
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
                               float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
                               needs.absent, needs, rc.group, levels,
                               float(repeat or 0.0) if levels or needs.absent else 0.0,
-                              (rc.on, rc.where, rc.for_)))
+                              (rc.on, rc.where, rc.for_), waits_on, watch))
     return rules

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Final
 
+from rulesd.durations import parse_duration
 from rulesd.events import CONTEXT_FIELDS, TOKENREF_FIELDS
 from rulesd.rules.predicates import (
     COMBINATORS,
@@ -27,7 +28,7 @@ from rulesd.rules.predicates import (
     operator_test,
 )
 from rulesd.rules.stateful import compile_stateful
-from rulesd.schema import Field
+from rulesd.schema import NUMERIC, Field
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import Path, Report
 
@@ -65,6 +66,7 @@ class _Compiler:
         if key in STATEFUL:
             return compile_stateful(key, value, path, self)
         self.check_field(key, path)
+        self.needs.heads.add(key.partition(".")[0])
         if not self.depth:
             self._note_equality(key, value)
         return self.field(key, value, path)
@@ -83,9 +85,14 @@ class _Compiler:
     def check_field(self, name: str, path: Path) -> None:
         if self.fields is None:
             return
+        if name in self.fields:
+            return
         head, _, rest = name.partition(".")
         known = set(self.fields) | CONTEXT_FIELDS
-        if head not in known:
+        nested = sorted(f for f in self.fields if f.startswith(f"{head}."))
+        if nested and rest:  # a typed object (`market.`): its parts are declared one by one
+            self.report(path, f"unknown field {name!r}{did_you_mean(name, nested)}", True)
+        elif head not in known and not nested:
             self.report(path, f"unknown field {head!r} for this rule's kinds"
                               f"{_unknown_hint(head, known | COMBINATORS)}", True)
         elif head == "token" and rest and rest.split(".")[0] not in TOKENREF_FIELDS:
@@ -93,12 +100,16 @@ class _Compiler:
             self.report(path, f"unknown token field {sub!r}{did_you_mean(sub, TOKENREF_FIELDS)}",
                         True)
 
+    def _duration(self, name: str) -> bool:
+        field = self.fields.get(name) if self.fields is not None else None
+        return field is not None and field.type == "duration"
+
     def not_a_number(self, name: str) -> str | None:
         """Why a numeric comparison on `name` could never hold, if the schema says so."""
         if self.fields is None or name in ("ts",):
             return None
         field = self.fields.get(name)
-        if field is None or field.type == "number":
+        if field is None or field.type in NUMERIC:
             return None  # unknown fields are reported on their own; dotted paths unchecked
         return f"`{name}` is a {field.type}, not a number"
 
@@ -119,6 +130,8 @@ class _Compiler:
                 self.report(op_path, f"unknown operator {op!r}{did_you_mean(str(op), OPERATORS)}",
                             True)
                 continue
+            if self._duration(name) and op in NUMERIC_OPERATORS:
+                arg = _seconds(arg)
             problem = argument_problem(op, arg)
             if problem:
                 self.report(op_path, problem)
@@ -132,6 +145,17 @@ class _Compiler:
             else:
                 tests.append(operator_test(op, arg))
         return _field_predicate(name, tests, exists)
+
+
+def _seconds(arg: Any) -> Any:
+    """A duration field's comparison argument in seconds (`24h`, `[1h, 2d]`); what is
+    not a duration is left for the operator's own check to refuse."""
+    try:
+        if isinstance(arg, list):
+            return [parse_duration(a) for a in arg]
+        return parse_duration(arg)
+    except ValueError:
+        return arg
 
 
 def _field_predicate(

@@ -33,7 +33,7 @@ from rulesd.rules.runtime import FiringKey, Pending, Runtime
 from rulesd.rules.why import Reason
 from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore
-from rulesd.state.store import Firing
+from rulesd.state.store import Firing, Watch
 
 
 def firing_key(event: Event) -> str:
@@ -60,7 +60,17 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule], *, indexed: bool = True) -> None:
         self.rules = tuple(rules)
         self.indexed = indexed
-        self.index = RuleIndex(self.rules, indexed=indexed)
+        # Events in: the rules that see them at once; once their lookups answered
+        # (market data), the rules that named those fields.
+        self.index = RuleIndex(self.rules, indexed=indexed,
+                               kinds_of=lambda r: [k for k in r.kinds if k not in r.waits_on])
+        self.after_lookup = RuleIndex(self.rules, indexed=indexed,
+                                      kinds_of=lambda r: r.waits_on)
+        # The kinds whose events go to the lookups (and the watch rules, which start
+        # polls): an empty set costs the frame path nothing.
+        self.waiting_kinds: frozenset[str] = frozenset().union(
+            *(r.waits_on for r in self.rules))
+        self.watching = any(r.watch is not None for r in self.rules)
         self.by_name = {r.name: r for r in self.rules}
         needs = NeedsBuilder()
         for rule in self.rules:
@@ -118,6 +128,9 @@ class Engine:
             for key in journal:
                 if key[0] not in names or key[0] in forget:
                     journal.discard(key)
+        for key in self.state.watches:  # a removed rule's watches end with it
+            if key[0] not in names:
+                self.state.watches.discard(key)
         self.runtime.forget(forget)
 
     def reload(self, rules: Iterable[Rule]) -> None:
@@ -133,9 +146,10 @@ class Engine:
             return []
         return self.evaluate(event, now)
 
-    def evaluate(self, event: Event, now: float) -> list[Alert]:
-        """The rules on an event already applied to the state."""
-        index = self.ruleset.index
+    def evaluate(self, event: Event, now: float, *, looked_up: bool = False) -> list[Alert]:
+        """The rules on an event already applied to the state: those that see it at
+        once, or (`looked_up`) those that waited for its lookups' answers."""
+        index = self.ruleset.after_lookup if looked_up else self.ruleset.index
         if not index.listens(event.kind):
             return []
         values = event.context()
@@ -173,7 +187,28 @@ class Engine:
             return [attrs.evolve(alert, silenced=silence.id)]
         count.fired += 1
         self.state.fired(rule.name, key, now)
+        if rule.watch is not None:
+            self._watch(rule, key, ev.values, now)
         return [_alert(rule, kind, key, occurrence, ev.values, ev.why, now)]
+
+    def _watch(self, rule: Rule, key: str, values: Mapping[str, Any], now: float) -> None:
+        """Start (or lengthen) the watch of the token an alert of `rule` told about."""
+        assert rule.watch is not None
+        chain, address = values.get("chain"), values.get("address")
+        if not isinstance(chain, str) or not isinstance(address, str):
+            return  # no address on a chain: nothing DEX Screener could be asked about
+        market = values.get("market")
+        price = market.get("price") if isinstance(market, Mapping) else None
+        if price is None and values.get("source") == "dexscreener":
+            price = values.get("price")
+        known = self.state.watches.get((rule.name, key))
+        since = known.since if known is not None else now
+        price = known.price if known is not None else price
+        for_s, every_s = rule.watch
+        symbol = values.get("symbol")
+        self.state.watches[(rule.name, key)] = Watch(
+            since, now + for_s, every_s, price if isinstance(price, float) else None,
+            chain, address, symbol if isinstance(symbol, str) else None)
 
     def _level(self, rule: Rule, event: Event, ev: Evaluation, holds: bool,
                now: float) -> list[Alert]:

@@ -46,14 +46,16 @@ class _Plan:
 
 
 class RuleIndex:
-    def __init__(self, rules: Sequence[Rule], *, indexed: bool = True) -> None:
+    def __init__(self, rules: Sequence[Rule], *, indexed: bool = True,
+                 kinds_of: Callable[[Rule], Iterable[str]] = lambda rule: rule.kinds
+                 ) -> None:
         """`indexed=False` scans every rule of a kind (the reference the tests compare
-        the index with)."""
+        the index with); `kinds_of` says which of a rule's kinds to file it under."""
         self._position = {rule.name: i for i, rule in enumerate(rules)}
         self._plans: dict[str, _Plan] = {}
         for rule in rules:
             field = _field_of(rule) if indexed else None
-            for kind in rule.kinds:
+            for kind in kinds_of(rule):
                 plan = self._plans.setdefault(kind, _Plan())
                 if field is None:
                     plan.scan.append(rule)

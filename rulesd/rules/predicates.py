@@ -50,6 +50,8 @@ class NeedsBuilder:
     # Fields the rule restricts to a few values at the top of `where`
     # (`view: new`, `chain: {in: [solana, base]}`): field → the values.
     equals: dict[str, set[Any]] = attrs.field(factory=dict)
+    # The first part of every field the condition names (`market` of `market.price`).
+    heads: set[str] = attrs.field(factory=set)
 
     def build(self) -> Needs:
         return Needs(dict(self.series), self.counts_s, self.kinds_s)

@@ -46,6 +46,23 @@ class Firing(NamedTuple):
     notified: bool
 
 
+class Watch(NamedTuple):
+    """A token a rule with `watch` fired for: polled until `until`, every `every`
+    seconds; `price` is the price the alert told (None: the first poll's)."""
+
+    since: float
+    until: float
+    every: float
+    price: float | None
+    chain: str
+    address: str
+    symbol: str | None
+
+
+def _watch(value: Any) -> Watch:
+    return Watch(*value)
+
+
 def _firing(value: Any) -> Firing:
     since, notified = value
     return Firing(since, notified)
@@ -146,6 +163,8 @@ class StateStore:
     firing: Journaled = attrs.field(factory=lambda: Journaled("firing", _firing))
     first_seen: Journaled = attrs.field(factory=lambda: Journaled("first_seen"))
     presence: Journaled = attrs.field(factory=lambda: Journaled("presence"))
+    # (rule, token key) → Watch: what the watches poll (`rulesd.enrich.watch`).
+    watches: Journaled = attrs.field(factory=lambda: Journaled("watches", _watch))
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
     # Items of a baseline being recorded, by scope: said once the baseline is over.
     _baseline_size: dict[str, int] = attrs.field(factory=dict)
@@ -154,7 +173,7 @@ class StateStore:
     _deleted_seen: set[tuple[str, str]] = attrs.field(factory=set)
 
     def journals(self) -> tuple[Journaled, ...]:
-        return (self.last_fired, self.firing, self.first_seen, self.presence)
+        return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""
@@ -284,7 +303,8 @@ class StateStore:
         return bool(self._dirty_seen or self._deleted_seen or self.last_fired.dirty
                     or self.last_fired.deleted or self.firing.dirty or self.firing.deleted
                     or self.first_seen.dirty or self.first_seen.deleted
-                    or self.presence.dirty or self.presence.deleted)
+                    or self.presence.dirty or self.presence.deleted
+                    or self.watches.dirty or self.watches.deleted)
 
     def take_changes(self) -> Changes:
         if not self.changed:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from rulesd.schema import EXTRA, Field, Kind, listing, number, string, time
+from rulesd.sources.dexscreener.market import MARKET_FIELDS, VALUES
 
 _URL: Final = string("the token's page on dexscreener.com")
 _ICON: Final = string("the token's icon: an image URL, or a bare image id that some items "
@@ -51,7 +52,8 @@ ITEM_FIELDS: Final[dict[str, Mapping[str, tuple[str, Field]]]] = {
 
 def _kind(stream: str, name: str, meaning: str, label: str, sentence: str) -> Kind:
     fields = {field: schema for field, schema in ITEM_FIELDS[stream].values()}
-    return Kind(name, f"{meaning} [DEX Screener {stream}]", {**fields, "extra": EXTRA},
+    return Kind(name, f"{meaning} [DEX Screener {stream}]",
+                {**fields, "extra": EXTRA, **MARKET_FIELDS},
                 occurrence=True, label=label, sentence=sentence)
 
 
@@ -74,4 +76,16 @@ STREAMS: Final[dict[str, Kind]] = {
         "Profile update", "{{ description or 'token profile updated' }}"),
     "ads/latest": _kind("ads/latest", "ad", "a new ad", "Ad", "{{ type }} ad from {{ date }}"),
 }
-KINDS: Final = tuple(STREAMS.values())
+# What a watched token's poll says (rulesd asks DEX Screener's REST API; `watch:`).
+WATCH_FIELDS: Final[dict[str, Field]] = {
+    "watch.rule": string("the rule whose alert started the watch"),
+    "watch.since": time("when that alert fired", "epoch seconds"),
+    "watch.price": number("the price when that alert fired (the first poll's, where the "
+                          "alert carried none)", "USD"),
+    "watch.change": number("the price change since that alert", "%"),
+}
+WATCHED: Final = Kind(
+    "price", "a watched token's market, polled after a rule with `watch` fired for it "
+    "[DEX Screener REST]", {**VALUES, **WATCH_FIELDS}, occurrence=False,
+    headline=("price", "liquidity", "market_cap", "watch.change"), label="Price")
+KINDS: Final = (*STREAMS.values(), WATCHED)
