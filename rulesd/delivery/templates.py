@@ -19,6 +19,7 @@ import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from rulesd.delivery.escaping import Format, neutralize
+from rulesd.durations import format_duration
 from rulesd.events import CONTEXT_FIELDS
 from rulesd.rules import why
 from rulesd.rules.alert import Alert
@@ -33,7 +34,12 @@ DEFAULT_TITLE: Final = (
     "{{ token.symbol or token.address or token.key if token else source + ' ' + stream }}"
     "{% if token and token.chain %} on {{ token.chain }}{% endif %}"
 )
-_DEFAULT_HEADER: Final = "{% if why_text %}{{ why_text }}\n{% endif %}"
+_DEFAULT_HEADER: Final = (
+    "{% if why_text %}{{ why_text }}\n{% endif %}"
+    "{% if market %}price {{ market.price | usd }} · liquidity {{ market.liquidity | usd }}"
+    " · market cap {{ market.market_cap | usd }} · pair age {{ market.pair_age | duration }}"
+    "{% if market.dex %} ({{ market.dex }}){% endif %}\n{% endif %}"
+)
 _DEFAULT_FOOTER: Final = (
     "{% if token and token.address %}\n{{ token.chain }} {{ token.address }}{% endif %}"
     "{% if url %}\n{{ url }}{% endif %}"
@@ -46,10 +52,54 @@ TEMPLATE_NAMES: Final = frozenset({"rule", "kind_label", "why", "why_text", "res
 
 
 
+class Unknown:
+    """A looked-up value the vendor did not give: shown as `unknown`, false in an `if`,
+    and never greater or smaller than anything."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "unknown"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def _never(self, other: Any) -> bool:
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _never
+
+
+UNKNOWN: Final = Unknown()
+# Looked-up objects whose missing values templates show as unknown (not as nothing).
+LOOKED_UP: Final = ("market",)
+
+
+class _Known(dict[str, Any]):
+    def __getitem__(self, key: str) -> Any:
+        value = super().get(key)
+        return UNKNOWN if value is None else value
+
+
+def usd(value: Any) -> Any:
+    """US dollars as a person reads them ($81,234.5; $0.0023910); unknown stays so."""
+    shown = format_number(value)
+    return f"${shown}" if shown is not value else value
+
+
+def duration(value: Any) -> Any:
+    """Seconds as `2h5m`; anything else unchanged."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return format_duration(value)
+
+
 def _finalizer(fmt: Format) -> Any:
     def finalize(value: Any) -> Any:
         if value is None or isinstance(value, jinja2.Undefined):
             return ""
+        if isinstance(value, Unknown):
+            return "unknown"
         if isinstance(value, bool | int | float):
             return value
         return neutralize(str(value), fmt)
@@ -74,7 +124,7 @@ def _environment(fmt: Format) -> SandboxedEnvironment:
         undefined=jinja2.ChainableUndefined,
         keep_trailing_newline=False,
     )
-    env.filters["number"] = format_number
+    env.filters.update(number=format_number, usd=usd, duration=duration)
     return env
 
 
@@ -90,7 +140,7 @@ def _compiled(fmt: Format, source: str) -> jinja2.Template:
 
 
 _STRICT: Final = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
-_STRICT.filters["number"] = format_number
+_STRICT.filters.update(number=format_number, usd=usd, duration=duration)
 
 
 def kind_label(kind: str) -> str:
@@ -132,7 +182,13 @@ def _sample(name: str, field: Field) -> Any:
 
 def sample_values(kind: str, fields: Mapping[str, Field]) -> dict[str, Any]:
     """A plausible event of `kind`, to render templates against at `rulesd check`."""
-    values = {name: _sample(name, field) for name, field in fields.items()}
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        head, _, rest = name.partition(".")
+        if rest:  # a typed object's part (`market.price`)
+            values.setdefault(head, {})[rest] = _sample(name, field)
+        else:
+            values[name] = _sample(name, field)
     token = {"key": "solana:Sample", "chain": "solana", "address": "Sample", "symbol": "SMPL",
              "name": "Sample", "cmc_id": 1, "slug": "sample"}
     return {**values, "kind": kind, "source": "sample", "stream": "sample", "ts": 0.0,
@@ -190,6 +246,9 @@ class RuleTemplates:
     def render(self, kind: str, values: Mapping[str, Any], fmt: Format) -> Rendered:
         """Render for `fmt`; a template that fails falls back to the default text."""
         scope = {"kind_label": kind_label(kind), **values}
+        for name in LOOKED_UP:
+            if isinstance(scope.get(name), Mapping):
+                scope[name] = _Known(scope[name])
         title_src = self.title or DEFAULT_TITLE
         body_src = self.message or _default_message(kind)
         try:
@@ -220,7 +279,7 @@ def template_check(source: str, kinds: Mapping[str, Kind]) -> list[str]:
     """Why a rule's template would not render for the rule's kinds (`rulesd check`)."""
     names = set(CONTEXT_FIELDS)
     for kind in kinds.values():
-        names |= set(kind.all_fields())
+        names |= {name.partition(".")[0] for name in kind.all_fields()}
     found = template_problems(source, names)
     if found:
         return found
