@@ -51,12 +51,7 @@ class Intake:
     async def take(self, event: Event) -> None:
         """One event through state and rules, in the caller's task (a source's `emit`)."""
         now = self._clock.now()
-        engine = self._engine
-        alerts = []
-        if engine.state.apply(event, now):
-            alerts = engine.evaluate(event, now)
-            if event.kind in engine.ruleset.waiting_kinds and self._wait is not None:
-                self._wait(event)
+        alerts = self._engine.process(event, now, self._wait)
         self._stats.saw(event, now)
         self._on_event()
         self._took(alerts, now)

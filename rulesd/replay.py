@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from rulesd.capture import Frame
+from rulesd.enrich.recorded import RecordedAnswers, is_answer
 from rulesd.events import Event
 from rulesd.sources import SOURCES, Parser, StreamParser
 from rulesd.sources.health import SourceHealth
@@ -24,14 +25,21 @@ log = logging.getLogger(__name__)
 class Replayer:
     """Frames in, events out, through the configured sources' own parsers."""
 
-    def __init__(self, sources: Mapping[str, Any]) -> None:
+    def __init__(self, sources: Mapping[str, Any],
+                 answers: RecordedAnswers | None = None) -> None:
         self.health = SourceHealth("replay")
+        # The REST answers the capture holds, for the replayed lookups and watches.
+        self.answers = answers or RecordedAnswers()
         self._parsers: dict[str, Parser] = {
             name: SOURCES[name].parser(config) for name, config in sources.items()}
         self._streams: dict[tuple[str, str], StreamParser] = {}
         self.skipped: dict[str, int] = {}
 
     def events(self, frame: Frame) -> list[Event]:
+        if is_answer(frame.source, frame.stream):
+            if frame.data is not None:
+                self.answers.add(frame.stream, frame.data)
+            return []
         parser = self._parsers.get(frame.source)
         if parser is None:  # a source the rules file does not configure
             if frame.source not in self.skipped:
@@ -51,10 +59,12 @@ class Replayer:
 
 async def replay(frames: Sequence[Frame], sources: Mapping[str, Any],
                  emit: Callable[[Event], Awaitable[None]], done: trio.Event, *,
+                 answers: RecordedAnswers | None = None,
                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Feed a capture's frames as events, each at its time (`t`, on trio's clock
-    relative to the first frame: under MockClock a replay takes no real time)."""
-    replayer = Replayer(sources)
+    relative to the first frame: under MockClock a replay takes no real time); its
+    REST answers go to `answers`."""
+    replayer = Replayer(sources, answers)
     task_status.started()
     if frames:
         start, first = trio.current_time(), frames[0].t

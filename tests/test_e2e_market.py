@@ -3,6 +3,9 @@ WebSocket server) and its REST API (a real HTTP server) → the daemon → a not
 
 from __future__ import annotations
 
+import io
+import re
+import time
 from pathlib import Path
 
 import attrs
@@ -10,8 +13,9 @@ import pytest
 import trio
 import trio.testing
 
-from rulesd import loader
-from rulesd.clock import TrioClock
+from rulesd import capture, loader
+from rulesd.clock import SystemClock, TrioClock
+from rulesd.commands.dry_run import replay_file
 from rulesd.daemon import Daemon
 from rulesd.delivery.templates import Rendered
 from tests.fake_rest import FakeDexRest, pair
@@ -59,10 +63,10 @@ PLAIN = """\
 
 
 def rules(tmp_path: Path, dex: FakeDexScreener, rest: FakeDexRest, body: str,
-          market: str = "") -> Path:
+          market: str = "", state: str = ":memory:") -> Path:
     return write_rules(tmp_path, f"""\
 version: 1
-state: {{path: ":memory:"}}
+state: {{path: "{state}"}}
 sources:
   dexscreener:
     url: "{dex.url}"
@@ -89,8 +93,8 @@ async def rest(nursery: trio.Nursery) -> FakeDexRest:
     return server
 
 
-def tokens(rest: FakeDexRest) -> None:
-    created = (EPOCH - 2 * 3600) * 1000  # two hours before the daemon's clock starts
+def tokens(rest: FakeDexRest, now: float = EPOCH) -> None:
+    created = (now - 2 * 3600) * 1000  # two hours before the daemon's clock starts
     rest.add("GOOD1", pair("GOOD1", liquidity=81234.5, created_ms=created))
     rest.add("RUG1", pair("RUG1", liquidity=500.0, created_ms=created))
     rest.add("OLD1", pair("OLD1", liquidity=90000.0, created_ms=created - 240 * HOUR_MS))
@@ -199,3 +203,95 @@ async def test_a_burst_of_500_tokens_keeps_to_the_budget_and_each_is_evaluated_o
     # At most 30 addresses a request: 4 requests for each chain's 100 tokens, a few more
     # where a batch went out before the next snapshot came.
     assert 20 <= len(times) <= 30
+
+
+WATCHING = """\
+  - name: sol-boost
+    on: boost
+    where: {market.liquidity: {gte: 1000}}
+    watch: {for: 1h, every: 30s}
+    notify: [rec]
+    title: "boost {{ address }}"
+  - name: boosted-then-doubled
+    on: price
+    where: {source: dexscreener, watch.rule: sol-boost, watch.change: {gte: 100}}
+    notify: [rec]
+    title: "doubled {{ address }}"
+    message: "{{ watch.change | number }}% since {{ watch.price }}: now {{ price }}"
+"""
+
+
+async def test_a_watched_token_that_doubles_fires_the_follow_up_through_a_restart(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, rest: FakeDexRest,
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    rest.add("GOOD1", pair("GOOD1", price="0.002"))
+    recorder = Recorder()
+    path = rules(tmp_path, fake_dex, rest, WATCHING, state=str(tmp_path / "state.db"))
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
+    daemon, shutdown = await run_daemon(nursery, path, recorder)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await trio.sleep(1)
+    await fake_dex.push(BOOSTS, snapshot(boost("GOOD1", 10), boost("BASE1", 1)))
+    await trio.sleep(95)  # the alert, then three polls at the same price
+    assert [title for _, title, _ in recorder.sent] == ["boost GOOD1"]
+    polls = len(rest.asked())
+    assert polls >= 3
+    shutdown.set()
+    await trio.sleep(1)
+
+    # Restarted: the watch is state; the price doubles meanwhile.
+    rest.pairs[("solana", "GOOD1")] = [pair("GOOD1", price="0.0042")]
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("GOOD1", 10), boost("BASE1", 1))]
+    daemon, shutdown = await run_daemon(nursery, path, recorder)
+    await trio.sleep(40)
+    titles = [title for _, title, _ in recorder.sent]
+    assert titles == ["boost GOOD1", "doubled GOOD1"]
+    assert recorder.sent[1][2] == "110% since 0.002: now 0.0042"
+    # The watch ends an hour after the alert: no poll after that.
+    await trio.sleep(3600)
+    asked = len(rest.asked())
+    await trio.sleep(300)
+    assert len(rest.asked()) == asked
+    assert len(daemon.engine.state.watches) == 0
+    shutdown.set()
+
+
+async def test_a_capture_recorded_with_market_data_replays_the_same_alerts_offline(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, rest: FakeDexRest,
+        tmp_path: Path) -> None:
+    """Live (real time) with the capture tap, then `dry-run --replay` with no API."""
+    tokens(rest, time.time())
+    rest.add("RICH1", pair("RICH1", liquidity=700000.0, created_ms=(time.time() - 3600) * 1000))
+    path = rules(tmp_path, fake_dex, rest, GATED)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
+    recording = tmp_path / "capture.jsonl"
+    recorder = Recorder()
+    with recording.open("w") as file, trio.fail_after(20):
+        writer = capture.Writer(file, SystemClock())
+        daemon = Daemon.create(loader.load(path, env={}), SystemClock(),
+                               {"rec": recorder}, tap=writer.tap)  # type: ignore[dict-item]
+        shutdown = trio.Event()
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("GOOD1", 5), boost("RUG1", 5),
+                                             boost("BASE1", 1)))
+        await trio.sleep(0.5)
+        await fake_dex.push(BOOSTS, snapshot(boost("OLD1", 5), boost("RICH1", 5),
+                                             boost("NOPAIR1", 5), boost("BASE1", 1)))
+        while len(recorder.sent) < 2:
+            await trio.sleep(0.05)  # real time: the live daemon and its capture
+        await trio.sleep(0.5)
+        shutdown.set()
+    live = [title for _, title, _ in recorder.sent]
+    assert live == ["gated GOOD1", "gated RICH1"]
+    answers = [f for f in capture.read(recording)[0] if f.stream.startswith("tokens/v1/")]
+    assert len(answers) == 3  # two batches and NOPAIR1 alone
+    rest.pairs.clear()  # offline: whatever the replay asks, the API knows nothing now
+    asked_live = len(rest.requests)
+    out = io.StringIO()
+    assert await trio.to_thread.run_sync(
+        replay_file, loader.load(path, env={}), str(recording), None, None, "text", out) == 0
+    replayed = re.findall(r"→ rec: (.*)$", out.getvalue(), re.M)
+    assert replayed == live
+    assert len(rest.requests) == asked_live  # the replay asked nobody
+    assert "liquidity $700,000" in out.getvalue()

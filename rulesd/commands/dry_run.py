@@ -25,6 +25,7 @@ from rulesd.commands.common import load_logging, typed
 from rulesd.daemon import Daemon
 from rulesd.delivery.notifiers import printing_notifiers
 from rulesd.durations import parse_time
+from rulesd.enrich.recorded import RecordedAnswers
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 
@@ -63,17 +64,19 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
         {name: spec.urls for name, spec in loaded.config.notifiers.items()}, out, clock, output,
         since=start)
     done = trio.Event()
+    answers = RecordedAnswers()
 
     async def feed(send: trio.MemorySendChannel[Event], *,
                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with send:
-            await replay.replay(frames, loaded.sources, send.send, done,
+            await replay.replay(frames, loaded.sources, send.send, done, answers=answers,
                                  task_status=task_status)
             # Held open until the shutdown: a closed feed would end the engine and,
             # with it, delivery — before groups, digests and paced sends go out.
             await trio.sleep_forever()
 
-    daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:", feed=feed)
+    daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:", feed=feed,
+                           lookups=answers.tokens)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)

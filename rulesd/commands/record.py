@@ -16,10 +16,13 @@ from rulesd.capture import Writer
 from rulesd.clock import SystemClock
 from rulesd.commands.common import load_logging, typed
 from rulesd.durations import parse_duration
+from rulesd.enrich.service import MarketService, market_config
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
+from rulesd.rules.engine import Engine
 from rulesd.sources import SOURCES
 from rulesd.sources.health import SourceHealth
+from rulesd.state import StateStore
 
 
 def _progress(writer: Writer) -> str:
@@ -30,18 +33,32 @@ def _progress(writer: Writer) -> str:
 
 async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
                   only: Collection[str], status: TextIO) -> dict[str, SourceHealth]:
-    """Record until a signal or `duration`; the connections' health, for the last word."""
-    async def discard(event: Event) -> None:
-        """Recording keeps raw frames only."""
+    """Record until a signal or `duration`; the connections' health, for the last word.
+
+    Rules that name `market.` fields or `watch` tokens need DEX Screener's REST answers
+    to replay exactly: their events are evaluated here as the daemon would (alerts
+    go nowhere) so that the same lookups and polls are made, and recorded."""
+    engine = Engine(loaded.rules, StateStore())
+    clock = writer.clock
+
+    async def looked_up(event: Event) -> None:
+        engine.evaluate(event, clock.now(), looked_up=True)
+
+    market = MarketService(market_config(loaded.sources), clock, lambda: engine.state,
+                           lambda event: take(event), looked_up, tap=writer.tap)
+
+    async def take(event: Event) -> None:
+        engine.process(event, clock.now(), market.submit)
 
     healths: dict[str, SourceHealth] = {}
     terminal = status.isatty()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
+            await nursery.start(market.run)
             for name, config in loaded.sources.items():
                 if not only or name in only:
                     run = functools.partial(SOURCES[name].run, tap=writer.tap)
-                    nursery.start_soon(run, config, discard, writer.clock, healths)
+                    nursery.start_soon(run, config, take, writer.clock, healths)
 
             async def stop_after(seconds: float) -> None:
                 await trio.sleep(seconds)

@@ -44,6 +44,14 @@ class _Waiter:
         self.market: Market | None = None
 
 
+async def answer(asked: Market | _Waiter) -> Market | None:
+    """What `MarketLookup.ask` gave, once answered; None: unknown (the request failed)."""
+    if not isinstance(asked, _Waiter):
+        return asked
+    await asked.done.wait()
+    return asked.market
+
+
 class _Batch:
     __slots__ = ("addresses", "full")
 
@@ -80,8 +88,9 @@ class MarketLookup:
             return None
         return hit[0]
 
-    async def market(self, chain: str, address: str) -> Market | None:
-        """The token's market values; None: unknown (the request failed)."""
+    def ask(self, chain: str, address: str) -> Market | _Waiter:
+        """The token's cached market values, or what to wait on for them: the token
+        joins its chain's next batch now, so batches hold tokens in the order asked."""
         self.stats.asked += 1
         hit = self.cached(chain, address)
         if hit is not None:
@@ -91,8 +100,11 @@ class MarketLookup:
         if waiter is None:
             waiter = self._asked[(chain, address)] = _Waiter()
             self._gather(chain, address)
-        await waiter.done.wait()
-        return waiter.market
+        return waiter
+
+    async def market(self, chain: str, address: str) -> Market | None:
+        """The token's market values; None: unknown (the request failed)."""
+        return await answer(self.ask(chain, address))
 
     def _gather(self, chain: str, address: str) -> None:
         assert self._nursery is not None, "MarketLookup.run is not running"

@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from rulesd.clock import Clock
-from rulesd.enrich.lookup import MarketLookup
+from rulesd.enrich.lookup import MarketLookup, answer
 from rulesd.events import Event
 from rulesd.histogram import Histogram
 from rulesd.sources.dexscreener.market import UNKNOWN, aged
@@ -59,15 +59,18 @@ class Enricher:
         assert self._nursery is not None, "Enricher.run is not running"
         self.stats.waited += 1
         self.stats.waiting += 1
-        self._nursery.start_soon(self._wait, event)
+        token = event.token
+        asked = None
+        if token is not None and token.chain and token.address:
+            asked = self.lookup.ask(token.chain, token.address)
+        self._nursery.start_soon(self._wait, event, asked)
 
-    async def _wait(self, event: Event) -> None:
+    async def _wait(self, event: Event, asked: Any) -> None:
         started = trio.current_time()
         market: Any = None
-        token = event.token
-        if token is not None and token.chain and token.address:
+        if asked is not None:
             with trio.move_on_after(self.timeout_s):
-                market = await self.lookup.market(token.chain, token.address)
+                market = await answer(asked)
         self.stats.wait.observe(trio.current_time() - started)
         self.stats.waiting -= 1
         if market is None:

@@ -17,7 +17,7 @@ for their window.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -140,10 +140,14 @@ class Engine:
         old, self.ruleset = self.ruleset, RuleSet(rules, indexed=self.ruleset.indexed)
         self._adopt(self.ruleset.changed(old))
 
-    def process(self, event: Event, now: float) -> list[Alert]:
-        """Apply one event to the state and evaluate the rules on it."""
+    def process(self, event: Event, now: float,
+                wait: Callable[[Event], None] | None = None) -> list[Alert]:
+        """Apply one event to the state and evaluate the rules that see it at once; hand
+        it to `wait` when some rule sees it only with its lookups' answers."""
         if not self.state.apply(event, now):
             return []
+        if wait is not None and event.kind in self.ruleset.waiting_kinds:
+            wait(event)
         return self.evaluate(event, now)
 
     def evaluate(self, event: Event, now: float, *, looked_up: bool = False) -> list[Alert]:
