@@ -208,7 +208,8 @@ class Daemon:
         sources_scope = trio.CancelScope()
         self._intake = intake = Intake(self.engine, self.delivery, self.clock,
                                        self.engine_stats, self._event_came,
-                                       wait=lambda event: market.submit(event))
+                                       wait=lambda event: market.submit(event),
+                                       watched=lambda: market.watcher.poke())
         self.market = market = MarketService(
             market_config(self.loaded.sources), self.clock, lambda: self.engine.state,
             intake.take, intake.looked_up, tap=self.tap, fetch=self.lookups)
@@ -220,9 +221,8 @@ class Daemon:
         self._alongside_scope = trio.CancelScope()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.delivery.run, out_rx)
-            nursery.start_soon(self._alongside, out_tx.clone())
+            await nursery.start(self._alongside, out_tx.clone())
             nursery.start_soon(self._engine, intake, out_tx)
-            await nursery.start(market.run)
             await nursery.start(self._sources, sources_scope)
             task_status.started()
             await shutdown.wait()
@@ -233,10 +233,16 @@ class Daemon:
             sources_scope.cancel()
             nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
 
-    async def _alongside(self, deliveries: trio.MemorySendChannel[Delivery]) -> None:
-        """What runs beside the engine, until the engine stops."""
+    async def _alongside(self, deliveries: trio.MemorySendChannel[Delivery], *,
+                         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                         ) -> None:
+        """What runs beside the engine, until the engine stops (events still waiting
+        for their market data then are dropped, as frames not yet read are)."""
         with self._alongside_scope:
             async with deliveries, trio.open_nursery() as nursery:
+                assert self.market is not None
+                await nursery.start(self.market.run)
+                task_status.started()
                 nursery.start_soon(self._tick, deliveries.clone())
                 if self.db.shared:
                     nursery.start_soon(self.silences.follow)

@@ -35,8 +35,10 @@ FEED_QUEUE_SIZE: Final = 1024
 class Intake:
     def __init__(self, engine: Engine, delivery: DeliveryService, clock: Clock,
                  stats: EngineStats, on_event: Callable[[], None],
-                 wait: Callable[[Event], None] | None = None) -> None:
+                 wait: Callable[[Event], None] | None = None,
+                 watched: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
+        self._watched = watched  # a rule with `watch` fired: the watches look again
         # Where events go that some rule sees only with their lookups' answers.
         self._wait = wait
         self._delivery = delivery
@@ -64,6 +66,8 @@ class Intake:
     def _took(self, alerts: list[Alert], now: float) -> None:
         if alerts:
             self._alerts.extend(alerts)
+            if self._engine.state.watches.dirty:
+                self._watched()
         if alerts or self._engine.state.changed or now >= self._next_prune:
             self._wake.set()
 

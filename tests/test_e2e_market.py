@@ -33,12 +33,19 @@ class Recorder:
     name: str = "rec"
     format: str = "text"
     sent: list[tuple[float, str, str]] = attrs.field(factory=list)
+    _came: trio.Event = attrs.field(factory=trio.Event)
 
     def describe(self) -> str:
         return "recorder"
 
     async def send(self, message: Rendered) -> None:
         self.sent.append((trio.current_time(), message.title, message.body))
+        self._came.set()
+        self._came = trio.Event()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.sent) < count:
+            await self._came.wait()
 
     def bodies(self, word: str) -> list[str]:
         return [body for _, title, body in self.sent if word in title + body]
@@ -77,9 +84,9 @@ rules:
 """ + body)
 
 
-async def run_daemon(nursery: trio.Nursery, path: Path, recorder: Recorder
-                     ) -> tuple[Daemon, trio.Event]:
-    daemon = Daemon.create(loader.load(path, env={}), TrioClock(EPOCH),
+async def run_daemon(nursery: trio.Nursery, path: Path, recorder: Recorder,
+                     clock: TrioClock | None = None) -> tuple[Daemon, trio.Event]:
+    daemon = Daemon.create(loader.load(path, env={}), clock or TrioClock(EPOCH),
                            {"rec": recorder})  # type: ignore[dict-item]
     shutdown = trio.Event()
     await nursery.start(daemon.run, shutdown)
@@ -186,7 +193,7 @@ async def test_a_burst_of_500_tokens_keeps_to_the_budget_and_each_is_evaluated_o
     message: "{{ market.price }}"
 """
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
-    daemon, shutdown = await run_daemon(
+    _daemon, shutdown = await run_daemon(
         nursery, rules(tmp_path, fake_dex, rest, body, ", rate: 10/min, timeout: 10m"),
         recorder)
     await fake_dex.wait_connections(BOOSTS, 1)
@@ -221,14 +228,22 @@ WATCHING = """\
 """
 
 
+@pytest.fixture
+def patient_clock() -> trio.testing.MockClock:
+    """Virtual time that waits for the state file's thread (SQLite writes) before it
+    jumps: a restart must find what the first daemon wrote, as it would in real time."""
+    return trio.testing.MockClock(autojump_threshold=0.02)
+
+
 async def test_a_watched_token_that_doubles_fires_the_follow_up_through_a_restart(
         nursery: trio.Nursery, fake_dex: FakeDexScreener, rest: FakeDexRest,
-        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+        tmp_path: Path, patient_clock: trio.testing.MockClock) -> None:
     rest.add("GOOD1", pair("GOOD1", price="0.002"))
     recorder = Recorder()
+    clock = TrioClock(EPOCH)  # one wall clock across the restart
     path = rules(tmp_path, fake_dex, rest, WATCHING, state=str(tmp_path / "state.db"))
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
-    daemon, shutdown = await run_daemon(nursery, path, recorder)
+    daemon, shutdown = await run_daemon(nursery, path, recorder, clock)
     await fake_dex.wait_connections(BOOSTS, 1)
     await trio.sleep(1)
     await fake_dex.push(BOOSTS, snapshot(boost("GOOD1", 10), boost("BASE1", 1)))
@@ -242,7 +257,7 @@ async def test_a_watched_token_that_doubles_fires_the_follow_up_through_a_restar
     # Restarted: the watch is state; the price doubles meanwhile.
     rest.pairs[("solana", "GOOD1")] = [pair("GOOD1", price="0.0042")]
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("GOOD1", 10), boost("BASE1", 1))]
-    daemon, shutdown = await run_daemon(nursery, path, recorder)
+    daemon, shutdown = await run_daemon(nursery, path, recorder, clock)
     await trio.sleep(40)
     titles = [title for _, title, _ in recorder.sent]
     assert titles == ["boost GOOD1", "doubled GOOD1"]
@@ -278,8 +293,7 @@ async def test_a_capture_recorded_with_market_data_replays_the_same_alerts_offli
         await trio.sleep(0.5)
         await fake_dex.push(BOOSTS, snapshot(boost("OLD1", 5), boost("RICH1", 5),
                                              boost("NOPAIR1", 5), boost("BASE1", 1)))
-        while len(recorder.sent) < 2:
-            await trio.sleep(0.05)  # real time: the live daemon and its capture
+        await recorder.wait_for(2)
         await trio.sleep(0.5)
         shutdown.set()
     live = [title for _, title, _ in recorder.sent]

@@ -49,6 +49,9 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
 
     async def take(event: Event) -> None:
         engine.process(event, clock.now(), market.submit)
+        if engine.state.watches.dirty:
+            market.watcher.poke()
+        engine.state.take_changes()  # nothing is kept: no journal grows
 
     healths: dict[str, SourceHealth] = {}
     terminal = status.isatty()

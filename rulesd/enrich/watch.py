@@ -34,8 +34,6 @@ from rulesd.state.store import Watch
 log = logging.getLogger("rulesd.enrich")
 
 SHARE: Final = 0.5
-# How often the watch list is looked at when nothing is due sooner (new watches).
-LOOK_S: Final = 1.0
 
 Fetch = Callable[[str, list[str]], Awaitable[Any]]
 WatchKey = tuple[str, str]  # (rule, token key)
@@ -69,11 +67,16 @@ class Watcher:
         self.max_watched = max_watched
         self.stats = WatchStats()
         self._next: dict[WatchKey, float] = {}  # trio time of each watch's next poll
+        self._poked = trio.Event()
         self._warned = False
 
     def resize(self, budget_per_s: float, max_watched: int) -> None:
         self._supply = budget_per_s * SHARE
         self.max_watched = max_watched
+
+    def poke(self) -> None:
+        """The watch list changed (a rule with `watch` fired): look at it again."""
+        self._poked.set()
 
     async def run(self) -> None:
         while True:
@@ -81,7 +84,9 @@ class Watcher:
             if due:
                 await self._poll(due)
             nearest = min(self._next.values(), default=math.inf)
-            await trio.sleep_until(min(nearest, trio.current_time() + LOOK_S))
+            with trio.move_on_at(nearest):
+                await self._poked.wait()
+            self._poked = trio.Event()
 
     def _due(self) -> list[tuple[WatchKey, Watch]]:
         """The watches to poll now; ended and surplus watches are dropped."""
