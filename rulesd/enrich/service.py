@@ -43,7 +43,7 @@ class MarketService:
         count, window_s = config.budget()
         self.config = config
         self.budget = Budget(count, window_s)
-        self.health = SourceHealth(NAME)
+        self.health = SourceHealth(NAME, on_demand=True)
         self.client = MarketClient(config.url, self.budget, config.timeout, clock,
                                    self.health, tap=tap, emit=emit)
         ask = fetch or self.client.tokens
@@ -83,6 +83,20 @@ class MarketService:
             healths[NAME] = self.health
         else:
             healths.pop(NAME, None)
+
+    def view(self) -> dict[str, Any]:
+        """What the status API and page show of it."""
+        budget, lookup = self.budget.stats, self.lookup.stats
+        waits, watches = self.enricher.stats, self.watcher.stats
+        return {
+            "rate": self.config.rate, "requests": budget.requests,
+            "throttled": budget.throttled, "lookups": lookup.asked,
+            "cache_hits": lookup.cache_hits, "asked_alone": lookup.alone,
+            "waited": waits.waited, "waiting": waits.waiting, "timeouts": waits.timed_out,
+            "watched": watches.watched, "watch_polls": watches.polls,
+            "watch_interval_s": None if watches.interval_s is None
+            else round(watches.interval_s, 3),
+        }
 
     def submit(self, event: Event) -> None:
         """`event` waits for its token's market data, then its waiting rules see it."""

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from rulesd.clock import Clock
 from rulesd.delivery.service import DeliveryService
+from rulesd.enrich.service import MarketService
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
 from rulesd.monitor import EngineStats
@@ -46,5 +47,7 @@ class Served(Protocol):
     def resumed(self) -> bool: ...
     @property
     def role(self) -> str: ...
+    @property
+    def market(self) -> MarketService | None: ...
 
     async def reload_file(self, path: str) -> ReloadResult: ...

@@ -30,7 +30,7 @@ def readiness(daemon: Served) -> tuple[bool, str]:
         ok = daemon.leadership is not None and daemon.leadership.reachable
         return ok, "standby: ready to take over" if ok else \
             "standby: cannot reach the state database"
-    healths = list(daemon.healths.values())
+    healths = [h for h in daemon.healths.values() if not h.on_demand]
     seen = {health.source for health in healths}
     if not daemon.resumed or not set(daemon.loaded.sources) <= seen or \
             not all(h.connects or h.failures or h.state == "fatal" for h in healths):
@@ -117,6 +117,8 @@ def status(daemon: Served, outbox_counts: Mapping[str, int],
         "engine": {"events": daemon.engine_stats.events,
                    "queue_depth": daemon.engine_stats.queue_depth,
                    "lag_s": round(daemon.engine_stats.lag_s, 6)},
+        "market": daemon.market.view() if daemon.market is not None
+        and "dexscreener market" in daemon.healths else None,
         "reloads": dict(daemon.reloads),
         "silences": [silences_mod.view(s, now) for s in silences if s.ends > now],
     }

@@ -77,6 +77,8 @@ class SourceHealth:
     events: int = 0
     last_error: str | None = None
     faults: Counter[str] = attrs.field(factory=Counter)
+    # Asked when needed, not held open (a REST API): not what readiness waits for.
+    on_demand: bool = False
 
     @property
     def source(self) -> str:
