@@ -235,6 +235,8 @@ def _warnings(config: Config, sources: Mapping[str, Any], doc: Document) -> list
     for name, cfg in sources.items():
         produced |= SOURCES[name].produces(cfg)
         SOURCES[name].warnings(cfg, report)
+    if any(rule.watch is not None and rule.enabled for rule in config.rules):
+        produced.add("price")  # a watch's polls (DEX Screener's REST API)
     for i, rule in enumerate(config.rules):
         missing = [k for k in rule.on if k in KINDS and k not in produced]
         if missing and rule.enabled:

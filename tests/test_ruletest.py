@@ -24,7 +24,7 @@ def test_the_example_rule_tests_pass() -> None:
     price_tests = ROOT / "contrib" / "tests" / "price-rules.test.yaml"
     code, out = run([str(EXAMPLE_TESTS), str(price_tests)])
     assert code == 0, out
-    assert out.count("PASS ") == 6 and "FAIL" not in out
+    assert out.count("PASS ") == 8 and "FAIL" not in out
 
 
 def test_a_failure_shows_what_the_rule_gave_with_its_values(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_a_list_of_rules_files_runs_every_case_against_each(suite: Path) -> None
     suite.write_text(suite.read_text().replace("rules: rules.example.yaml",
                                                "rules: [rules.example.yaml, copy.yaml]"))
     code, out = run([str(suite)])
-    assert code == 0 and out.count("PASS ") == 8 and "[copy.yaml]" in out
+    assert code == 0 and out.count("PASS ") == 12 and "[copy.yaml]" in out
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_wrong_expectation_fails_with_a_diff(suite: Path) -> None:
     assert f"FAIL {suite}: takeover claims mentioning Telegram alert, others do not" in out
     assert '  missing:    takeover-claims solana:Cto2 at 5s containing "t.me"' in out
     assert "  unexpected: takeover-claims solana:Cto1 at 0s (Community takeover: Cto1" in out
-    assert out.count("PASS ") == 3
+    assert out.count("PASS ") == 5
 
 
 def test_a_wrong_time_or_text_fails(suite: Path) -> None:
@@ -99,7 +99,7 @@ def test_a_malformed_test_file_is_reported_with_line_numbers(
 
 def test_the_command_line(suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", str(suite)]) == 0
-    assert capsys.readouterr().out.count("PASS") == 4
+    assert capsys.readouterr().out.count("PASS") == 6
 
 
 def test_the_readmes_rule_test_examples_pass_as_written(tmp_path: Path) -> None:

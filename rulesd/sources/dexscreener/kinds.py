@@ -86,6 +86,5 @@ WATCH_FIELDS: Final[dict[str, Field]] = {
 }
 WATCHED: Final = Kind(
     "price", "a watched token's market, polled after a rule with `watch` fired for it "
-    "[DEX Screener REST]", {**VALUES, **WATCH_FIELDS}, occurrence=False,
-    headline=("price", "liquidity", "market_cap", "watch.change"), label="Price")
+    "[DEX Screener REST]", {**VALUES, **WATCH_FIELDS}, occurrence=False)
 KINDS: Final = (*STREAMS.values(), WATCHED)
