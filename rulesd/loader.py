@@ -23,7 +23,8 @@ from rulesd.delivery.notifiers import CONSOLE_URL, privacy_url, url_problem
 from rulesd.delivery.templates import template_check, template_problems
 from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule, compile_rules
-from rulesd.sources import KINDS, SOURCES
+from rulesd.schema import Kind
+from rulesd.sources import KINDS, SOURCES, UNWATCHED_KINDS
 from rulesd.suggest import did_you_mean
 from rulesd.yaml_loader import ConfigError, Document, Path, Problem
 
@@ -85,7 +86,7 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
     problems = list(parsed.problems)
     secrets = set(parsed.secrets) | file_secrets(parsed.data)
     sources = _sources(config, doc, problems)
-    rules = compile_rules(config, doc, parsed.rule_indexes, KINDS, problems)
+    rules = compile_rules(config, doc, parsed.rule_indexes, schemas_for(config), problems)
     _templates(config, doc, parsed.rule_indexes, problems)
     if parsed.complete:
         _notifiers(config, doc, problems)
@@ -207,12 +208,20 @@ def _notifiers(config: Config, doc: Document, problems: list[Problem]) -> None:
                     problems.append(doc.problem(at, f"notifier {name!r}: {problem}"))
 
 
+def schemas_for(config: Config) -> Mapping[str, Kind]:
+    """The kinds' fields as this file's events carry them (a watch's polls add theirs
+    to `price` only where some rule watches)."""
+    watching = any(rule.watch is not None for rule in config.rules)
+    return KINDS if watching else UNWATCHED_KINDS
+
+
 def _templates(config: Config, doc: Document, indexes: tuple[int, ...],
                problems: list[Problem]) -> None:
     """Titles and messages: syntax always; names and a sample render when the kinds
     are known."""
+    schemas = schemas_for(config)
     for i, rc in zip(indexes, config.rules, strict=True):
-        kinds = {k: KINDS[k] for k in rc.on if k in KINDS}
+        kinds = {k: schemas[k] for k in rc.on if k in schemas}
         known = len(kinds) == len(rc.on) and bool(kinds)
         for key in ("title", "message"):
             source = getattr(rc, key)

@@ -13,7 +13,7 @@ from rulesd.schema import Kind, merge, string
 from rulesd.sources import coinmarketcap, dexscreener, mobula, tokenmetrics
 from rulesd.sources.base import Parser, Running, Source, StreamParser
 
-__all__ = ["KINDS", "SOURCES", "Parser", "Running", "Source", "StreamParser"]
+__all__ = ["KINDS", "SOURCES", "UNWATCHED_KINDS", "Parser", "Running", "Source", "StreamParser"]
 
 SOURCES: Final[dict[str, Source]] = {
     source.name: source
@@ -35,3 +35,9 @@ DAEMON_KINDS: Final = (
 # Every kind a rule may listen to, with the union of the fields its sources give it.
 KINDS: Final[dict[str, Kind]] = merge(
     [kind for source in SOURCES.values() for kind in source.kinds] + list(DAEMON_KINDS))
+# The same where no rule has `watch`: no price event then carries what only a watch's
+# polls give (`change_1h`, `watch.rule`, ...), and `check` says so rather than accept
+# a condition that could never hold.
+UNWATCHED_KINDS: Final[dict[str, Kind]] = merge(
+    [kind for source in SOURCES.values() for kind in source.kinds
+     if kind is not dexscreener.WATCHED] + list(DAEMON_KINDS))

@@ -6,9 +6,11 @@ from typing import Final
 
 from rulesd.sources.base import Source
 from rulesd.sources.dexscreener.config import DexScreenerConfig, check
-from rulesd.sources.dexscreener.kinds import KINDS, STREAMS
+from rulesd.sources.dexscreener.kinds import KINDS, STREAMS, WATCHED
 from rulesd.sources.dexscreener.parse import DexParser
 from rulesd.sources.dexscreener.session import run
+
+__all__ = ["SOURCE", "WATCHED"]
 
 SOURCE: Final = Source(
     name="dexscreener",
