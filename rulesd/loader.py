@@ -127,10 +127,13 @@ def file_secrets(data: Any) -> set[str]:
             continue
         source = SOURCES.get(name)
         for key in source.secret_keys if source else ("api_key",):
-            found.add(section.get(key))
+            value = section.get(key)  # a list pasted in: each of its strings
+            found.update(v for v in (value if isinstance(value, list) else [value])
+                         if isinstance(v, str))
         headers = section.get("headers")
         if isinstance(headers, Mapping):
-            found.update(v for k, v in headers.items() if _SECRET_HEADER.search(str(k)))
+            found.update(v for k, v in headers.items()
+                         if isinstance(v, str) and _SECRET_HEADER.search(str(k)))
     notifiers = data.get("notifiers")
     for spec in (notifiers.values() if isinstance(notifiers, Mapping) else ()):
         urls = spec.get("urls") if isinstance(spec, Mapping) else spec

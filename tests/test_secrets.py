@@ -138,3 +138,21 @@ async def test_a_reload_that_brings_a_new_key_masks_it_in_later_log_lines(
     line = capsys.readouterr().err.splitlines()[-1]
     assert line.endswith(f"a line quoting *** and {CMC_KEY}"), line  # only what it knows
     assert daemon.delivery.redact(f"x {TG_URL}") == "x ***"
+
+
+def test_a_key_written_as_a_list_is_refused_in_one_line_and_stays_masked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by the rules fuzzer: `api_key: [..]` crashed the secret scan."""
+    path = write_rules(tmp_path, """\
+        version: 1
+        sources:
+          coinmarketcap:
+            api_key: [abcdefghijk123, {x: 1}]
+            subscriptions: [{channel: market@crypto_latest_price, params: {crypto_ids: [1]}}]
+        notifiers: {c: stdout}
+        rules: [{name: r, on: price, notify: [c]}]
+        """)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "expected a string, got a list" in err
+    assert "abcdefghijk123" not in err and "Traceback" not in err

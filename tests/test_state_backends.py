@@ -19,7 +19,7 @@ from rulesd.state.db import StateDB
 from rulesd.state.lock import StateLock
 from rulesd.state.outbox import DEAD, DELIVERED, PENDING, SILENCED, Delivery
 from rulesd.state.postgres import PostgresState
-from rulesd.state.store import Changes
+from rulesd.state.store import Changes, Watch
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import BOOSTS, boost, boost_rules, first_run, snapshot, start
 
@@ -36,7 +36,9 @@ def populate(db: StateBackend) -> None:
                      ("dex:boosts", "solana:B", "v2", 11.0),
                      ("dex:profiles", "solana:C", None, 12.0)], [],
                     [("firing", ("pricey", "solana:A"), [5.0, {"price": 150}]),
-                     ("last_fired", ("boosts", "solana:A"), 10.0)], []),
+                     ("last_fired", ("boosts", "solana:A"), 10.0),
+                     ("watches", ("sol-boost", "solana:A"),
+                      Watch(10.0, 3610.0, 30.0, 0.002391, "solana", "A", None))], []),
             [delivery("a1", 1.0), delivery("a2", 2.0), delivery("a3", 3.0),
              delivery("a4", 4.0, silenced="s1")])
     db.delivered([("a1", "team#1")], 5.0)
@@ -66,6 +68,9 @@ def test_every_table_round_trips_and_survives_a_restart(
         {"solana:A": 100.0, "solana:B": "v2"}  # a number stays a number
     assert store.seen["dex:profiles"]["solana:C"].version is None
     assert store.firing.get(("pricey", "solana:A")) is not None
+    # A watch (a failover's next leader polls on from it), typed again.
+    assert store.watches[("sol-boost", "solana:A")] == Watch(
+        10.0, 3610.0, 30.0, 0.002391, "solana", "A", None)
     assert again.outbox_counts() == {DELIVERED: 1, DEAD: 1, PENDING: 1, SILENCED: 1}
     [pending] = again.outbox()
     assert (pending.delivery.alert_id, pending.delivery.attempts, pending.last_error) == \
@@ -149,7 +154,7 @@ def test_migrate_moves_everything_into_an_empty_database_once(
     source.close()
     assert main(["state", "migrate", "--from", path, "--to", postgres_url]) == 0
     out = capsys.readouterr().out
-    assert "moved 3 seen items, 2 remembered values" in out and "1 silences and 4 outbox " \
+    assert "moved 3 seen items, 3 remembered values" in out and "1 silences and 4 outbox " \
         "rows" in out
     target = PostgresState(postgres_url)
     try:

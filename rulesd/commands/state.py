@@ -46,7 +46,7 @@ def migrate(source: str, target: str) -> str:
         if lock is not None:
             lock.release()
     return (f"moved {moved['seen']} seen items, {moved['memory']} remembered values "
-            f"(firing state, cooldowns, first-seen, presence), {moved['silences']} "
+            f"(firing state, cooldowns, first-seen, presence, watches), {moved['silences']} "
             f"silences and {moved['outbox']} outbox rows from {source} to "
             f"{display(target)}; now use `state: {{url: ...}}` in the rules file")
 
