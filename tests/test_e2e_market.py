@@ -18,6 +18,7 @@ from rulesd.clock import SystemClock, TrioClock
 from rulesd.commands.dry_run import replay_file
 from rulesd.daemon import Daemon
 from rulesd.delivery.templates import Rendered
+from rulesd.http import metrics, view
 from tests.fake_rest import FakeDexRest, pair
 from tests.fakes import FakeDexScreener
 from tests.helpers import BOOSTS, boost, snapshot, write_rules
@@ -144,6 +145,17 @@ async def test_a_rule_gated_on_market_fires_for_the_tokens_that_pass_and_others_
     assert daemon.market is not None
     assert daemon.market.enricher.stats.waited == 5
     assert daemon.healths["dexscreener market"].state == "up"
+    # What an operator sees: the status API and /metrics.
+    shown = view.status(daemon, {}, [])
+    assert shown["ready"] and shown["market"]["requests"] == 2
+    assert shown["market"]["waited"] == 5 and shown["market"]["timeouts"] == 0
+    assert {"name": "dexscreener market", "state": "up"}.items() <= next(
+        s for s in shown["sources"] if s["name"] == "dexscreener market").items()
+    text = metrics.exposition(daemon, {}, EPOCH).decode()
+    assert "rulesd_market_requests_total 2.0" in text
+    # Four waited for one slow answer (2 s), NOPAIR1 for two (batch, then alone).
+    assert 'rulesd_market_wait_seconds_bucket{le="2.5"} 4.0' in text
+    assert 'rulesd_market_wait_seconds_bucket{le="5.0"} 5.0' in text
 
 
 async def test_unknown_market_data_holds_no_condition_and_shows_as_unknown(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -120,10 +120,15 @@ def _add_silence(driver: webdriver.Chrome, url: str, token: str) -> list[list[st
     # The post loads a new page: wait until the old one is gone, then read the new one
     # (reading while it is replaced fails in ways that vary with Chromium's version).
     WebDriverWait(driver, 10).until(staleness_of(old))
-    WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(
-        lambda d: "rule=" in d.find_element(By.ID, "silences").text)
-    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-            for row in driver.find_elements(By.CSS_SELECTOR, "#silences tr")[1:]]
+    def rows(d: webdriver.Chrome) -> list[list[str]] | None:
+        found = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+                 for row in d.find_elements(By.CSS_SELECTOR, "#silences tr")[1:]]
+        return found if any("rule=" in cell for row in found for cell in row) else None
+
+    # The post answers with a redirect: the document may be replaced once more while it
+    # is read (Chromium then says "Node ... does not belong to the document").
+    return WebDriverWait(driver, 10, ignored_exceptions=[
+        StaleElementReferenceException, WebDriverException]).until(rows)
 
 
 def _recent(driver: webdriver.Chrome, url: str) -> list[list[str]]:
