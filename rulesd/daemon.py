@@ -15,8 +15,8 @@ from rulesd import logs, monitor, reloading, summary
 from rulesd.clock import Clock
 from rulesd.delivery.notifiers import Notifier, build_notifiers
 from rulesd.delivery.service import DeliveryService
-from rulesd.enrich.lookup import Fetch
-from rulesd.enrich.service import MarketService, market_config
+from rulesd.enrich.recorded import RecordedAnswers
+from rulesd.enrich.service import Enrichment, market_config, safety_configs
 from rulesd.intake import Intake
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
@@ -86,11 +86,11 @@ class Daemon:
     # The term's sources (a standby has none), and what sees their raw frames.
     sources: SourceRunner | None = None
     tap: Tap = attrs.field(default=no_tap, kw_only=True)
-    # The term's engine side: events in, commits out; its market lookups and watches.
+    # The term's engine side: events in, commits out; its lookups and watches.
     _intake: Intake | None = None
-    market: MarketService | None = None
-    # Replaces DEX Screener's REST API (a replay's recorded answers).
-    lookups: Fetch | None = attrs.field(default=None, kw_only=True)
+    enrichment: Enrichment | None = None
+    # Replaces the REST services (a replay's recorded answers).
+    replay: RecordedAnswers | None = attrs.field(default=None, kw_only=True)
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -98,7 +98,7 @@ class Daemon:
                state_path: str | None = None, *,
                feed: Callable[..., Awaitable[None]] | None = None,
                make_notifiers: MakeNotifiers | None = None, tap: Tap = no_tap,
-               lookups: Fetch | None = None) -> Daemon:
+               replay: RecordedAnswers | None = None) -> Daemon:
         """`notifiers` by target (default: Apprise's for the file's URLs), and
         `make_notifiers` for a reloaded file's new URLs (default: the same kind);
         `state_path` instead of the file's; `feed` instead of the live sources; `tap`
@@ -121,7 +121,7 @@ class Daemon:
         return cls(loaded, clock, notifiers, db, engine, delivery, silences,
                    leadership=leadership, feed=feed,
                    make_notifiers=make_notifiers or _apprise_notifiers, tap=tap,
-                   lookups=lookups)
+                   replay=replay)
 
     @property
     def role(self) -> str:
@@ -149,9 +149,9 @@ class Daemon:
         self.loaded = loaded
         self.engine.reload(loaded.rules)
         await self.delivery.reconfigure(loaded.config, loaded.rules, self.make_notifiers)
-        if self.market is not None:
-            self.market.reconfigure(market_config(loaded.sources))
-            self.market.follow(self.engine, self.healths)
+        if self.enrichment is not None:
+            self.enrichment.reconfigure(market_config(loaded.sources))
+            self.enrichment.follow(self.engine, self.healths)
         if self.ticker is not None:
             self.ticker.reloaded()
         if self.sources is not None:
@@ -208,12 +208,14 @@ class Daemon:
         sources_scope = trio.CancelScope()
         self._intake = intake = Intake(self.engine, self.delivery, self.clock,
                                        self.engine_stats, self._event_came,
-                                       wait=lambda event: market.submit(event),
-                                       watched=lambda: market.watcher.poke())
-        self.market = market = MarketService(
-            market_config(self.loaded.sources), self.clock, lambda: self.engine.state,
-            intake.take, intake.looked_up, tap=self.tap, fetch=self.lookups)
-        market.follow(self.engine, self.healths)
+                                       wait=lambda event: lookups.submit(event),
+                                       watched=lambda: lookups.watcher.poke())
+        self.enrichment = lookups = Enrichment(
+            market_config(self.loaded.sources), safety_configs(self.loaded.lookups),
+            self.clock, lambda: self.engine.state,
+            lambda kind: self.engine.ruleset.waiting_kinds.get(kind, frozenset()),
+            intake.take, intake.looked_up, tap=self.tap, replay=self.replay)
+        lookups.follow(self.engine, self.healths)
         resumed = self.delivery.resume(rows)
         self.resumed = True
         if resumed:
@@ -240,8 +242,8 @@ class Daemon:
         for their market data then are dropped, as frames not yet read are)."""
         with self._alongside_scope:
             async with deliveries, trio.open_nursery() as nursery:
-                assert self.market is not None
-                await nursery.start(self.market.run)
+                assert self.enrichment is not None
+                await nursery.start(self.enrichment.run)
                 task_status.started()
                 nursery.start_soon(self._tick, deliveries.clone())
                 if self.db.shared:

@@ -21,6 +21,7 @@ from rulesd import config as config_mod
 from rulesd.config import Config
 from rulesd.delivery.notifiers import CONSOLE_URL, privacy_url, url_problem
 from rulesd.delivery.templates import template_check, template_problems
+from rulesd.enrich import config as safety_config
 from rulesd.redact import Redactor
 from rulesd.rules.compile import Rule, compile_rules
 from rulesd.schema import Kind
@@ -39,6 +40,8 @@ class LoadedConfig:
     rules: tuple[Rule, ...]
     secrets: frozenset[str]
     warnings: tuple[Problem, ...] = ()
+    # The safety services configured under `sources` (goplus, rugcheck): not streams.
+    lookups: Mapping[str, Any] = attrs.field(factory=dict)
 
     def summary(self) -> str:
         parts = [SOURCES[name].describe(cfg) for name, cfg in self.sources.items()]
@@ -85,7 +88,7 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
     doc, config = parsed.doc, parsed.config
     problems = list(parsed.problems)
     secrets = set(parsed.secrets) | file_secrets(parsed.data)
-    sources = _sources(config, doc, problems)
+    sources, lookups = _sources(config, doc, problems)
     rules = compile_rules(config, doc, parsed.rule_indexes, schemas_for(config), problems)
     _templates(config, doc, parsed.rule_indexes, problems)
     if parsed.complete:
@@ -100,7 +103,7 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
         config.state, path=state_path(config.state.path, doc.file)))
     return LoadedConfig(doc.file, config, sources, tuple(rules), frozenset(secrets),
                         tuple(attrs.evolve(w, message=redact(w.message))
-                              for w in _warnings(config, sources, doc)))
+                              for w in _warnings(config, sources, doc)), lookups)
 
 
 def state_path(path: str, rules_file: str) -> str:
@@ -175,16 +178,28 @@ def _state(config: Config, doc: Document, problems: list[Problem]) -> None:
                                     "(the leader renews it every second)"))
 
 
-def _sources(config: Config, doc: Document, problems: list[Problem]) -> dict[str, Any]:
-    """Each source's section structured into its config class and checked by it."""
+def _sources(config: Config, doc: Document, problems: list[Problem]
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each source's section structured into its config class and checked by it; the
+    safety services' sections apart (they are asked, not streamed)."""
     def report(path: Path, message: str, at_key: bool = False) -> None:
         problems.append(doc.problem(path, message, at_key=at_key))
 
     out: dict[str, Any] = {}
+    lookups: dict[str, Any] = {}
     for name, raw in config.sources.items():
+        service = safety_config.SERVICES.get(name)
+        if service is not None:
+            structured = config_mod.structure_section(raw, service, ("sources", name), doc,
+                                                      problems)
+            if structured is not None:
+                safety_config.check(name, structured, report)
+                lookups[name] = structured
+            continue
         source = SOURCES.get(name)
         if source is None:
-            report(("sources", name), f"unknown source {name!r}{did_you_mean(name, SOURCES)}",
+            known = {*SOURCES, *safety_config.SERVICES}
+            report(("sources", name), f"unknown source {name!r}{did_you_mean(name, known)}",
                    True)
             continue
         structured = config_mod.structure_section(raw, source.config_type, ("sources", name),
@@ -193,7 +208,7 @@ def _sources(config: Config, doc: Document, problems: list[Problem]) -> dict[str
             continue
         source.check(structured, report)
         out[name] = structured
-    return out
+    return out, lookups
 
 
 def _notifiers(config: Config, doc: Document, problems: list[Problem]) -> None:

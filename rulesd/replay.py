@@ -38,7 +38,7 @@ class Replayer:
     def events(self, frame: Frame) -> list[Event]:
         if is_answer(frame.source, frame.stream):
             if frame.data is not None:
-                self.answers.add(frame.stream, frame.data)
+                self.answers.add(frame.source, frame.stream, frame.data)
             return []
         parser = self._parsers.get(frame.source)
         if parser is None:  # a source the rules file does not configure

@@ -13,6 +13,8 @@ from typing import Final, Literal
 
 import attrs
 
+from rulesd import security
+
 FieldType = Literal["number", "duration", "string", "bool", "time", "list", "object"]
 # Types numeric operators compare (a duration is seconds; rules may write `24h`).
 NUMERIC: Final = frozenset({"number", "duration"})
@@ -64,6 +66,14 @@ TOKEN_FIELDS: Final[Mapping[str, Field]] = {
     "address": string("the token's address on its chain (EVM addresses lower-case)"),
 }
 EXTRA: Final = obj("fields the vendor sent that this schema does not name, as sent")
+# Offered by every kind that carries a token, where GoPlus or RugCheck is configured
+# (`rulesd.security` says which service gives which).
+SECURITY_FIELDS: Final[Mapping[str, Field]] = {
+    **{f"security.{name}": Field(f.type, f.meaning, f.unit)  # type: ignore[arg-type]
+       for name, f in security.FIELDS.items()},
+    "security.checked_by": listing("the safety services that answered (`goplus`, "
+                                   "`rugcheck`)"),
+}
 
 
 @attrs.frozen
@@ -85,8 +95,9 @@ class Kind:
     sentence: str | None = None
 
     def all_fields(self) -> dict[str, Field]:
-        """The kind's fields, with the token fields where it carries a token."""
-        return {**TOKEN_FIELDS, **self.fields} if self.token else dict(self.fields)
+        """The kind's fields, with the token and safety fields where it carries a token."""
+        return {**TOKEN_FIELDS, **self.fields, **SECURITY_FIELDS} if self.token \
+            else dict(self.fields)
 
 
 def merge(kinds: Iterable[Kind]) -> dict[str, Kind]:

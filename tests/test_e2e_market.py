@@ -142,20 +142,21 @@ async def test_a_rule_gated_on_market_fires_for_the_tokens_that_pass_and_others_
     asked = rest.asked()
     assert len(asked[0].rsplit("/", 1)[1].split(",")) == 5
     assert asked[1:] == ["/tokens/v1/solana/NOPAIR1"]
-    assert daemon.market is not None
-    assert daemon.market.enricher.stats.waited == 5
+    assert daemon.enrichment is not None
+    assert daemon.enrichment.enricher.stats.waited == 5
     assert daemon.healths["dexscreener market"].state == "up"
     # What an operator sees: the status API and /metrics.
     shown = view.status(daemon, {}, [])
-    assert shown["ready"] and shown["market"]["requests"] == 2
-    assert shown["market"]["waited"] == 5 and shown["market"]["timeouts"] == 0
+    assert shown["ready"] and shown["lookups"]["market"]["requests"] == 2
+    assert shown["lookups"]["events"]["waited"] == 5
+    assert shown["lookups"]["market"]["timeouts"] == 0
     assert {"name": "dexscreener market", "state": "up"}.items() <= next(
         s for s in shown["sources"] if s["name"] == "dexscreener market").items()
     text = metrics.exposition(daemon, {}, EPOCH).decode()
-    assert "rulesd_market_requests_total 2.0" in text
+    assert 'rulesd_lookup_requests_total{service="dexscreener"} 2.0' in text
     # Four waited for one slow answer (2 s), NOPAIR1 for two (batch, then alone).
-    assert 'rulesd_market_wait_seconds_bucket{le="2.5"} 4.0' in text
-    assert 'rulesd_market_wait_seconds_bucket{le="5.0"} 5.0' in text
+    assert 'rulesd_lookup_wait_seconds_bucket{le="2.5"} 4.0' in text
+    assert 'rulesd_lookup_wait_seconds_bucket{le="5.0"} 5.0' in text
 
 
 async def test_unknown_market_data_holds_no_condition_and_shows_as_unknown(
@@ -182,7 +183,7 @@ async def test_unknown_market_data_holds_no_condition_and_shows_as_unknown(
     shutdown.set()
     assert [b for _, _, b in recorder.sent] == ["liquidity unknown, price unknown"]
     assert 3.0 <= recorder.sent[0][0] - pushed < 4.0  # the timeout, not the API's minute
-    assert daemon.market is not None and daemon.market.enricher.stats.timed_out == 1
+    assert daemon.enrichment is not None and daemon.enrichment.market.timed_out == 1
 
 
 async def test_a_burst_of_500_tokens_keeps_to_the_budget_and_each_is_evaluated_once(

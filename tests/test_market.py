@@ -10,8 +10,9 @@ import trio.testing
 
 from rulesd.clock import TrioClock
 from rulesd.enrich.budget import Budget
-from rulesd.enrich.client import LookupFailed, MarketClient
-from rulesd.enrich.lookup import MarketLookup
+from rulesd.enrich.client import MarketClient
+from rulesd.enrich.lookup import Lookup
+from rulesd.enrich.rest import LookupFailed
 from rulesd.sources.dexscreener.market import aged, markets
 from rulesd.sources.health import SourceHealth
 from tests.fake_rest import SOL, FakeDexRest, pair
@@ -93,8 +94,9 @@ async def _with_lookup(rest: FakeDexRest, test: object, ttl: float = 30.0) -> No
     health = SourceHealth("dexscreener market")
     async with trio.open_nursery() as nursery:
         await nursery.start(rest.serve)
-        client = MarketClient(rest.url, Budget(300, 60.0), 5.0, TrioClock(), health)
-        lookup = MarketLookup(client.tokens, ttl)
+        client = MarketClient("dexscreener", "market", rest.url, Budget(300, 60.0), 5.0,
+                              TrioClock(), health)
+        lookup = Lookup(client.tokens, ttl)
         await nursery.start(lookup.run)
         await test(lookup, client, health)  # type: ignore[operator]
         await client.aclose()
@@ -108,7 +110,7 @@ async def test_tokens_asked_together_share_one_request_and_the_cache_serves_agai
     for token in tokens:
         rest.add(token, pair(token, price="1.5"))
 
-    async def test(lookup: MarketLookup, client: MarketClient, health: SourceHealth) -> None:
+    async def test(lookup: Lookup, client: MarketClient, health: SourceHealth) -> None:
         found: dict[str, object] = {}
 
         async def ask(token: str) -> None:
@@ -139,7 +141,7 @@ async def test_a_token_cut_from_a_batch_answer_is_asked_again_alone(autojump_clo
     rest.add(quiet, pair(quiet, price="0.1"))
     rest.cut = 30
 
-    async def test(lookup: MarketLookup, client: MarketClient, health: SourceHealth) -> None:
+    async def test(lookup: Lookup, client: MarketClient, health: SourceHealth) -> None:
         found: dict[str, object] = {}
 
         async def ask(token: str) -> None:
@@ -165,7 +167,7 @@ async def test_a_429_is_waited_out_as_told_and_nothing_is_lost(autojump_clock: o
     rest.add(TOKEN, pair(TOKEN))
     rest.refusals = [(429, [("retry-after", "3")], b"{}")]
 
-    async def test(lookup: MarketLookup, client: MarketClient, health: SourceHealth) -> None:
+    async def test(lookup: Lookup, client: MarketClient, health: SourceHealth) -> None:
         start = trio.current_time()
         market = await lookup.market("solana", TOKEN)
         assert market is not None and market["price"] == 0.002391
@@ -182,7 +184,7 @@ async def test_a_failing_api_leaves_tokens_unknown_and_says_so_once(
     rest = FakeDexRest()
     rest.refusals = [(503, [], b"down for maintenance")] * 3
 
-    async def test(lookup: MarketLookup, client: MarketClient, health: SourceHealth) -> None:
+    async def test(lookup: Lookup, client: MarketClient, health: SourceHealth) -> None:
         assert await lookup.market("solana", TOKEN) is None
         assert health.state == "down" and "HTTP 503" in (health.last_error or "")
         with pytest.raises(LookupFailed):

@@ -76,7 +76,7 @@ async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: Te
             await trio.sleep_forever()
 
     daemon = Daemon.create(loaded, clock, notifiers, state_path=":memory:", feed=feed,
-                           lookups=answers.tokens)
+                           replay=answers)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run, shutdown)

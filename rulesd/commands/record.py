@@ -16,7 +16,7 @@ from rulesd.capture import Writer
 from rulesd.clock import SystemClock
 from rulesd.commands.common import load_logging, typed
 from rulesd.durations import parse_duration
-from rulesd.enrich.service import MarketService, market_config
+from rulesd.enrich.service import Enrichment, market_config, safety_configs
 from rulesd.events import Event
 from rulesd.loader import LoadedConfig
 from rulesd.rules.engine import Engine
@@ -44,8 +44,10 @@ async def _record(loaded: LoadedConfig, writer: Writer, duration: float | None,
     async def looked_up(event: Event) -> None:
         engine.evaluate(event, clock.now(), looked_up=True)
 
-    market = MarketService(market_config(loaded.sources), clock, lambda: engine.state,
-                           lambda event: take(event), looked_up, tap=writer.tap)
+    market = Enrichment(market_config(loaded.sources), safety_configs(loaded.lookups), clock,
+                        lambda: engine.state,
+                        lambda kind: engine.ruleset.waiting_kinds.get(kind, frozenset()),
+                        lambda event: take(event), looked_up, tap=writer.tap)
 
     async def take(event: Event) -> None:
         engine.process(event, clock.now(), market.submit)

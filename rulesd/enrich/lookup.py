@@ -1,12 +1,15 @@
-"""Market data per token: batched per chain, cached for `ttl`, asked once at a time.
+"""What a service says of a token: batched per chain, cached for `ttl`, asked once at
+a time (DEX Screener's market data, GoPlus's and RugCheck's safety reports).
 
 A token asked for joins its chain's next batch; a batch is sent when it holds
-`BATCH_LIMIT` addresses or `collect_s` after its first, whichever comes first.
-Who asks for a token already on its way waits for that answer. DEX Screener's
-answer lists pairs and may be cut (see the reference's batching caveat): a token
-absent from a batch answer is asked again alone, and only absent from its own
-answer is it pairless (`pairs: 0`, every value unknown). A failed request leaves
-its tokens unknown (None) and uncached, so the next event asks again.
+`limit` addresses or `collect_s` after its first, whichever comes first. Who asks
+for a token already on its way waits for that answer. `parse(answer, addresses)`
+gives the values of the tokens the answer covers. DEX Screener's answer lists
+pairs and may be cut (see the reference's batching caveat): there (`alone`
+given) a token absent from a batch answer is asked again alone, and only absent
+from its own answer is it `alone()` (pairless). Elsewhere an absent token is
+unknown. A failed request leaves its tokens unknown (None) and uncached, so the
+next event asks again.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ from typing import Any, Final
 import attrs
 import trio
 
-from rulesd.enrich.client import LookupFailed
+from rulesd.enrich.rest import LookupFailed
 from rulesd.sources.dexscreener.market import BATCH_LIMIT, markets, values
 
 # How long a batch gathers tokens after its first (a burst of events shares requests).
 COLLECT_S: Final = 0.25
 
 Fetch = Callable[[str, list[str]], Awaitable[Any]]  # (chain, addresses) → answer
-Market = Mapping[str, Any]  # the values of `rulesd.sources.dexscreener.market`
+Market = Mapping[str, Any]  # what a service says of one token (market or safety values)
 
 
 @attrs.define
@@ -45,7 +48,7 @@ class _Waiter:
 
 
 async def answer(asked: Market | _Waiter) -> Market | None:
-    """What `MarketLookup.ask` gave, once answered; None: unknown (the request failed)."""
+    """What `Lookup.ask` gave, once answered; None: unknown (the request failed)."""
     if not isinstance(asked, _Waiter):
         return asked
     await asked.done.wait()
@@ -60,9 +63,16 @@ class _Batch:
         self.full = trio.Event()
 
 
-class MarketLookup:
-    def __init__(self, fetch: Fetch, ttl_s: float, collect_s: float = COLLECT_S) -> None:
+class Lookup:
+    def __init__(self, fetch: Fetch, ttl_s: float, collect_s: float = COLLECT_S, *,
+                 parse: Callable[[Any, list[str]], Mapping[str, Market]] = markets,
+                 limit: int | Callable[[str], int] = BATCH_LIMIT,
+                 alone: Callable[[], Market] | None = lambda: values(None, 0)) -> None:
         self._fetch = fetch
+        self._parse = parse
+        # Addresses a request may name, per chain.
+        self._limit: Callable[[str], int] = limit if callable(limit) else lambda _: limit
+        self._alone = alone
         self.ttl_s = ttl_s
         self._collect_s = collect_s
         self.stats = LookupStats()
@@ -89,7 +99,7 @@ class MarketLookup:
         return hit[0]
 
     def ask(self, chain: str, address: str) -> Market | _Waiter:
-        """The token's cached market values, or what to wait on for them: the token
+        """The token's cached values, or what to wait on for them: the token
         joins its chain's next batch now, so batches hold tokens in the order asked."""
         self.stats.asked += 1
         hit = self.cached(chain, address)
@@ -103,17 +113,18 @@ class MarketLookup:
         return waiter
 
     async def market(self, chain: str, address: str) -> Market | None:
-        """The token's market values; None: unknown (the request failed)."""
+        """The token's values; None: unknown (the request failed, or the service does
+        not know the token)."""
         return await answer(self.ask(chain, address))
 
     def _gather(self, chain: str, address: str) -> None:
-        assert self._nursery is not None, "MarketLookup.run is not running"
+        assert self._nursery is not None, "Lookup.run is not running"
         batch = self._gathering.get(chain)
         if batch is None:
             batch = self._gathering[chain] = _Batch()
             self._nursery.start_soon(self._send_batch, chain, batch)
         batch.addresses.append(address)
-        if len(batch.addresses) >= BATCH_LIMIT:
+        if len(batch.addresses) >= self._limit(chain):
             del self._gathering[chain]
             batch.full.set()
 
@@ -134,17 +145,19 @@ class MarketLookup:
             for address in addresses:
                 self._resolve(chain, address, None)
             return
-        found = markets(answer, addresses)
+        found = self._parse(answer, addresses)
         now = trio.current_time()
         for address in addresses:
             market = found.get(address)
-            if market is None and len(addresses) > 1:
+            if market is None and self._alone is not None and len(addresses) > 1:
                 self.stats.alone += 1
                 assert self._nursery is not None
                 self._nursery.start_soon(self._ask, chain, [address])
                 continue
-            market = market if market is not None else values(None, 0)
-            self._cache[(chain, address)] = (market, now)
+            if market is None and self._alone is not None:
+                market = self._alone()
+            if market is not None:
+                self._cache[(chain, address)] = (market, now)
             self._resolve(chain, address, market)
 
     def _resolve(self, chain: str, address: str, market: Market | None) -> None:

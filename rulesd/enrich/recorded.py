@@ -11,12 +11,11 @@ request no answer comes for fails after `wait_s`, as it did live.
 from __future__ import annotations
 
 import collections
+import re
 from typing import Any, Final
 
 import orjson
 import trio
-
-from rulesd.enrich.client import LookupFailed, tokens_path
 
 # What "just before" is: the capture keeps microseconds; the virtual clock does not
 # run the replay in exactly the live order within one instant.
@@ -24,16 +23,26 @@ SLACK_S: Final = 0.01
 PREFIX: Final = "tokens/v1/"
 
 
+# The safety services: every line of theirs is an answer.
+SERVICES: Final = ("goplus", "rugcheck")
+
+
+class NoAnswer(Exception):
+    """The capture holds no answer to a request (the request fails, as it did live)."""
+
+
 def is_answer(source: str, stream: str) -> bool:
     """Whether a capture line is a REST answer rather than a stream's frame."""
-    return source == "dexscreener" and stream.startswith(PREFIX)
+    return (source == "dexscreener" and stream.startswith(PREFIX)) or source in SERVICES
 
 
-def _key(path: str) -> str:
-    """A request's path with its addresses in a stable order (a live batch's order
+_LIST: Final = re.compile(r"[^/?=&]+(?:,[^/?=&]+)+")
+
+
+def _key(source: str, path: str) -> str:
+    """A request with its lists of addresses in a stable order (a live batch's order
     follows the events', which a replay keeps, but matching should not depend on it)."""
-    head, _, addresses = path.rpartition("/")
-    return f"{head}/{','.join(sorted(addresses.split(',')))}"
+    return source + "|" + _LIST.sub(lambda m: ",".join(sorted(m[0].split(","))), path)
 
 
 class RecordedAnswers:
@@ -44,17 +53,18 @@ class RecordedAnswers:
         self._arrived = trio.Event()
         self.used = 0
 
-    def add(self, path: str, text: str | bytes) -> None:
+    def add(self, source: str, path: str, text: str | bytes) -> None:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:
             return  # a broken line answers nothing (the request fails, as it would have)
-        self._answers[_key(path)].append((trio.current_time(), data))
+        self._answers[_key(source, path)].append((trio.current_time(), data))
         self._arrived.set()
         self._arrived = trio.Event()
 
-    async def tokens(self, chain: str, addresses: list[str]) -> Any:
-        path = _key(tokens_path(chain, addresses))
+    async def get(self, source: str, path: str) -> Any:
+        """The recorded answer to `path` of `source`; raise NoAnswer."""
+        path = _key(source, path)
         asked = trio.current_time() - SLACK_S
         with trio.move_on_after(self.wait_s):
             while True:
@@ -65,4 +75,4 @@ class RecordedAnswers:
                     self.used += 1
                     return queue.popleft()[1]
                 await self._arrived.wait()
-        raise LookupFailed("no answer in the capture")
+        raise NoAnswer("no answer in the capture")

@@ -1,22 +1,27 @@
-"""The market stage of a term: DEX Screener's REST API behind `market.*` and watches.
+"""The lookups of a term: DEX Screener's REST API behind `market.` fields and watches,
+GoPlus and RugCheck behind `security.` fields.
 
-One budget, one client and one cache serve both the events that wait for their
-market data and the watched tokens' polls. Built per term (only a leader asks);
-nothing is asked until a rule needs it. `fetch` replaces the API (a replay's
-recorded answers).
+One budget, one client and one cache per host, shared by the events that wait and
+(for DEX Screener) the watched tokens' polls. Built per term (only a leader asks);
+nothing is asked until a rule needs it. `replay` serves a capture's answers in
+place of the services.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import trio
 
 from rulesd.clock import Clock
 from rulesd.enrich.budget import Budget
 from rulesd.enrich.client import MarketClient
-from rulesd.enrich.lookup import Fetch, MarketLookup
+from rulesd.enrich.config import SERVICES, ServiceConfig
+from rulesd.enrich.lookup import Lookup
+from rulesd.enrich.market import MarketAnswers
+from rulesd.enrich.recorded import RecordedAnswers
+from rulesd.enrich.safety import GoPlusClient, RugCheckClient, SafetyAnswers, Service, lookup_for
 from rulesd.enrich.stage import Enricher
 from rulesd.enrich.watch import Watcher
 from rulesd.events import Event
@@ -26,7 +31,10 @@ from rulesd.sources.health import SourceHealth
 from rulesd.sources.tap import Tap, no_tap
 from rulesd.state import StateStore
 
-NAME = "dexscreener market"
+NAME: Final = "dexscreener market"
+_CLIENTS: Final[dict[str, type[GoPlusClient] | type[RugCheckClient]]] = {
+    "goplus": GoPlusClient, "rugcheck": RugCheckClient}
+_KEY_HEADERS: Final = {"goplus": "Authorization", "rugcheck": "X-API-KEY"}
 
 
 def market_config(sources: Mapping[str, Any]) -> MarketConfig:
@@ -35,22 +43,30 @@ def market_config(sources: Mapping[str, Any]) -> MarketConfig:
     return dex.market if isinstance(dex, DexScreenerConfig) else MarketConfig()
 
 
-class MarketService:
-    def __init__(self, config: MarketConfig, clock: Clock, state: Callable[[], StateStore],
+class Enrichment:
+    def __init__(self, market: MarketConfig, safety: Mapping[str, ServiceConfig],
+                 clock: Clock, state: Callable[[], StateStore],
+                 needs: Callable[[str], frozenset[str]],
                  emit: Callable[[Event], Awaitable[None]],
                  evaluate: Callable[[Event], Awaitable[None]], *, tap: Tap = no_tap,
-                 fetch: Fetch | None = None) -> None:
-        count, window_s = config.budget()
-        self.config = config
+                 replay: RecordedAnswers | None = None) -> None:
+        count, window_s = market.budget()
+        self.config = market
         self.budget = Budget(count, window_s)
         self.health = SourceHealth(NAME, on_demand=True)
-        self.client = MarketClient(config.url, self.budget, config.timeout, clock,
-                                   self.health, tap=tap, emit=emit)
-        ask = fetch or self.client.tokens
-        self.lookup = MarketLookup(ask, config.ttl)
-        self.enricher = Enricher(self.lookup, config.timeout, clock, evaluate)
-        self.watcher = Watcher(ask, state, clock, emit, budget_per_s=self.budget.per_s,
-                               max_watched=config.max_watched)
+        self.client = MarketClient("dexscreener", "market", market.url, self.budget,
+                                   market.timeout, clock, self.health, tap=tap, emit=emit,
+                                   replay=replay)
+        self.lookup = Lookup(self.client.tokens, market.ttl)
+        self.market = MarketAnswers(self.lookup, market.timeout, clock)
+        self.watcher = Watcher(self.client.tokens, state, clock, emit,
+                               budget_per_s=self.budget.per_s,
+                               max_watched=market.max_watched)
+        self.safety = SafetyAnswers({
+            name: _service(name, config, clock, tap, emit, replay)
+            for name, config in safety.items()})
+        self.enricher = Enricher({"market": self.market, "security": self.safety}, needs,
+                                 evaluate)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -61,10 +77,12 @@ class MarketService:
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True):
-                await self.client.aclose()
+                for client in (self.client, *(s.client for s in self.safety.services.values())):
+                    await client.aclose()
 
     def reconfigure(self, config: MarketConfig) -> None:
-        """A reloaded file's `market` settings, applied to what is running."""
+        """A reloaded file's `market` settings, applied to what is running (the safety
+        services' settings apply from the next start)."""
         if config == self.config:
             return
         self.config = config
@@ -73,31 +91,65 @@ class MarketService:
         self.client.url = config.url.rstrip("/")
         self.client.timeout_s = config.timeout
         self.lookup.ttl_s = config.ttl
-        self.enricher.timeout_s = config.timeout
+        self.market.timeout_s = config.timeout
         self.watcher.resize(self.budget.per_s, config.max_watched)
 
     def follow(self, engine: Engine, healths: dict[str, SourceHealth]) -> None:
-        """Show the API as a connection while some rule asks for it (or a watch is on)."""
+        """Show each service as a connection while some rule asks for it."""
         ruleset = engine.ruleset
-        if ruleset.waiting_kinds or ruleset.watching or len(engine.state.watches):
-            healths[NAME] = self.health
-        else:
-            healths.pop(NAME, None)
+        wanted = frozenset().union(*ruleset.waiting_kinds.values())
+        shown = {NAME: self.health} if "market" in wanted or ruleset.watching \
+            or len(engine.state.watches) else {}
+        if "security" in wanted:
+            shown.update({s.health.name: s.health for s in self.safety.services.values()})
+        for health in (self.health, *(s.health for s in self.safety.services.values())):
+            if health.name in shown:
+                healths[health.name] = health
+            else:
+                healths.pop(health.name, None)
 
-    def view(self) -> dict[str, Any]:
-        """What the status API and page show of it."""
-        budget, lookup = self.budget.stats, self.lookup.stats
-        waits, watches = self.enricher.stats, self.watcher.stats
-        return {
-            "rate": self.config.rate, "requests": budget.requests,
-            "throttled": budget.throttled, "lookups": lookup.asked,
-            "cache_hits": lookup.cache_hits, "asked_alone": lookup.alone,
-            "waited": waits.waited, "waiting": waits.waiting, "timeouts": waits.timed_out,
-            "watched": watches.watched, "watch_polls": watches.polls,
-            "watch_interval_s": None if watches.interval_s is None
-            else round(watches.interval_s, 3),
-        }
+    def view(self, healths: Mapping[str, SourceHealth]) -> dict[str, Any]:
+        """What the status API and page show of the services in use."""
+        out: dict[str, Any] = {}
+        if NAME in healths:
+            budget, lookup, watches = self.budget.stats, self.lookup.stats, self.watcher.stats
+            out["market"] = {
+                "rate": self.config.rate, "requests": budget.requests,
+                "throttled": budget.throttled, "lookups": lookup.asked,
+                "cache_hits": lookup.cache_hits, "asked_alone": lookup.alone,
+                "timeouts": self.market.timed_out, "watched": watches.watched,
+                "watch_polls": watches.polls,
+                "watch_interval_s": None if watches.interval_s is None
+                else round(watches.interval_s, 3)}
+        for name, service in self.safety.services.items():
+            if service.health.name in healths:
+                budget, lookup = service.budget.stats, service.lookup.stats
+                out[name] = {"requests": budget.requests, "throttled": budget.throttled,
+                             "errors": service.health.failures, "lookups": lookup.asked,
+                             "cache_hits": lookup.cache_hits, "timeouts": service.timed_out}
+        if out:
+            waits = self.enricher.stats
+            out["events"] = {"waited": waits.waited, "waiting": waits.waiting}
+        return out
 
     def submit(self, event: Event) -> None:
-        """`event` waits for its token's market data, then its waiting rules see it."""
+        """`event` waits for its lookups, then its waiting rules see it."""
         self.enricher.submit(event)
+
+
+def _service(name: str, config: ServiceConfig, clock: Clock, tap: Tap,
+             emit: Callable[[Event], Awaitable[None]], replay: RecordedAnswers | None
+             ) -> Service:
+    count, window_s = config.budget()
+    headers = {_KEY_HEADERS[name]: config.api_key} if config.api_key else {}
+    client: GoPlusClient | RugCheckClient = _CLIENTS[name](
+        name, "security", config.url, Budget(count, window_s), config.timeout, clock,
+        SourceHealth(name, on_demand=True), tap=tap, emit=emit, headers=headers,
+        not_found=True, replay=replay)
+    return Service(name, client, lookup_for(name, client, config.ttl), config.timeout)
+
+
+def safety_configs(lookups: Mapping[str, Any]) -> dict[str, ServiceConfig]:
+    """The configured safety services' sections."""
+    return {name: config for name, config in lookups.items()
+            if name in SERVICES and isinstance(config, ServiceConfig)}

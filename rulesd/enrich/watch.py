@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from rulesd.clock import Clock
-from rulesd.enrich.client import LookupFailed
+from rulesd.enrich.rest import LookupFailed
 from rulesd.events import Event, TokenRef
 from rulesd.sources.dexscreener.market import BATCH_LIMIT, aged, markets
 from rulesd.state import StateStore

@@ -130,39 +130,51 @@ def families(daemon: Served, outbox: Mapping[str, int], now: float) -> Iterable[
     yield _histogram("rulesd_alert_to_send_seconds", "from an alert to the platform taking "
                      "it", stats.latency)
     yield _histogram("rulesd_send_seconds", "how long one send took", stats.send_duration)
-    yield from _market(daemon)
+    yield from _lookups(daemon)
     reloads = CounterMetricFamily("rulesd_reloads", "reloads by result", labels=["result"])
     for result in ("applied", "refused"):
         reloads.add_metric([result], daemon.reloads[result])
     yield reloads
 
 
-def _market(daemon: Served) -> Iterable[Metric]:
-    """DEX Screener's REST API behind `market.` fields and watches, while in use."""
-    market = daemon.market
-    if market is None or market.health.name not in daemon.healths:
+def _lookups(daemon: Served) -> Iterable[Metric]:
+    """The REST services behind `market.` and `security.` fields, while in use."""
+    enrichment = daemon.enrichment
+    if enrichment is None:
         return
-    budget, lookup = market.budget.stats, market.lookup.stats
-    waits, watches = market.enricher.stats, market.watcher.stats
-    for name, doc, value in (
-            ("requests", "requests made to DEX Screener's REST API", budget.requests),
-            ("throttled", "429 answers (every request then waits as asked)",
-             budget.throttled),
-            ("lookups", "tokens looked up for events that wait", lookup.asked),
-            ("cache_hits", "lookups answered from the cache", lookup.cache_hits),
-            ("wait_timeouts", "events whose rules saw unknown market data (timeout or "
-             "failure)", waits.timed_out),
-            ("watch_polls", "price events made by watches", watches.polls)):
-        yield CounterMetricFamily(f"rulesd_market_{name}", doc, value=value)
-    yield GaugeMetricFamily("rulesd_market_waiting", "events waiting for market data now",
+    shown = enrichment.view(daemon.healths)
+    label = ["service"]
+    families = {key: CounterMetricFamily(f"rulesd_lookup_{key}", doc, labels=label)
+                for key, doc in (
+                    ("requests", "requests made to the service"),
+                    ("throttled", "429 answers (every request to the host then waits)"),
+                    ("lookups", "tokens looked up for events that wait"),
+                    ("cache_hits", "lookups answered from the cache"),
+                    ("timeouts", "events whose rules saw the service's values unknown "
+                                 "(timeout or failure)"))}
+    for name, values in shown.items():
+        if name == "events":
+            continue
+        service = "dexscreener" if name == "market" else name
+        for key, family in families.items():
+            family.add_metric([service], values[key])
+    if not shown:
+        return
+    yield from families.values()
+    waits = enrichment.enricher.stats
+    yield GaugeMetricFamily("rulesd_lookup_waiting", "events waiting for lookups now",
                             value=waits.waiting)
-    yield GaugeMetricFamily("rulesd_market_watched", "tokens watched now",
-                            value=watches.watched)
-    yield GaugeMetricFamily("rulesd_market_watch_interval_seconds", "the shortest watch "
-                            "interval achieved within the budget",
-                            value=watches.interval_s or 0.0)
-    yield _histogram("rulesd_market_wait_seconds", "how long events waited for market data",
+    yield _histogram("rulesd_lookup_wait_seconds", "how long events waited for lookups",
                      waits.wait)
+    if "market" in shown:
+        watches = enrichment.watcher.stats
+        yield CounterMetricFamily("rulesd_market_watch_polls", "price events made by "
+                                  "watches", value=watches.polls)
+        yield GaugeMetricFamily("rulesd_market_watched", "tokens watched now",
+                                value=watches.watched)
+        yield GaugeMetricFamily("rulesd_market_watch_interval_seconds", "the shortest "
+                                "watch interval achieved within the budget",
+                                value=watches.interval_s or 0.0)
 
 
 class _Snapshot(Collector):

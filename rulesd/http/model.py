@@ -9,7 +9,7 @@ from typing import Protocol
 
 from rulesd.clock import Clock
 from rulesd.delivery.service import DeliveryService
-from rulesd.enrich.service import MarketService
+from rulesd.enrich.service import Enrichment
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
 from rulesd.monitor import EngineStats
@@ -48,6 +48,6 @@ class Served(Protocol):
     @property
     def role(self) -> str: ...
     @property
-    def market(self) -> MarketService | None: ...
+    def enrichment(self) -> Enrichment | None: ...
 
     async def reload_file(self, path: str) -> ReloadResult: ...

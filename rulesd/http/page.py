@@ -42,13 +42,13 @@ outbox: {{ status.outbox.pending }} pending, {{ status.outbox.dead }} dead</p>
 <td>{{ s.reason or "" }}</td></tr>
 {% else %}<tr><td colspan="7">no source has started yet</td></tr>{% endfor %}
 </table>
-{% if status.market %}{% set m = status.market %}
-<p id="market">Market data (DEX Screener REST, budget {{ m.rate }}): {{ m.requests }}
-requests, {{ m.throttled }} answered 429 · {{ m.lookups }} lookups, {{ m.cache_hits }}
-from the cache · {{ m.waiting }} events waiting, {{ m.timeouts }} timed out ·
+{% for name, m in status.lookups.items() if name != "events" %}
+<p class="lookup" id="lookup-{{ name }}">{{ name }}: {{ m.requests }} requests,
+{{ m.throttled }} answered 429 · {{ m.lookups }} lookups, {{ m.cache_hits }} from the
+cache · {{ m.timeouts }} unknown (timeout or failure){% if name == "market" %} ·
 {{ m.watched }} tokens watched{% if m.watch_interval_s %}, every
-{{ m.watch_interval_s }}s{% endif %}</p>
-{% endif %}
+{{ m.watch_interval_s }}s{% endif %}{% endif %}</p>
+{% endfor %}
 
 <h2>Firing</h2>
 <table id="firing"><tr><th>rule</th><th>key</th><th>since</th><th>why</th>

@@ -117,8 +117,8 @@ def status(daemon: Served, outbox_counts: Mapping[str, int],
         "engine": {"events": daemon.engine_stats.events,
                    "queue_depth": daemon.engine_stats.queue_depth,
                    "lag_s": round(daemon.engine_stats.lag_s, 6)},
-        "market": daemon.market.view() if daemon.market is not None
-        and "dexscreener market" in daemon.healths else None,
+        "lookups": daemon.enrichment.view(daemon.healths)
+        if daemon.enrichment is not None else {},
         "reloads": dict(daemon.reloads),
         "silences": [silences_mod.view(s, now) for s in silences if s.ends > now],
     }

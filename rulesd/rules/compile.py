@@ -15,6 +15,7 @@ import attrs
 import jinja2
 import jinja2.meta
 
+from rulesd import security
 from rulesd.config import Config, GroupConfig
 from rulesd.events import CONTEXT_FIELDS
 from rulesd.rules.conditions import compile_where
@@ -47,15 +48,18 @@ class Rule:
     # waiting for or firing while this stays the same.
     spec: Any = attrs.field(default=None, eq=False)
     # The rule's kinds whose events it sees only once their lookups answered (it names
-    # `market.` fields of them): the others' events it sees at once.
-    waits_on: frozenset[str] = frozenset()
+    # `market.` or `security.` fields of them), with those lookups: the others' events
+    # it sees at once.
+    waits_on: Mapping[str, frozenset[str]] = attrs.field(factory=dict, eq=False)
     # `watch`: (for, every) in seconds — poll the tokens it fires for.
     watch: tuple[float, float] | None = None
 
 
 # Lookups a rule asks for by naming their fields (`market.price`), in `where` or in
 # its templates; the kinds that offer them are those whose schemas declare them.
-LOOKUPS: Final = ("market",)
+LOOKUPS: Final = ("market", "security")
+# The services behind `security.` fields (their `sources:` sections).
+SAFETY_SERVICES: Final = {"goplus": "GoPlus", "rugcheck": "RugCheck"}
 _PARSER: Final = jinja2.Environment()
 # Watches poll more often than this only by mistake (the budget is 300/min in all).
 MIN_WATCH_EVERY_S: Final = 5.0
@@ -72,11 +76,37 @@ def _template_names(source: str | None) -> set[str]:
 
 
 def _waits_on(kinds: Sequence[str], names: set[str], schemas: Mapping[str, Kind]
-              ) -> frozenset[str]:
-    """The kinds whose events the rule must see with their lookups' answers."""
-    wanted = [name for name in LOOKUPS if name in names]
-    return frozenset(kind for kind in kinds if kind in schemas and any(
-        f"{name}.price" in schemas[kind].fields for name in wanted))
+              ) -> dict[str, frozenset[str]]:
+    """The kinds whose events the rule must see with their lookups' answers, and which
+    lookups (market data on DEX Screener's token events, safety on any token's)."""
+    out: dict[str, frozenset[str]] = {}
+    for kind in kinds:
+        schema = schemas.get(kind)
+        if schema is None:
+            continue
+        wanted = frozenset(name for name in LOOKUPS if name in names and (
+            "market.price" in schema.fields if name == "market" else schema.token))
+        if wanted:
+            out[kind] = wanted
+    return out
+
+
+def _safety_problems(names: set[str], configured: set[str]) -> list[tuple[str, str]]:
+    """(field, why) for each `security.` field no configured service gives."""
+    out = []
+    for name in sorted(names):
+        head, _, field = name.partition(".")
+        if head != "security" or not field:
+            continue
+        spec = security.FIELDS.get(field)
+        services = spec.services if spec is not None else frozenset(SAFETY_SERVICES)
+        if services & configured:
+            continue
+        given = " or ".join(SAFETY_SERVICES[s] for s in sorted(services))
+        add = " or ".join(f"`{s}: {{}}`" for s in sorted(services))
+        out.append((name, f"`{name}` comes from {given}, and no such service is "
+                          f"configured: add {add} under `sources`"))
+    return out
 
 
 def rule_fields(kinds: Sequence[str], schemas: Mapping[str, Kind]) -> dict[str, Field]:
@@ -164,7 +194,9 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                                                 f"unknown field {head!r} to group by"
                                                 f"{did_you_mean(head, fields)}"))
         names = needs.heads | _template_names(rc.title) | _template_names(rc.message)
-        waits_on = _waits_on(rc.on, names, schemas) if kinds_ok else frozenset()
+        waits_on = _waits_on(rc.on, names, schemas) if kinds_ok else {}
+        for _, why in _safety_problems(needs.names, set(config.sources) & set(SAFETY_SERVICES)):
+            problems.append(doc.problem((*here, "where"), why, at_key=True))
         watch = None
         if rc.watch is not None:
             watch = (float(rc.watch.for_), float(rc.watch.every))

@@ -67,6 +67,7 @@ class _Compiler:
             return compile_stateful(key, value, path, self)
         self.check_field(key, path)
         self.needs.heads.add(key.partition(".")[0])
+        self.needs.names.add(key)
         if not self.depth:
             self._note_equality(key, value)
         return self.field(key, value, path)

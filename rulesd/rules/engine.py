@@ -66,10 +66,13 @@ class RuleSet:
                                kinds_of=lambda r: [k for k in r.kinds if k not in r.waits_on])
         self.after_lookup = RuleIndex(self.rules, indexed=indexed,
                                       kinds_of=lambda r: r.waits_on)
-        # The kinds whose events go to the lookups (and the watch rules, which start
-        # polls): an empty set costs the frame path nothing.
-        self.waiting_kinds: frozenset[str] = frozenset().union(
-            *(r.waits_on for r in self.rules))
+        # The kinds whose events go to the lookups, with the lookups their rules name:
+        # an empty mapping costs the frame path nothing.
+        waiting: dict[str, frozenset[str]] = {}
+        for rule in self.rules:
+            for kind, lookups in rule.waits_on.items():
+                waiting[kind] = waiting.get(kind, frozenset()) | lookups
+        self.waiting_kinds: Mapping[str, frozenset[str]] = waiting
         self.watching = any(r.watch is not None for r in self.rules)
         self.by_name = {r.name: r for r in self.rules}
         needs = NeedsBuilder()

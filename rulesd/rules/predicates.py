@@ -52,6 +52,7 @@ class NeedsBuilder:
     equals: dict[str, set[Any]] = attrs.field(factory=dict)
     # The first part of every field the condition names (`market` of `market.price`).
     heads: set[str] = attrs.field(factory=set)
+    names: set[str] = attrs.field(factory=set)  # and every field it names, whole
 
     def build(self) -> Needs:
         return Needs(dict(self.series), self.counts_s, self.kinds_s)
