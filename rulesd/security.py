@@ -160,7 +160,7 @@ def goplus(entry: Any, solana: bool) -> dict[str, Any] | None:
     """One token's entry in GoPlus's `result` as `security.` values (None: not an entry)."""
     if not isinstance(entry, Mapping):
         return None
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict.fromkeys(FIELDS)
     for name, field in FIELDS.items():
         source = field.solana if solana else field.evm
         if source is None or field.type != "bool":
@@ -228,6 +228,7 @@ def rugcheck(report: Any) -> dict[str, Any] | None:
         locked = pcts[0] if pcts else None
     rugged = report.get("rugged")
     return {
+        **dict.fromkeys(FIELDS),
         "mintable": _authority(report, "mintAuthority", "mint authority"),
         "freezable": _authority(report, "freezeAuthority", "freeze authority"),
         "holders": _number(report.get("totalHolders")),

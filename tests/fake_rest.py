@@ -1,11 +1,15 @@
-"""DEX Screener's REST API as a real HTTP server on 127.0.0.1, in the test's trio run
-(so MockClock drives its delays), answering `/tokens/v1/{chain}/{addresses}` with
-the shapes of `../shared/vendors/dexscreener-rest.md`: prices as strings, keys
-missing or null, several pairs per token, answers cut to `cut` rows, 429s with
-`Retry-After`, slowness."""
+"""REST services as real HTTP(S) servers on 127.0.0.1, in the test's trio run (so
+MockClock drives their delays): DEX Screener's `/tokens/v1/{chain}/{addresses}` with
+the shapes of `../shared/vendors/dexscreener-rest.md` (prices as strings, keys
+missing or null, several pairs per token, answers cut to `cut` rows), and GoPlus's
+and RugCheck's token reports as `../shared/vendors/security-apis.md` shows them
+(flags as strings, taxes as fractions, addresses lower-cased, tokens missing from
+`result`, RugCheck's 404), each with 429s (`Retry-After`) and slowness."""
 
 from __future__ import annotations
 
+import ssl
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -47,11 +51,12 @@ def pair(token: str, *, chain: str = "solana", price: str | None = "0.002391",
     return out
 
 
-class FakeDexRest:
-    def __init__(self) -> None:
+class FakeRest:
+    """A REST service: `_answer(path)` says what each request gets."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.port = 0
-        self.pairs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        self.cut: int | None = None  # answer at most this many pairs (silently)
+        self.tls = tls
         self.delay_s = 0.0
         # Answers given before the real one, in order: (status, headers, body).
         self.refusals: list[tuple[int, list[tuple[str, str]], bytes]] = []
@@ -60,12 +65,9 @@ class FakeDexRest:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def add(self, token: str, *pairs: dict[str, Any], chain: str = "solana") -> None:
-        self.pairs[(chain, token)].extend(pairs)
-
-    def asked(self, prefix: str = "/tokens/v1/") -> list[str]:
+    def asked(self, prefix: str = "/") -> list[str]:
         return [path for _, path in self.requests if path.startswith(prefix)]
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -74,23 +76,26 @@ class FakeDexRest:
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
             task_status.started()
-            await trio.serve_listeners(self._connection, listeners, handler_nursery=nursery)
+            await trio.serve_listeners(self._tls, listeners, handler_nursery=nursery)
 
-    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def _tls(self, stream: trio.SocketStream) -> None:
+        if self.tls is None:
+            await self._connection(stream)
+            return
+        wrapped = trio.SSLStream(stream, self.tls, server_side=True)
+        try:
+            await wrapped.do_handshake()
+        except trio.BrokenResourceError:
+            return
+        await self._connection(wrapped)  # type: ignore[arg-type]
+
+    def _next(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
         if self.refusals:
             return self.refusals.pop(0)
-        parts = path.strip("/").split("/")
-        if len(parts) != 4 or parts[:2] != ["tokens", "v1"]:
-            return 404, [], b'{"error": "not found"}'
-        chain, addresses = parts[2], parts[3].split(",")
-        if len(addresses) > 30:
-            return 400, [], b'{"error": "too many addresses"}'
-        rows: list[dict[str, Any]] = []
-        for address in addresses:
-            rows.extend(self.pairs.get((chain, address), []))
-        if self.cut is not None:
-            rows = rows[:self.cut]
-        return 200, [("content-type", "application/json")], orjson.dumps(rows)
+        return self._answer(path)
+
+    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        raise NotImplementedError
 
     async def _connection(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -108,7 +113,7 @@ class FakeDexRest:
                     self.requests.append((trio.current_time(), path))
                     if self.delay_s:
                         await trio.sleep(self.delay_s)
-                    status, headers, body = self._answer(path)
+                    status, headers, body = self._next(path)
                     await stream.send_all(conn.send(h11.Response(
                         status_code=status,
                         headers=[*headers, ("content-length", str(len(body)))])))
@@ -120,3 +125,127 @@ class FakeDexRest:
                     return
         except (trio.BrokenResourceError, h11.RemoteProtocolError, trio.ClosedResourceError):
             return
+
+
+class FakeDexRest(FakeRest):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.cut: int | None = None  # answer at most this many pairs (silently)
+
+    def add(self, token: str, *pairs: dict[str, Any], chain: str = "solana") -> None:
+        self.pairs[(chain, token)].extend(pairs)
+
+    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        parts = path.strip("/").split("/")
+        if len(parts) != 4 or parts[:2] != ["tokens", "v1"]:
+            return 404, [], b'{"error": "not found"}'
+        chain, addresses = parts[2], parts[3].split(",")
+        if len(addresses) > 30:
+            return 400, [], b'{"error": "too many addresses"}'
+        rows: list[dict[str, Any]] = []
+        for address in addresses:
+            rows.extend(self.pairs.get((chain, address), []))
+        if self.cut is not None:
+            rows = rows[:self.cut]
+        return 200, [("content-type", "application/json")], orjson.dumps(rows)
+
+JSON = [("content-type", "application/json")]
+
+
+def goplus_evm(*, honeypot: str = "0", buy_tax: str = "0", sell_tax: str = "0",
+               mintable: str = "0", top: tuple[str, ...] = ("0.05", "0.03"),
+               lp_locked: str | None = "0.95", **more: Any) -> dict[str, Any]:
+    """A GoPlus EVM entry as real answers give it: every value a string."""
+    entry: dict[str, Any] = {
+        "is_honeypot": honeypot, "buy_tax": buy_tax, "sell_tax": sell_tax,
+        "is_mintable": mintable, "is_proxy": "0", "is_blacklisted": "0",
+        "transfer_pausable": "0", "hidden_owner": "0", "owner_change_balance": "0",
+        "cannot_sell_all": "0", "is_open_source": "1", "holder_count": "1234",
+        "token_name": "Example", "token_symbol": "EXM", "total_supply": "1000000000",
+        "holders": [{"address": f"0x{i:040x}", "balance": "1", "percent": p, "is_locked": 0,
+                     "tag": "", "is_contract": 0} for i, p in enumerate(top)],
+    }
+    if lp_locked is not None:
+        entry["lp_holders"] = [
+            {"address": "0x000000000000000000000000000000000000dead", "percent": lp_locked,
+             "is_locked": 1, "tag": "Null Address"},
+            {"address": "0x" + "ab" * 20, "percent": "0.05", "is_locked": 0, "tag": ""}]
+    entry.update(more)
+    return entry
+
+
+def goplus_solana(*, mintable: str = "0", freezable: str = "0",
+                  top: tuple[str, ...] = ("0.04",)) -> dict[str, Any]:
+    """A GoPlus Solana entry: authorities as `{"authority": [...], "status": "0"}`."""
+    return {
+        "mintable": {"authority": [], "status": mintable},
+        "freezable": {"authority": [], "status": freezable},
+        "closable": {"authority": [], "status": "0"},
+        "balance_mutable_authority": {"authority": [], "status": "0"},
+        "metadata_mutable": {"metadata_upgrade_authority": [], "status": "1"},
+        "holder_count": "5120",
+        "holders": [{"account": f"Holder{i}", "percent": p, "is_locked": 0, "tag": ""}
+                    for i, p in enumerate(top)],
+        "dex": [{"dex_name": "raydium", "tvl": "51234.5", "price": "0.002"}],
+    }
+
+
+class FakeGoPlus(FakeRest):
+    """`/api/v1/token_security/{chain id}` and `/api/v1/solana/token_security`, each
+    `?contract_addresses=A,B`: `{"code": 1, "message": "OK", "result": {...}}` with EVM
+    addresses lower-cased and unknown tokens left out."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(tls)
+        self.entries: dict[tuple[str, str], dict[str, Any]] = {}  # (chain id, address)
+
+    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        url = urllib.parse.urlsplit(path)
+        asked = urllib.parse.parse_qs(url.query).get("contract_addresses", [""])[0]
+        parts = url.path.strip("/").split("/")
+        chain = "solana" if parts[:3] == ["api", "v1", "solana"] else parts[-1]
+        result = {}
+        for address in filter(None, asked.split(",")):
+            key = address if chain == "solana" else address.lower()
+            entry = self.entries.get((chain, key))
+            if entry is not None:
+                result[key] = entry
+        return 200, JSON, orjson.dumps({"code": 1, "message": "OK", "result": result})
+
+
+def rugcheck_report(mint: str, *, mint_authority: str | None = None,
+                    freeze_authority: str | None = None, top: tuple[float, ...] = (4.2, 3.1),
+                    lp_locked: float = 100.0, rugged: bool = False, score: int = 101,
+                    risks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """RugCheck's full report (`/v1/tokens/{mint}/report`), percents as 0-100."""
+    return {
+        "mint": mint, "tokenProgram": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+        "creator": "Creator1111", "token": {"mintAuthority": mint_authority,
+                                            "freezeAuthority": freeze_authority,
+                                            "supply": 1000000000, "decimals": 6},
+        "tokenMeta": {"name": "Example", "symbol": "EXM", "mutable": False},
+        "topHolders": [{"address": f"H{i}", "pct": p, "insider": False, "uiAmount": 1}
+                       for i, p in enumerate(top)],
+        "risks": risks if risks is not None else [],
+        "score": score, "score_normalised": min(score // 10, 100),
+        "markets": [{"marketType": "raydium", "lp": {"lpLockedPct": lp_locked,
+                                                     "lpLockedUSD": 40000.0}}],
+        "totalMarketLiquidity": 41000.0, "totalHolders": 5200, "rugged": rugged,
+    }
+
+
+class FakeRugCheck(FakeRest):
+    """`/v1/tokens/{mint}/report`: the report, or 404 for a mint it has none of."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(tls)
+        self.reports: dict[str, dict[str, Any]] = {}
+
+    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[:2] == ["v1", "tokens"] and parts[3] == "report":
+            report = self.reports.get(parts[2])
+            if report is not None:
+                return 200, JSON, orjson.dumps(report)
+        return 404, JSON, b'{"error": "not found"}'

@@ -39,6 +39,11 @@ _DEFAULT_HEADER: Final = (
     "{% if market %}price {{ market.price | usd }} · liquidity {{ market.liquidity | usd }}"
     " · market cap {{ market.market_cap | usd }} · pair age {{ market.pair_age | duration }}"
     "{% if market.dex %} ({{ market.dex }}){% endif %}\n{% endif %}"
+    "{% if security %}safety: honeypot {{ security.honeypot | yesno }} · sell tax "
+    "{{ security.sell_tax | pct }} · mintable {{ security.mintable | yesno }} · top 10 hold "
+    "{{ security.top10_share | pct }} · LP locked {{ security.lp_locked | pct }}"
+    "{% if security.rugged %} · RUGGED{% endif %} ({{ security.checked_by | join(', ') "
+    "or 'no service answered' }})\n{% endif %}"
 )
 _DEFAULT_FOOTER: Final = (
     "{% if token and token.address %}\n{{ token.chain }} {{ token.address }}{% endif %}"
@@ -72,7 +77,7 @@ class Unknown:
 
 UNKNOWN: Final = Unknown()
 # Looked-up objects whose missing values templates show as unknown (not as nothing).
-LOOKED_UP: Final = ("market",)
+LOOKED_UP: Final = ("market", "security")
 
 
 class _Known(dict[str, Any]):
@@ -85,6 +90,17 @@ def usd(value: Any) -> Any:
     """US dollars as a person reads them ($81,234.5; $0.0023910); unknown stays so."""
     shown = format_number(value)
     return f"${shown}" if shown is not value else value
+
+
+def yesno(value: Any) -> Any:
+    """A flag as `yes`/`no`; unknown stays so."""
+    return ("yes" if value else "no") if isinstance(value, bool) else value
+
+
+def pct(value: Any) -> Any:
+    """A percentage as `12.5%`; unknown stays so."""
+    shown = format_number(value)
+    return f"{shown}%" if shown is not value else value
 
 
 def duration(value: Any) -> Any:
@@ -117,6 +133,10 @@ def format_number(value: Any) -> Any:
     return f"{value:,.8g}"
 
 
+FILTERS: Final = {"number": format_number, "usd": usd, "duration": duration,
+                  "yesno": yesno, "pct": pct}
+
+
 def _environment(fmt: Format) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         autoescape=False,
@@ -124,7 +144,7 @@ def _environment(fmt: Format) -> SandboxedEnvironment:
         undefined=jinja2.ChainableUndefined,
         keep_trailing_newline=False,
     )
-    env.filters.update(number=format_number, usd=usd, duration=duration)
+    env.filters.update(FILTERS)
     return env
 
 
@@ -140,7 +160,7 @@ def _compiled(fmt: Format, source: str) -> jinja2.Template:
 
 
 _STRICT: Final = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
-_STRICT.filters.update(number=format_number, usd=usd, duration=duration)
+_STRICT.filters.update(FILTERS)
 
 
 def kind_label(kind: str) -> str:
