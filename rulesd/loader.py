@@ -48,7 +48,8 @@ class LoadedConfig:
         return (
             f"{self.file}: OK: {len(self.rules)} rules enabled, "
             f"sources: {', '.join(parts) or 'none'}, "
-            f"notifiers: {', '.join(sorted(self.config.notifiers)) or 'none'}"
+            + (f"safety: {', '.join(self.lookups)}, " if self.lookups else "")
+            + f"notifiers: {', '.join(sorted(self.config.notifiers)) or 'none'}"
             + (f", state: {_shared(self.config.state.url)} (shared: one instance leads)"
                if self.config.state.url else "")
         )

@@ -251,10 +251,11 @@ def combine(answers: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
 
 def table() -> Iterable[str]:
     """The README's table: which service gives each field, and how both make one."""
-    yield "| field | type | unit | GoPlus (EVM) | GoPlus (Solana) | RugCheck | both |"
-    yield "|---|---|---|---|---|---|---|"
+    yield ("| field | type | unit | meaning | GoPlus (EVM) | GoPlus (Solana) | RugCheck | "
+           "both answered |")
+    yield "|---|---|---|---|---|---|---|---|"
     for name, f in FIELDS.items():
-        yield (f"| `security.{name}` | {f.type} | {f.unit or ''} | {f.evm or '—'} | "
-               f"{f.solana or '—'} | {f.rugcheck or '—'} | {f.rule} |")
-    yield ("| `security.checked_by` | list | | | | | the services that answered "
-           "(`[goplus, rugcheck]`) |")
+        yield (f"| `security.{name}` | {f.type} | {f.unit or ''} | {f.meaning} | "
+               f"{f.evm or '—'} | {f.solana or '—'} | {f.rugcheck or '—'} | {f.rule} |")
+    yield ("| `security.checked_by` | list | | the services that answered "
+           "(`[goplus, rugcheck]`) | | | | |")

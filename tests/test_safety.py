@@ -18,6 +18,7 @@ from rulesd import capture, loader, security
 from rulesd.clock import SystemClock, TrioClock
 from rulesd.commands.dry_run import replay_file
 from rulesd.daemon import Daemon
+from rulesd.http import metrics, view
 from rulesd.yaml_loader import ConfigError
 from tests.fake_rest import (
     FakeGoPlus,
@@ -330,3 +331,105 @@ async def test_a_capture_with_safety_answers_replays_the_same_alerts_offline(
     assert sorted(re.findall(r"→ rec: (.*)$", out.getvalue(), re.M)) == live
     assert len(goplus.requests) + len(rugcheck.requests) == asked  # nobody was asked
     assert time.monotonic() - started < 10
+
+
+async def test_a_burst_of_new_mints_keeps_each_hosts_budget_and_each_is_seen_once(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object, tmp_path: Path,
+        autojump_clock: trio.testing.MockClock) -> None:
+    goplus, rugcheck = FakeGoPlus(tls), FakeRugCheck(tls)  # type: ignore[arg-type]
+    await nursery.start(goplus.serve)
+    await nursery.start(rugcheck.serve)
+    mints = [f"Burst{i:03d}pump" for i in range(40)]
+    for mint in mints:
+        goplus.entries[("solana", mint)] = goplus_solana()
+        rugcheck.reports[mint] = rugcheck_report(mint)
+    recorder = Recorder()
+    body = """\
+  - name: safe
+    on: boost
+    where: {security.mintable: false, security.rugged: false}
+    notify: [rec]
+    title: "{{ address }}"
+"""
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
+    path = safety_rules(tmp_path, fake_dex, goplus, rugcheck, body,
+                        ", rate: 10/min, timeout: 30m", ", rate: 10/min, timeout: 30m")
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(EPOCH),
+                           {"rec": recorder})  # type: ignore[dict-item]
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await trio.sleep(1)
+    await fake_dex.push(BOOSTS, snapshot(*(boost(m, 5) for m in mints)))
+    await trio.sleep(600)
+    shutdown.set()
+    titles = [title for _, title, _ in recorder.sent]
+    assert sorted(titles) == sorted(mints)  # every one, once
+    for server in (goplus, rugcheck):
+        times = sorted(t for t, _ in server.requests)
+        assert len(times) == 40
+        assert max(sum(1 for t in times[i:] if t < start + 60.0)
+                   for i, start in enumerate(times)) <= 10
+
+
+WATCH_RUG = """\
+  - name: sol-boost
+    on: boost
+    where: {market.liquidity: {gte: 1000}, security.rugged: false}
+    watch: {for: 1h, every: 30s}
+    notify: [rec]
+    title: "boost {{ address }}"
+  - name: announced-then-rugged
+    on: price
+    where: {watch.rule: sol-boost, security.rugged: true}
+    notify: [rec]
+    title: "rugged {{ address }}"
+    message: "{{ security.risks | join(', ') }}"
+"""
+
+
+async def test_a_watched_token_found_rugged_later_is_announced(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object, tmp_path: Path,
+        autojump_clock: trio.testing.MockClock) -> None:
+    from tests.fake_rest import FakeDexRest, pair
+
+    goplus, rugcheck, dex = FakeGoPlus(tls), FakeRugCheck(tls), FakeDexRest()  # type: ignore[arg-type]
+    for server in (goplus, rugcheck, dex):
+        await nursery.start(server.serve)
+    dex.add("Rug1", pair("Rug1"))
+    rugcheck.reports["Rug1"] = rugcheck_report("Rug1")
+    recorder = Recorder()
+    path = write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest],
+                market: {{url: "{dex.url}"}}}}
+  rugcheck: {{url: "{rugcheck.url}", ttl: 2m}}
+notifiers: {{rec: stdout}}
+rules:
+""" + WATCH_RUG)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(EPOCH),
+                           {"rec": recorder})  # type: ignore[dict-item]
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await trio.sleep(1)
+    await fake_dex.push(BOOSTS, snapshot(boost("Rug1", 5), boost("BASE1", 1)))
+    await trio.sleep(200)
+    assert [title for _, title, _ in recorder.sent] == ["boost Rug1"]
+    rugcheck.reports["Rug1"] = rugcheck_report(
+        "Rug1", rugged=True, risks=[{"name": "Large Amount of LP Unlocked", "level": "danger"}])
+    await trio.sleep(200)  # the cached report expires (2m); a poll asks again
+    shown = view.status(daemon, {}, [])
+    shutdown.set()
+    assert [title for _, title, _ in recorder.sent] == ["boost Rug1", "rugged Rug1"]
+    assert recorder.sent[1][2] == "Large Amount of LP Unlocked"
+    # Re-checked at the report's ttl, not at every poll (30 s).
+    assert 2 <= len(rugcheck.requests) <= 4
+    assert shown["lookups"]["rugcheck"]["requests"] == len(rugcheck.requests)
+    assert shown["lookups"]["market"]["watched"] == 1
+    text = metrics.exposition(daemon, {}, EPOCH).decode()
+    assert f'rulesd_lookup_requests_total{{service="rugcheck"}} {len(rugcheck.requests)}.0' \
+        in text

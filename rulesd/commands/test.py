@@ -27,21 +27,18 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
-import orjson
 
 from rulesd import capture, loader
 from rulesd.delivery.templates import render
 from rulesd.durations import format_duration, parse_duration, parse_time
-from rulesd.enrich.recorded import is_answer
+from rulesd.enrich.given import GivenAnswers
 from rulesd.events import Event, TokenRef
 from rulesd.replay import Replayer
 from rulesd.rules.alert import Alert
 from rulesd.rules.engine import Engine
 from rulesd.sources import KINDS
-from rulesd.sources.dexscreener.market import UNKNOWN, aged, markets, values
 from rulesd.state import StateStore
 from rulesd.suggest import did_you_mean
-from rulesd.tokens import canonical_address
 from rulesd.yaml_loader import ConfigError, Document, Problem
 from rulesd.yaml_loader import load as load_yaml
 
@@ -180,60 +177,27 @@ def _case(reader: _Reader, raw: Any, path: tuple[str | int, ...], start: float) 
                 bool(spec.get("strict", True)))
 
 
-class _Markets:
-    """The market data a case gives: REST answer frames (`tokens/v1/<chain>/<addresses>`,
-    as captures hold them) and events' own `market` field. An event some rule waits on
-    is evaluated for those rules at once, with what is known (else every value
-    unknown), as if the lookup had answered in no time."""
-
-    def __init__(self) -> None:
-        self.known: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-        self.waiting: list[Event] = []
-
-    def answer(self, frame: capture.Frame) -> bool:
-        if not is_answer(frame.source, frame.stream):
-            return False
-        chain, _, addresses = frame.stream.removeprefix("tokens/v1/").partition("/")
-        try:
-            data = orjson.loads(frame.data or b"")
-        except orjson.JSONDecodeError:
-            return True
-        asked = addresses.split(",")
-        found = markets(data, asked)
-        for address in asked:  # absent from its own answer: no pair (a case is exact)
-            self.known[(chain, canonical_address(address))] = found.get(
-                canonical_address(address), values(None, 0))
-        return True
-
-    def looked_up(self, event: Event, now: float) -> Event:
-        given = event.fields.get("market")
-        if not isinstance(given, dict):
-            token = event.token
-            given = self.known.get((token.chain, token.address), {}) if token else {}
-        return attrs.evolve(event, fields={**event.fields,
-                                           "market": aged({**UNKNOWN, **given}, now)})
-
-
 def _run_case(loaded: loader.LoadedConfig, case: Case, start: float) -> list[Alert]:
     engine = Engine(loaded.rules, StateStore())
     replayer = Replayer(loaded.sources)
-    market = _Markets()
+    given = GivenAnswers()
+    waiting: list[Event] = []
     alerts: list[Alert] = []
     tick = 0.0
     for offset, item in case.inputs:
         while tick + 1 <= offset:
             tick += 1
             alerts.extend(engine.tick(start + tick))
-        if not isinstance(item, Event) and market.answer(item):
+        if not isinstance(item, Event) and given.take(item):
             continue
         events = [item] if isinstance(item, Event) else replayer.events(item)
         now = start + offset
         for event in events:
-            alerts.extend(engine.process(event, now, market.waiting.append))
-            for waited in market.waiting:
-                alerts.extend(engine.evaluate(market.looked_up(waited, now), now,
+            alerts.extend(engine.process(event, now, waiting.append))
+            for waited in waiting:
+                alerts.extend(engine.evaluate(given.looked_up(waited, now), now,
                                               looked_up=True))
-            market.waiting.clear()
+            waiting.clear()
     while tick + 1 <= case.until:
         tick += 1
         alerts.extend(engine.tick(start + tick))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from rulesd import security
 from rulesd.schema import TOKEN_FIELDS, Field, Kind
 from rulesd.sources import DAEMON_KINDS, SOURCES
 
@@ -42,7 +43,12 @@ def field_tables() -> str:
     lines = [BEGIN, "",
              "Every kind that carries a token also offers these, from the token where the "
              "vendor's own fields do not name them (`symbol: BTC` and `token.symbol: BTC` "
-             "mean the same):", "", *_rows(dict(TOKEN_FIELDS)), ""]
+             "mean the same):", "", *_rows(dict(TOKEN_FIELDS)), "",
+             "With GoPlus or RugCheck configured (`sources: {goplus: {}, rugcheck: {}}`), every "
+             "kind that carries a token also offers its safety, from the services that cover "
+             "its chain — this table is the one in the code (`rulesd/security.py`) that says "
+             "which service gives what and how both answers make one:", "",
+             *security.table(), ""]
     for name, source in SOURCES.items():
         lines += [f"#### {_TITLES.get(name, name)}", ""]
         shown: list[Kind] = []
