@@ -197,7 +197,7 @@ def serve_reports(goplus: FakeGoPlus, rugcheck: FakeRugCheck) -> list[tuple[str,
            "MINTY": goplus_evm(mintable="1"), "WHALE": goplus_evm(top=("0.4", "0.2")),
            "GOOD": goplus_evm(sell_tax="0.02")}
     tokens = []
-    for i, (name, entry) in enumerate(evm.items()):
+    for name, entry in evm.items():
         address = f"0x{name.lower().encode().hex():0>40}"
         goplus.entries[("8453", address)] = entry
         tokens.append(("base", address))
@@ -237,7 +237,7 @@ async def test_only_the_tokens_that_pass_every_check_reach_the_channel(
     plain = [t for t, title, _ in recorder.sent if title.startswith("plain")]
     assert len(plain) == len(tokens) and all(t - pushed < 0.5 for t in plain)
     safe = {title: (t, body) for t, title, body in recorder.sent if title.startswith("safe")}
-    good = f"0x{'good'.encode().hex():0>40}"
+    good = f"0x{b'good'.hex():0>40}"
     assert sorted(safe) == [f"safe {good}", "safe SolGood1"]
     t, body = safe[f"safe {good}"]
     assert t - pushed >= 2.0
@@ -277,7 +277,7 @@ async def test_a_service_that_times_out_or_throttles_is_unknown_then_waited_out(
     await nursery.start(daemon.run, shutdown)
     await fake_dex.wait_connections(BOOSTS, 1)
     await trio.sleep(1)
-    honey = f"0x{'honey'.encode().hex():0>40}"
+    honey = f"0x{b'honey'.hex():0>40}"
     await fake_dex.push(BOOSTS, snapshot(boost(honey, 5, chain="base"), boost("BASE1", 1)))
     await trio.sleep(60)
     # GoPlus asked to wait 30 s: past the 5 s timeout, the rule saw unknown and said so.

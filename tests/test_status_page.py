@@ -27,7 +27,7 @@ from rulesd.daemon import Daemon
 from rulesd.http.server import serve
 from rulesd.silences import Silence
 from tests.fakes import FakeDexScreener, HttpSink
-from tests.helpers import BOOSTS, boost, sink_rules, snapshot
+from tests.helpers import BOOSTS, boost, sink_rules, snapshot, write_rules
 
 CHROMIUM = os.environ.get("RULESD_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RULESD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -202,3 +202,41 @@ async def test_a_standby_says_so_on_its_page_and_becomes_leader_when_the_lease_f
             shutdown.set()
     finally:
         other.close()
+
+
+async def test_the_page_shows_a_safety_service_the_rules_ask(
+    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+    sink: HttpSink, tmp_path: Path,
+) -> None:
+    from tests.fake_rest import FakeRugCheck, rugcheck_report
+
+    rugcheck = FakeRugCheck()
+    await nursery.start(rugcheck.serve)
+    rugcheck.reports["Safe1"] = rugcheck_report("Safe1")
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    path = write_rules(tmp_path, f"""\
+        version: 1
+        state: {{path: {tmp_path / 'state.db'}}}
+        sources:
+          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+          rugcheck: {{url: "{rugcheck.url}"}}
+        notifiers: {{sink: "{sink.url()}"}}
+        rules:
+          - {{name: safe, on: boost, notify: [sink], where: {{security.mintable: false}}}}
+        """)
+    with trio.fail_after(60):
+        daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+        shutdown = trio.Event()
+        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("Safe1", 1), boost("OLD1", 1)))
+        await delivered(daemon, sink, 1)
+        page = await trio.to_thread.run_sync(_read_page, browser, f"{base}/")
+        line = await trio.to_thread.run_sync(
+            lambda: browser.find_element(By.ID, "lookup-rugcheck").text)
+        shutdown.set()
+    assert ["rugcheck", "up"] in [row[:2] for row in page["sources"]]  # type: ignore[union-attr]
+    assert line.startswith("rugcheck: 1 requests, 0 answered 429 · 1 lookups, 0 from the "
+                           "cache · 0 unknown")
+    assert "ready" in str(page["summary"])  # an on-demand service holds nothing back
