@@ -10,11 +10,12 @@ a flag one service says is risky stays risky whatever the other says.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
+
+from rulesd.numbers import finite
 
 # GoPlus's chain ids for DEX Screener's chain names (its `/api/v1/supported_chains`).
 GOPLUS_CHAINS: Final = {"ethereum": "1", "bsc": "56", "base": "8453", "arbitrum": "42161",
@@ -121,17 +122,6 @@ def covers(service: str, chain: str | None) -> bool:
     return service == "rugcheck" and chain == SOLANA
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-
 def _flag_of(value: Any) -> bool | None:
     """GoPlus's `"1"`/`"0"` (or `{"status": "1"}` on Solana); `""` or missing: unknown."""
     if isinstance(value, Mapping):
@@ -149,7 +139,7 @@ def _share(items: Any, key: str, scale: float, keep: Callable[[Mapping[str, Any]
     if not isinstance(items, list):
         return None
     rows = [item for item in items if isinstance(item, Mapping) and keep(item)]
-    values = [_number(item.get(key)) for item in rows[:first]]
+    values = [finite(item.get(key)) for item in rows[:first]]
     known = [v for v in values if v is not None]
     if rows and not known:
         return None
@@ -168,12 +158,12 @@ def goplus(entry: Any, solana: bool) -> dict[str, Any] | None:
         out[name] = _flag_of(entry.get(source.split(".")[0]))
     if not solana:
         for name in ("buy_tax", "sell_tax"):
-            fraction = _number(entry.get(name))
+            fraction = finite(entry.get(name))
             out[name] = None if fraction is None else round(fraction * 100, 6)
         out["lp_locked"] = _share(entry.get("lp_holders"), "percent", 100,
                                   keep=lambda item: _flag_of(item.get("is_locked")) is True) \
             if isinstance(entry.get("lp_holders"), list) and entry["lp_holders"] else None
-    out["holders"] = _number(entry.get("holder_count"))
+    out["holders"] = finite(entry.get("holder_count"))
     out["top10_share"] = _share(entry.get("holders"), "percent", 100, first=10)
     return out
 
@@ -222,7 +212,7 @@ def rugcheck(report: Any) -> dict[str, Any] | None:
     locked = None
     if isinstance(markets, list):
         lps = [m.get("lp") for m in markets if isinstance(m, Mapping)]
-        pairs = [(_number(lp.get("lpLockedUSD")) or 0.0, _number(lp.get("lpLockedPct")))
+        pairs = [(finite(lp.get("lpLockedUSD")) or 0.0, finite(lp.get("lpLockedPct")))
                  for lp in lps if isinstance(lp, Mapping)]
         pcts = [pct for _, pct in sorted(pairs, key=lambda p: -p[0]) if pct is not None]
         locked = pcts[0] if pcts else None
@@ -231,10 +221,10 @@ def rugcheck(report: Any) -> dict[str, Any] | None:
         **dict.fromkeys(FIELDS),
         "mintable": _authority(report, "mintAuthority", "mint authority"),
         "freezable": _authority(report, "freezeAuthority", "freeze authority"),
-        "holders": _number(report.get("totalHolders")),
+        "holders": finite(report.get("totalHolders")),
         "top10_share": _share(report.get("topHolders"), "pct", 1, first=10),
         "lp_locked": locked,
-        "risk_score": _number(report.get("score")),
+        "risk_score": finite(report.get("score")),
         "risks": names,
         "rugged": rugged if isinstance(rugged, bool) else None,
     }

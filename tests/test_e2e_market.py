@@ -94,6 +94,35 @@ async def run_daemon(nursery: trio.Nursery, path: Path, recorder: Recorder,
     return daemon, shutdown
 
 
+async def recorded_run(nursery: trio.Nursery, path: Path, recorder: Recorder,
+                       frames: list[str], dex: FakeDexScreener, alerts: int) -> Path:
+    """A live daemon (real time) recording beside itself what it receives, as `rulesd
+    record` does: each frame pushed (a moment apart), until `alerts` were sent."""
+    recording = path.parent / "capture.jsonl"
+    with recording.open("w") as file, trio.fail_after(20):
+        writer = capture.Writer(file, SystemClock())
+        daemon = Daemon.create(loader.load(path, env={}), SystemClock(),
+                               {"rec": recorder}, tap=writer.tap)  # type: ignore[dict-item]
+        shutdown = trio.Event()
+        await nursery.start(daemon.run, shutdown)
+        await dex.wait_connections(BOOSTS, 1)
+        for frame in frames:
+            await dex.push(BOOSTS, frame)
+            await trio.sleep(0.5)
+        await recorder.wait_for(alerts)
+        await trio.sleep(1)  # answers nobody waits on (a 404, a lone re-ask) get in too
+        shutdown.set()
+    return recording
+
+
+async def replay(path: Path, recording: Path) -> tuple[list[str], str]:
+    """`rulesd dry-run --replay`: the titles it would send, and all it printed."""
+    out = io.StringIO()
+    assert await trio.to_thread.run_sync(
+        replay_file, loader.load(path, env={}), str(recording), None, None, "text", out) == 0
+    return re.findall(r"→ rec: (.*)$", out.getvalue(), re.M), out.getvalue()
+
+
 @pytest.fixture
 async def rest(nursery: trio.Nursery) -> FakeDexRest:
     server = FakeDexRest()
@@ -292,33 +321,18 @@ async def test_a_capture_recorded_with_market_data_replays_the_same_alerts_offli
     rest.add("RICH1", pair("RICH1", liquidity=700000.0, created_ms=(time.time() - 3600) * 1000))
     path = rules(tmp_path, fake_dex, rest, GATED)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
-    recording = tmp_path / "capture.jsonl"
     recorder = Recorder()
-    with recording.open("w") as file, trio.fail_after(20):
-        writer = capture.Writer(file, SystemClock())
-        daemon = Daemon.create(loader.load(path, env={}), SystemClock(),
-                               {"rec": recorder}, tap=writer.tap)  # type: ignore[dict-item]
-        shutdown = trio.Event()
-        await nursery.start(daemon.run, shutdown)
-        await fake_dex.wait_connections(BOOSTS, 1)
-        await fake_dex.push(BOOSTS, snapshot(boost("GOOD1", 5), boost("RUG1", 5),
-                                             boost("BASE1", 1)))
-        await trio.sleep(0.5)
-        await fake_dex.push(BOOSTS, snapshot(boost("OLD1", 5), boost("RICH1", 5),
-                                             boost("NOPAIR1", 5), boost("BASE1", 1)))
-        await recorder.wait_for(2)
-        await trio.sleep(0.5)
-        shutdown.set()
+    recording = await recorded_run(nursery, path, recorder, [
+        snapshot(boost("GOOD1", 5), boost("RUG1", 5), boost("BASE1", 1)),
+        snapshot(boost("OLD1", 5), boost("RICH1", 5), boost("NOPAIR1", 5), boost("BASE1", 1))],
+        fake_dex, 2)
     live = [title for _, title, _ in recorder.sent]
     assert live == ["gated GOOD1", "gated RICH1"]
     answers = [f for f in capture.read(recording)[0] if f.stream.startswith("tokens/v1/")]
     assert len(answers) == 3  # two batches and NOPAIR1 alone
     rest.pairs.clear()  # offline: whatever the replay asks, the API knows nothing now
     asked_live = len(rest.requests)
-    out = io.StringIO()
-    assert await trio.to_thread.run_sync(
-        replay_file, loader.load(path, env={}), str(recording), None, None, "text", out) == 0
-    replayed = re.findall(r"→ rec: (.*)$", out.getvalue(), re.M)
+    replayed, text = await replay(path, recording)
     assert replayed == live
     assert len(rest.requests) == asked_live  # the replay asked nobody
-    assert "liquidity $700,000" in out.getvalue()
+    assert "liquidity $700,000" in text

@@ -3,8 +3,7 @@ ever calling unknown safe, and gating alerts end to end over HTTPS."""
 
 from __future__ import annotations
 
-import io
-import re
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,6 @@ import trio.testing
 import trustme
 
 from rulesd import capture, loader, security
-from rulesd.clock import SystemClock, TrioClock
-from rulesd.commands.dry_run import replay_file
-from rulesd.daemon import Daemon
 from rulesd.http import metrics, view
 from rulesd.yaml_loader import ConfigError
 from tests.fake_rest import (
@@ -29,7 +25,7 @@ from tests.fake_rest import (
 )
 from tests.fakes import FakeDexScreener
 from tests.helpers import BOOSTS, boost, snapshot, write_rules
-from tests.test_e2e_market import EPOCH, Recorder
+from tests.test_e2e_market import EPOCH, Recorder, recorded_run, replay, run_daemon
 
 EVM = "0x" + "12" * 20
 
@@ -138,17 +134,26 @@ def ca() -> trustme.CA:
 
 
 @pytest.fixture
-def tls(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def tls(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> Iterator[ssl.SSLContext]:
     """Server context for 127.0.0.1, and the client trusting the throwaway authority
     (httpx reads SSL_CERT_FILE, as behind a corporate proxy)."""
-    import ssl
-
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     yield context
+
+
+@pytest.fixture
+async def services(nursery: trio.Nursery, tls: ssl.SSLContext
+                   ) -> tuple[FakeGoPlus, FakeRugCheck]:
+    """GoPlus and RugCheck over HTTPS, serving."""
+    goplus, rugcheck = FakeGoPlus(tls), FakeRugCheck(tls)
+    await nursery.start(goplus.serve)
+    await nursery.start(rugcheck.serve)
+    return goplus, rugcheck
 
 
 SAFE_EVM = """\
@@ -212,21 +217,17 @@ def serve_reports(goplus: FakeGoPlus, rugcheck: FakeRugCheck) -> list[tuple[str,
 
 
 async def test_only_the_tokens_that_pass_every_check_reach_the_channel(
-        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object, tmp_path: Path,
-        autojump_clock: trio.testing.MockClock) -> None:
-    goplus, rugcheck = FakeGoPlus(tls), FakeRugCheck(tls)  # type: ignore[arg-type]
-    await nursery.start(goplus.serve)
-    await nursery.start(rugcheck.serve)
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        services: tuple[FakeGoPlus, FakeRugCheck], autojump_clock: trio.testing.MockClock
+) -> None:
+    goplus, rugcheck = services
     tokens = serve_reports(goplus, rugcheck)
     goplus.delay_s = rugcheck.delay_s = 2.0  # slow services: only safety rules feel them
     recorder = Recorder()
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
     # GoPlus's budget (30/min) spaces its four requests 2 s apart: give them the time.
-    daemon = Daemon.create(loader.load(safety_rules(tmp_path, fake_dex, goplus, rugcheck,
-                                                    SAFE_EVM, ", timeout: 15s"), env={}),
-                           TrioClock(EPOCH), {"rec": recorder})  # type: ignore[dict-item]
-    shutdown = trio.Event()
-    await nursery.start(daemon.run, shutdown)
+    path = safety_rules(tmp_path, fake_dex, goplus, rugcheck, SAFE_EVM, ", timeout: 15s")
+    daemon, shutdown = await run_daemon(nursery, path, recorder)
     await fake_dex.wait_connections(BOOSTS, 1)
     await trio.sleep(1)
     pushed = trio.current_time()
@@ -253,11 +254,10 @@ async def test_only_the_tokens_that_pass_every_check_reach_the_channel(
 
 
 async def test_a_service_that_times_out_or_throttles_is_unknown_then_waited_out(
-        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object, tmp_path: Path,
-        autojump_clock: trio.testing.MockClock) -> None:
-    goplus, rugcheck = FakeGoPlus(tls), FakeRugCheck(tls)  # type: ignore[arg-type]
-    await nursery.start(goplus.serve)
-    await nursery.start(rugcheck.serve)
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        services: tuple[FakeGoPlus, FakeRugCheck], autojump_clock: trio.testing.MockClock
+) -> None:
+    goplus, rugcheck = services
     serve_reports(goplus, rugcheck)
     goplus.refusals = [(429, [("retry-after", "30")], b"{}")]  # waited out: past 5s
     recorder = Recorder()
@@ -270,11 +270,8 @@ async def test_a_service_that_times_out_or_throttles_is_unknown_then_waited_out(
     message: "honeypot {{ security.honeypot | yesno }}, by {{ security.checked_by }}"
 """
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
-    daemon = Daemon.create(loader.load(safety_rules(tmp_path, fake_dex, goplus, rugcheck,
-                                                    body), env={}),
-                           TrioClock(EPOCH), {"rec": recorder})  # type: ignore[dict-item]
-    shutdown = trio.Event()
-    await nursery.start(daemon.run, shutdown)
+    path = safety_rules(tmp_path, fake_dex, goplus, rugcheck, body)
+    daemon, shutdown = await run_daemon(nursery, path, recorder)
     await fake_dex.wait_connections(BOOSTS, 1)
     await trio.sleep(1)
     honey = f"0x{b'honey'.hex():0>40}"
@@ -294,51 +291,34 @@ async def test_a_service_that_times_out_or_throttles_is_unknown_then_waited_out(
 
 
 async def test_a_capture_with_safety_answers_replays_the_same_alerts_offline(
-        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object,
-        tmp_path: Path) -> None:
-    goplus, rugcheck = FakeGoPlus(tls), FakeRugCheck(tls)  # type: ignore[arg-type]
-    await nursery.start(goplus.serve)
-    await nursery.start(rugcheck.serve)
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        services: tuple[FakeGoPlus, FakeRugCheck]) -> None:
+    goplus, rugcheck = services
     tokens = serve_reports(goplus, rugcheck)
     path = safety_rules(tmp_path, fake_dex, goplus, rugcheck,
                         SAFE_EVM.split("  - {name: plain")[0], ", rate: 300/min",
                         ", rate: 300/min")
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
-    recording = tmp_path / "capture.jsonl"
     recorder = Recorder()
-    with recording.open("w") as file, trio.fail_after(20):
-        writer = capture.Writer(file, SystemClock())
-        daemon = Daemon.create(loader.load(path, env={}), SystemClock(),
-                               {"rec": recorder}, tap=writer.tap)  # type: ignore[dict-item]
-        shutdown = trio.Event()
-        await nursery.start(daemon.run, shutdown)
-        await fake_dex.wait_connections(BOOSTS, 1)
-        await fake_dex.push(BOOSTS, snapshot(*(boost(a, 5, chain=c) for c, a in tokens),
-                                             boost("BASE1", 1)))
-        await recorder.wait_for(2)
-        await trio.sleep(1)  # RugCheck's 404 for the third mint (no alert waits on it)
-        shutdown.set()
+    recording = await recorded_run(nursery, path, recorder, [snapshot(
+        *(boost(a, 5, chain=c) for c, a in tokens), boost("BASE1", 1))], fake_dex, 2)
     live = sorted(title for _, title, _ in recorder.sent)
     assert len(live) == 2
     frames = capture.read(recording)[0]
     assert {f.source for f in frames} == {"dexscreener", "goplus", "rugcheck"}
     assert any(f.data == "null" for f in frames if f.source == "rugcheck")  # the 404
     asked = len(goplus.requests) + len(rugcheck.requests)
-    out = io.StringIO()
     started = time.monotonic()
-    assert await trio.to_thread.run_sync(
-        replay_file, loader.load(path, env={}), str(recording), None, None, "text", out) == 0
-    assert sorted(re.findall(r"→ rec: (.*)$", out.getvalue(), re.M)) == live
+    assert sorted((await replay(path, recording))[0]) == live
     assert len(goplus.requests) + len(rugcheck.requests) == asked  # nobody was asked
     assert time.monotonic() - started < 10
 
 
 async def test_a_burst_of_new_mints_keeps_each_hosts_budget_and_each_is_seen_once(
-        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object, tmp_path: Path,
-        autojump_clock: trio.testing.MockClock) -> None:
-    goplus, rugcheck = FakeGoPlus(tls), FakeRugCheck(tls)  # type: ignore[arg-type]
-    await nursery.start(goplus.serve)
-    await nursery.start(rugcheck.serve)
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        services: tuple[FakeGoPlus, FakeRugCheck], autojump_clock: trio.testing.MockClock
+) -> None:
+    goplus, rugcheck = services
     mints = [f"Burst{i:03d}pump" for i in range(40)]
     for mint in mints:
         goplus.entries[("solana", mint)] = goplus_solana()
@@ -354,10 +334,7 @@ async def test_a_burst_of_new_mints_keeps_each_hosts_budget_and_each_is_seen_onc
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
     path = safety_rules(tmp_path, fake_dex, goplus, rugcheck, body,
                         ", rate: 10/min, timeout: 30m", ", rate: 10/min, timeout: 30m")
-    daemon = Daemon.create(loader.load(path, env={}), TrioClock(EPOCH),
-                           {"rec": recorder})  # type: ignore[dict-item]
-    shutdown = trio.Event()
-    await nursery.start(daemon.run, shutdown)
+    _, shutdown = await run_daemon(nursery, path, recorder)
     await fake_dex.wait_connections(BOOSTS, 1)
     await trio.sleep(1)
     await fake_dex.push(BOOSTS, snapshot(*(boost(m, 5) for m in mints)))
@@ -389,13 +366,14 @@ WATCH_RUG = """\
 
 
 async def test_a_watched_token_found_rugged_later_is_announced(
-        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: object, tmp_path: Path,
-        autojump_clock: trio.testing.MockClock) -> None:
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        services: tuple[FakeGoPlus, FakeRugCheck], autojump_clock: trio.testing.MockClock
+) -> None:
     from tests.fake_rest import FakeDexRest, pair
 
-    goplus, rugcheck, dex = FakeGoPlus(tls), FakeRugCheck(tls), FakeDexRest()  # type: ignore[arg-type]
-    for server in (goplus, rugcheck, dex):
-        await nursery.start(server.serve)
+    _, rugcheck = services
+    dex = FakeDexRest()
+    await nursery.start(dex.serve)
     dex.add("Rug1", pair("Rug1"))
     rugcheck.reports["Rug1"] = rugcheck_report("Rug1")
     recorder = Recorder()
@@ -410,10 +388,7 @@ notifiers: {{rec: stdout}}
 rules:
 """ + WATCH_RUG)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
-    daemon = Daemon.create(loader.load(path, env={}), TrioClock(EPOCH),
-                           {"rec": recorder})  # type: ignore[dict-item]
-    shutdown = trio.Event()
-    await nursery.start(daemon.run, shutdown)
+    daemon, shutdown = await run_daemon(nursery, path, recorder)
     await fake_dex.wait_connections(BOOSTS, 1)
     await trio.sleep(1)
     await fake_dex.push(BOOSTS, snapshot(boost("Rug1", 5), boost("BASE1", 1)))

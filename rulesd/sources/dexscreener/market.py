@@ -10,12 +10,12 @@ them may be missing or null (see `../shared/vendors/dexscreener-rest.md`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 
+from rulesd.numbers import finite
 from rulesd.schema import Field, duration, number, string, time
 from rulesd.tokens import canonical_address
 
@@ -56,20 +56,6 @@ MARKET_FIELDS: Final[dict[str, Field]] = {
 UNKNOWN: Final[Mapping[str, Any]] = dict.fromkeys(VALUES)
 
 
-def _number(value: Any) -> float | None:
-    """A JSON number or a decimal string as a finite float; anything else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -104,7 +90,7 @@ def _quote(pair: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _liquidity(pair: Mapping[str, Any]) -> float:
     liquidity = pair.get("liquidity")
-    usd = _number(liquidity.get("usd")) if isinstance(liquidity, Mapping) else None
+    usd = finite(liquidity.get("usd")) if isinstance(liquidity, Mapping) else None
     return -1.0 if usd is None else usd
 
 
@@ -134,19 +120,19 @@ def values(pair: Mapping[str, Any] | None, count: int) -> dict[str, Any]:
     if pair is None:
         return out
     for ours, theirs in WINDOWS.items():
-        out[f"volume_{ours}"] = _number(_window(pair, "volume", theirs))
-        out[f"change_{ours}"] = _number(_window(pair, "priceChange", theirs))
+        out[f"volume_{ours}"] = finite(_window(pair, "volume", theirs))
+        out[f"change_{ours}"] = finite(_window(pair, "priceChange", theirs))
         txns = _window(pair, "txns", theirs)
         if isinstance(txns, Mapping):
-            out[f"buys_{ours}"] = _number(txns.get("buys"))
-            out[f"sells_{ours}"] = _number(txns.get("sells"))
+            out[f"buys_{ours}"] = finite(txns.get("buys"))
+            out[f"sells_{ours}"] = finite(txns.get("sells"))
     liquidity = _liquidity(pair)
-    created = _number(pair.get("pairCreatedAt"))
+    created = finite(pair.get("pairCreatedAt"))
     out.update(
-        price=_number(pair.get("priceUsd")),
+        price=finite(pair.get("priceUsd")),
         liquidity=None if liquidity < 0 else liquidity,
-        fdv=_number(pair.get("fdv")),
-        market_cap=_number(pair.get("marketCap")),
+        fdv=finite(pair.get("fdv")),
+        market_cap=finite(pair.get("marketCap")),
         pair_created=None if created is None or created <= 0 else created / 1000.0,
         dex=_text(pair.get("dexId")),
         pair=_text(pair.get("pairAddress")),
