@@ -89,9 +89,24 @@ class GroupConfig:
 
 
 @attrs.frozen
+class Cooldown:
+    """`cooldown:` — a duration, or `{start: 10m, factor: 2, max: 4h}`: each alert for
+    the same key within the wait makes the next wait `factor` times longer, up to
+    `max`; a quiet `max` starts it over."""
+
+    start: Duration
+    factor: float = 1.0
+    max: Duration | None = None
+
+    @property
+    def longest(self) -> float:
+        return float(self.max if self.max is not None else self.start)
+
+
+@attrs.frozen
 class Defaults:
     notify: tuple[str, ...] = ()
-    cooldown: Duration = Duration(0.0)
+    cooldown: Cooldown = Cooldown(Duration(0.0))
     repeat: Duration | None = None
 
 
@@ -111,7 +126,7 @@ class RuleConfig:
     notify: tuple[str, ...] | None = None
     title: str | None = None
     message: str | None = None
-    cooldown: Duration | None = None
+    cooldown: Cooldown | None = None
     enabled: bool = True
     for_: Duration | None = None  # `for:` in the file
     notify_resolved: bool = False
@@ -246,6 +261,14 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(lambda t: hasattr(t, "from_short"), short_form)
     conv.register_structure_hook(RuleConfig, make_dict_structure_fn(
         RuleConfig, conv, _cattrs_forbid_extra_keys=True, for_=override(rename="for")))
+    growing: Any = make_dict_structure_fn(Cooldown, conv, _cattrs_forbid_extra_keys=True)
+
+    def cooldown(value: Any, _: Any) -> Cooldown:
+        if isinstance(value, dict):
+            return growing(value, Cooldown)  # type: ignore[no-any-return]
+        return Cooldown(Duration(parse_duration(value)))
+
+    conv.register_structure_hook(Cooldown, cooldown)
     watch: Any = make_dict_structure_fn(WatchConfig, conv, _cattrs_forbid_extra_keys=True,
                                         for_=override(rename="for"))
     conv.register_structure_hook(WatchConfig, lambda v, _: watch(

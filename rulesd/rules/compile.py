@@ -53,6 +53,8 @@ class Rule:
     waits_on: Mapping[str, frozenset[str]] = attrs.field(factory=dict, eq=False)
     # `watch`: (for, every) in seconds — poll the tokens it fires for.
     watch: tuple[float, float] | None = None
+    # An exponential cooldown: (factor, max); `cooldown` is where it starts.
+    cooldown_growth: tuple[float, float] | None = None
 
 
 # Lookups a rule asks for by naming their fields (`market.price`), in `where` or in
@@ -178,6 +180,12 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                 problems.append(doc.problem(at, f"unknown notifier {name!r}"
                                             f"{did_you_mean(name, notifiers)}"))
         cooldown = rc.cooldown if rc.cooldown is not None else config.defaults.cooldown
+        at = (*here, "cooldown") if rc.cooldown is not None else ("defaults", "cooldown")
+        if cooldown.factor < 1:
+            problems.append(doc.problem(at, "a cooldown's `factor` must be 1 or more (each "
+                                        "alert makes the next wait that many times longer)"))
+        if cooldown.max is not None and cooldown.max < cooldown.start:
+            problems.append(doc.problem(at, "a cooldown's `max` must be at least its `start`"))
         repeat = rc.repeat if rc.repeat is not None else config.defaults.repeat
         if rc.repeat is not None and kinds_ok and not levels and needs.absent is None:
             problems.append(doc.problem((*here, "repeat"), "`repeat` applies to level kinds "
@@ -214,8 +222,10 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                                             "positive duration (how long to watch)"))
         if rc.enabled:
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
-                              float(cooldown), float(rc.for_ or 0.0), rc.notify_resolved,
+                              float(cooldown.start), float(rc.for_ or 0.0), rc.notify_resolved,
                               needs.absent, needs, rc.group, levels,
                               float(repeat or 0.0) if levels or needs.absent else 0.0,
-                              (rc.on, rc.where, rc.for_), waits_on, watch))
+                              (rc.on, rc.where, rc.for_), waits_on, watch,
+                              (cooldown.factor, cooldown.longest)
+                              if cooldown.factor > 1 else None))
     return rules

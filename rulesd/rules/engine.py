@@ -193,7 +193,9 @@ class Engine:
             alert = _alert(rule, kind, key, occurrence, ev.values, ev.why, now)
             return [attrs.evolve(alert, silenced=silence.id)]
         count.fired += 1
-        self.state.fired(rule.name, key, now)
+        growth = rule.cooldown_growth
+        self.state.fired(rule.name, key, now,
+                         None if growth is None else (rule.cooldown, *growth))
         if rule.watch is not None:
             self._watch(rule, key, ev.values, now)
         return [_alert(rule, kind, key, occurrence, ev.values, ev.why, now)]

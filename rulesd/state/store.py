@@ -163,6 +163,8 @@ class StateStore:
     firing: Journaled = attrs.field(factory=lambda: Journaled("firing", _firing))
     first_seen: Journaled = attrs.field(factory=lambda: Journaled("first_seen"))
     presence: Journaled = attrs.field(factory=lambda: Journaled("presence"))
+    # (rule, key) → the cooldown's current wait, where it grows (`cooldown: {factor}`).
+    cooldown_waits: Journaled = attrs.field(factory=lambda: Journaled("cooldown_wait"))
     # (rule, token key) → Watch: what the watches poll (`rulesd.enrich.watch`).
     watches: Journaled = attrs.field(factory=lambda: Journaled("watches", _watch))
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
@@ -173,7 +175,8 @@ class StateStore:
     _deleted_seen: set[tuple[str, str]] = attrs.field(factory=set)
 
     def journals(self) -> tuple[Journaled, ...]:
-        return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches)
+        return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches,
+                self.cooldown_waits)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""
@@ -273,9 +276,22 @@ class StateStore:
 
     def in_cooldown(self, rule: str, key: str, cooldown_s: float, now: float) -> bool:
         last = self.last_fired.get((rule, key))
-        return last is not None and now - last < cooldown_s
+        wait = self.cooldown_waits.get((rule, key), cooldown_s)
+        return last is not None and now - last < wait
 
-    def fired(self, rule: str, key: str, now: float) -> None:
+    def fired(self, rule: str, key: str, now: float,
+              growth: tuple[float, float, float] | None = None) -> None:
+        """`rule` alerted for `key`; with a growing cooldown (start, factor, max) the next
+        wait is `factor` times this one — from `start` again once the rule stayed quiet
+        for `max` after the wait ended."""
+        if growth is not None:
+            start, factor, longest = growth
+            last = self.last_fired.get((rule, key))
+            wait = self.cooldown_waits.get((rule, key))
+            if last is None or wait is None or now - last >= wait + longest:
+                self.cooldown_waits[(rule, key)] = start
+            else:
+                self.cooldown_waits[(rule, key)] = min(wait * factor, longest)
         self.last_fired[(rule, key)] = now
 
     def prune(self, now: float) -> None:
@@ -288,6 +304,8 @@ class StateStore:
         for journal in (self.last_fired, self.first_seen):
             for key in [k for k, t in journal.items() if t < horizon]:
                 journal.discard(key)
+        for key in [k for k in self.cooldown_waits if k not in self.last_fired]:
+            self.cooldown_waits.discard(key)
         for skey, series in list(self.series.items()):
             if series.touched < now - 2 * self.needs.series.get(skey[1], 0.0):
                 del self.series[skey]  # idle: every point is past the longest window
@@ -304,7 +322,8 @@ class StateStore:
                     or self.last_fired.deleted or self.firing.dirty or self.firing.deleted
                     or self.first_seen.dirty or self.first_seen.deleted
                     or self.presence.dirty or self.presence.deleted
-                    or self.watches.dirty or self.watches.deleted)
+                    or self.watches.dirty or self.watches.deleted
+                    or self.cooldown_waits.dirty or self.cooldown_waits.deleted)
 
     def take_changes(self) -> Changes:
         if not self.changed:
