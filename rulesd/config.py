@@ -134,6 +134,8 @@ class RuleConfig:
     # A level alert still firing is sent again this often (Alertmanager's repeat_interval).
     repeat: Duration | None = None
     watch: WatchConfig | None = None
+    # `rearm: {every: 10%}`: checked and compiled with the rule (`rulesd.rules.ladder`).
+    rearm: Mapping[str, Any] | None = None
 
 
 @attrs.frozen

@@ -74,3 +74,79 @@ def test_check_locates_a_wrong_cooldown(cooldown: str, said: str) -> None:
                      "r.yaml", {})
     (problem,) = refused.value.problems
     assert said in problem.message and str(problem).startswith("r.yaml:8:"), str(problem)
+
+
+LADDERS = """\
+version: 1
+sources: {coinmarketcap: {api_key: k, subscriptions: [{channel: market@crypto_latest_price,
+                                                       params: {crypto_ids: [1]}}]}}
+notifiers: {console: stdout}
+defaults: {notify: [console]}
+rules:
+  - name: pump
+    on: price
+    where: {token.cmc_id: 1, change: {of: price, window: 1h, pct: {gte: 10}}}
+    rearm: {every: 10%}
+  - name: high
+    on: price
+    where: {token.cmc_id: 1, price: {gte: 100}}
+    rearm: {every: 10%}
+  - name: crossing
+    on: price
+    where: {token.cmc_id: 1, crosses: {of: price, below: 50}}
+    rearm: {every: 5}
+"""
+
+
+def tick(price: float, t: float) -> Event:
+    return Event("price", "coinmarketcap", "market", TokenRef(key="cmc:1", symbol="BTC",
+                                                              cmc_id=1), t, t,
+                 {"price": price})
+
+
+def climb(engine: Engine, prices: list[float]) -> list[tuple[str, float, str]]:
+    """One price a minute: (rule, price, why line) of each alert."""
+    out = []
+    for i, price in enumerate(prices):
+        for alert in engine.process(tick(price, 60.0 * i), 60.0 * i):
+            out.append((alert.rule, price, alert.values["why_text"].split("\n")[0]))
+    return out
+
+
+def test_a_pump_ladder_fires_at_each_further_step_and_not_between() -> None:
+    engine = Engine(loader.loads(LADDERS, "r.yaml", {}).rules, StateStore())
+    prices = [80.0, 80.0, 85.0, 88.0, 90.0, 92.0, 95.0, 96.0, 100.0, 102.0, 104.0, 105.0]
+    fired = [(price, why) for rule, price, why in climb(engine, prices) if rule == "pump"]
+    assert [price for price, _ in fired] == [88.0, 96.0, 104.0]  # +10 %, +20 %, +30 %
+    assert fired[1][1] == "+20.00%, was +10.00% at 00:03 UTC"
+    # It fell back under +10 %: the ladder starts over, and +10 % alerts again.
+    more = climb(engine, [*prices, 85.0, 85.0, 89.0])
+    assert [p for r, p, _ in more if r == "pump"][-1] == 89.0
+
+
+def test_a_threshold_ladder_climbs_by_a_share_of_the_value() -> None:
+    engine = Engine(loader.loads(LADDERS, "r.yaml", {}).rules, StateStore())
+    prices = [90.0, 100.0, 105.0, 109.0, 110.0, 115.0, 121.0, 95.0, 101.0]
+    assert [p for r, p, _ in climb(engine, prices) if r == "high"] == \
+        [100.0, 110.0, 121.0, 101.0]  # 100, +10 % of 100, +10 % of 110; then afresh
+
+
+def test_a_crossing_ladder_alerts_at_each_further_level_while_beyond_it() -> None:
+    engine = Engine(loader.loads(LADDERS, "r.yaml", {}).rules, StateStore())
+    prices = [60.0, 49.0, 47.0, 44.0, 43.0, 38.0, 55.0, 49.0]
+    assert [p for r, p, _ in climb(engine, prices) if r == "crossing"] == \
+        [49.0, 44.0, 38.0, 49.0]  # down through 50, 45, 40; back above: crosses again
+
+
+@pytest.mark.parametrize(("rearm", "where", "said"), [
+    ("{every: 10%}", "{price: {gte: 1}, volume_24h: {gte: 1}}", "one value to climb"),
+    ("{every: -5}", "{price: {gte: 1}}", "positive step"),
+    ("{step: 5}", "{price: {gte: 1}}", "takes `every`"),
+])
+def test_check_locates_a_rearm_it_cannot_follow(rearm: str, where: str, said: str) -> None:
+    text = LADDERS.split("  - name: pump")[0] + \
+        f"  - name: r\n    on: price\n    where: {where}\n    rearm: {rearm}\n"
+    with pytest.raises(ConfigError) as refused:
+        loader.loads(text, "r.yaml", {})
+    (problem,) = refused.value.problems
+    assert said in problem.message and str(problem).startswith("r.yaml:10:"), str(problem)

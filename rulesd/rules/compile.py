@@ -19,6 +19,7 @@ from rulesd import security
 from rulesd.config import Config, GroupConfig
 from rulesd.events import CONTEXT_FIELDS
 from rulesd.rules.conditions import compile_where
+from rulesd.rules.ladder import Ladder, ladder_of
 from rulesd.rules.predicates import AbsentSpec, NeedsBuilder, Predicate
 from rulesd.schema import Field, Kind
 from rulesd.suggest import did_you_mean
@@ -55,6 +56,8 @@ class Rule:
     watch: tuple[float, float] | None = None
     # An exponential cooldown: (factor, max); `cooldown` is where it starts.
     cooldown_growth: tuple[float, float] | None = None
+    # `rearm`: a firing level speaks again past each further step of its value.
+    ladder: Ladder | None = None
 
 
 # Lookups a rule asks for by naming their fields (`market.price`), in `where` or in
@@ -220,6 +223,15 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
             if rc.watch.for_ <= 0:
                 problems.append(doc.problem((*here, "watch", "for"), "`for` must be a "
                                             "positive duration (how long to watch)"))
+        ladder = None
+        if rc.rearm is not None:
+            ladder, why_not = ladder_of(rc.rearm, rc.where)
+            if why_not:
+                problems.append(doc.problem((*here, "rearm"), why_not, at_key=True))
+            elif kinds_ok and not levels:
+                problems.append(doc.problem((*here, "rearm"), "`rearm` applies to level "
+                                            "kinds (price, metrics, pulse_update): these "
+                                            "kinds fire per event", at_key=True))
         if rc.enabled:
             rules.append(Rule(rc.name, rc.on, condition, tuple(notify), rc.title, rc.message,
                               float(cooldown.start), float(rc.for_ or 0.0), rc.notify_resolved,
@@ -227,5 +239,5 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                               float(repeat or 0.0) if levels or needs.absent else 0.0,
                               (rc.on, rc.where, rc.for_), waits_on, watch,
                               (cooldown.factor, cooldown.longest)
-                              if cooldown.factor > 1 else None))
+                              if cooldown.factor > 1 else None, ladder))
     return rules

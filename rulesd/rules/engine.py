@@ -224,10 +224,15 @@ class Engine:
         fkey = (rule.name, firing_key(event))
         pendings = self.runtime.pending
         if not holds:
+            ladder = rule.ladder
+            if ladder is not None and ladder.level is not None and fkey in self.state.firing:
+                value = ladder.value(ev.values, ev.why)
+                if value is not None and ladder.beyond(value):  # past a `crosses` level
+                    return self._climb(rule, fkey, event, ev, now)
             pendings.pop(fkey, None)
             return self._clear(rule, fkey, event.kind, event.key, ev.values, now)
         if fkey in self.state.firing:
-            return []
+            return self._climb(rule, fkey, event, ev, now) if rule.ladder else []
         if rule.for_s:
             pending = pendings.get(fkey)
             if pending is None:
@@ -241,6 +246,26 @@ class Engine:
         return self._start_firing(rule, fkey, event.kind, event.key, f"{event.ts:.3f}", ev,
                                   now)
 
+    def _climb(self, rule: Rule, fkey: FiringKey, event: Event, ev: Evaluation,
+               now: float) -> list[Alert]:
+        """A firing level with `rearm`: alert again once its value is a step beyond the
+        last rung it alerted at (the way it went)."""
+        assert rule.ladder is not None
+        rung = self.state.ladders.get(fkey)
+        value = rule.ladder.value(ev.values, ev.why)
+        if rung is None or value is None:
+            return []
+        last, at, up = rung
+        if not rule.ladder.passed(value, last, up):
+            return []
+        ev.why = {**ev.why, "rearm": why.Rearm(value, last, at,
+                                                rule.ladder.source == "change.pct")}
+        alerts = self._fire(rule, event.kind, event.key, f"{event.ts:.3f}|rung", ev, now)
+        if alerts:
+            self.state.ladders[fkey] = (value, now, up)
+            self.runtime.firing_alerts[fkey] = alerts[0]
+        return alerts
+
     def _start_firing(self, rule: Rule, fkey: FiringKey, kind: str, key: str,
                       occurrence: str, ev: Evaluation, now: float) -> list[Alert]:
         """A level condition or an absence became true: its episode begins (sent, or
@@ -249,6 +274,10 @@ class Engine:
         self.state.firing[fkey] = Firing(now, bool(alerts))
         if alerts:
             self.runtime.firing_alerts[fkey] = alerts[0]
+            if rule.ladder is not None:
+                value = rule.ladder.value(ev.values, ev.why)
+                if value is not None:
+                    self.state.ladders[fkey] = (value, now, rule.ladder.direction(value))
             if rule.repeat_s:
                 self.runtime.repeat_due[fkey] = now + rule.repeat_s
         return alerts
@@ -259,6 +288,7 @@ class Engine:
         if firing is None:
             return []
         self.state.firing.discard(fkey)
+        self.state.ladders.discard(fkey)  # a ladder starts over
         self.runtime.firing_alerts.pop(fkey, None)
         self.runtime.repeat_due.pop(fkey, None)
         since, notified = firing

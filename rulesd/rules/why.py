@@ -4,6 +4,7 @@ default message (`why_text`), and the sample `rulesd check` renders templates ag
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -115,13 +116,32 @@ class Absent:
         return _as_dict(self)
 
 
+@attrs.frozen
+class Rearm:
+    name: ClassVar[str] = "rearm"
+    value: float  # what the value is now
+    was: float  # what the last alert of this episode told
+    at: float  # when it told it
+    percent: bool  # the value is a change in percent
+
+    def text(self) -> str:
+        def shown(v: float) -> str:
+            return f"{v:+.2f}%" if self.percent else f"{v:,.8g}"
+        when = time.strftime("%H:%M", time.gmtime(self.at))
+        return f"{shown(self.value)}, was {shown(self.was)} at {when} UTC"
+
+    def values(self) -> dict[str, Any]:
+        return {"value": self.value, "was": self.was, "at": self.at}
+
+
 def _as_dict(reason: Any) -> dict[str, Any]:
     """A reason's fields by their names."""
     return attrs.asdict(reason)
 
 
 # The order of the lines in a message.
-ORDER: tuple[str, ...] = ("change", "crosses", "count", "seen", "first_seen", "absent")
+ORDER: tuple[str, ...] = ("rearm", "change", "crosses", "count", "seen", "first_seen",
+                          "absent")
 
 
 def text(reasons: Mapping[str, Reason]) -> str:
@@ -142,4 +162,5 @@ def sample(kind: str) -> dict[str, Any]:
         Seen("boost", 0.0, "5m"),
         FirstSeen(0.0, "5m"),
         Absent("5m", 0.0, "5m"),
+        Rearm(20.0, 10.0, 0.0, True),
     )})

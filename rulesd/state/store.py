@@ -165,6 +165,8 @@ class StateStore:
     presence: Journaled = attrs.field(factory=lambda: Journaled("presence"))
     # (rule, key) → the cooldown's current wait, where it grows (`cooldown: {factor}`).
     cooldown_waits: Journaled = attrs.field(factory=lambda: Journaled("cooldown_wait"))
+    # (rule, firing key) → (value, at, up): the last rung a `rearm` ladder alerted at.
+    ladders: Journaled = attrs.field(factory=lambda: Journaled("ladder"))
     # (rule, token key) → Watch: what the watches poll (`rulesd.enrich.watch`).
     watches: Journaled = attrs.field(factory=lambda: Journaled("watches", _watch))
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
@@ -176,7 +178,7 @@ class StateStore:
 
     def journals(self) -> tuple[Journaled, ...]:
         return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches,
-                self.cooldown_waits)
+                self.cooldown_waits, self.ladders)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""
@@ -323,7 +325,8 @@ class StateStore:
                     or self.first_seen.dirty or self.first_seen.deleted
                     or self.presence.dirty or self.presence.deleted
                     or self.watches.dirty or self.watches.deleted
-                    or self.cooldown_waits.dirty or self.cooldown_waits.deleted)
+                    or self.cooldown_waits.dirty or self.cooldown_waits.deleted
+                    or self.ladders.dirty or self.ladders.deleted)
 
     def take_changes(self) -> Changes:
         if not self.changed:
