@@ -47,6 +47,7 @@ class StateConfig:
 class NotifierConfig:
     urls: tuple[str, ...]
     rate: float | None = None  # messages a second; None: the platform's default
+    secret: str | None = None  # a webhook's HMAC key
 
 
 @attrs.frozen
@@ -205,7 +206,7 @@ def _make_converter() -> cattrs.Converter:
         if isinstance(value, str | list):
             return NotifierConfig(urls=_one_or_many(value, None))
         if isinstance(value, dict):
-            unknown = set(value) - {"urls", "rate"}
+            unknown = set(value) - {"urls", "rate", "secret"}
             if unknown:
                 name = sorted(unknown)[0]
                 raise ForbiddenExtraKeysError(None, NotifierConfig, {name})
@@ -214,8 +215,11 @@ def _make_converter() -> cattrs.Converter:
             rate = value.get("rate")
             if rate is not None and not isinstance(rate, str):
                 raise ValueError(f"`rate` is like 1/s or 20/min, got {describe_value(rate)}")
+            secret = value.get("secret")
+            if secret is not None and not isinstance(secret, str):
+                raise ValueError(f"`secret` is a string, got {describe_value(secret)}")
             return NotifierConfig(urls=_one_or_many(value["urls"], None),
-                                  rate=parse_rate(rate) if rate else None)
+                                  rate=parse_rate(rate) if rate else None, secret=secret)
         raise ValueError(f"expected an Apprise URL, a list of them or {{urls: [...]}}, "
                          f"got {describe_value(value)}")
 

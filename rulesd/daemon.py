@@ -13,7 +13,7 @@ import trio
 
 from rulesd import logs, monitor, reloading, summary
 from rulesd.clock import Clock
-from rulesd.delivery.notifiers import Notifier, build_notifiers
+from rulesd.delivery.notifiers import Notifier, notifiers_for
 from rulesd.delivery.service import DeliveryService
 from rulesd.enrich.recorded import RecordedAnswers
 from rulesd.enrich.service import Enrichment, market_config, safety_configs
@@ -44,14 +44,8 @@ SHUTDOWN_GRACE_S: Final = 5.0
 DB_CHECK_INTERVAL_S: Final = 60.0
 # How often one info line says what the sources and delivery did.
 SUMMARY_INTERVAL_S: Final = 600.0
-
-
 # Notifiers for a notifier's URLs (name, urls → by target name).
 MakeNotifiers = Callable[[str, tuple[str, ...]], Mapping[str, Notifier]]
-
-
-def _apprise_notifiers(name: str, urls: tuple[str, ...]) -> Mapping[str, Notifier]:
-    return build_notifiers({name: urls})
 
 
 @attrs.define
@@ -82,7 +76,7 @@ class Daemon:
     # channel of its own, it emits events and returns when it is done.
     feed: Callable[..., Awaitable[None]] | None = None
     # Notifiers for a reloaded file's new or changed URLs (name, urls → by target).
-    make_notifiers: MakeNotifiers = attrs.field(kw_only=True)
+    make_notifiers: MakeNotifiers | None = attrs.field(default=None, kw_only=True)
     # The term's sources (a standby has none), and what sees their raw frames.
     sources: SourceRunner | None = None
     tap: Tap = attrs.field(default=no_tap, kw_only=True)
@@ -105,7 +99,7 @@ class Daemon:
         sees every raw frame the sources receive."""
         config = loaded.config
         if notifiers is None:
-            notifiers = build_notifiers({n: c.urls for n, c in config.notifiers.items()})
+            notifiers = notifiers_for(config)
         db = open_state(config.state, state_path)
         thread = DatabaseThread(db)
         delivery = DeliveryService.create(config, loaded.rules, db, notifiers, clock,
@@ -120,7 +114,7 @@ class Daemon:
             engine = Engine(loaded.rules, db.load(), silences.live)
         return cls(loaded, clock, notifiers, db, engine, delivery, silences,
                    leadership=leadership, feed=feed,
-                   make_notifiers=make_notifiers or _apprise_notifiers, tap=tap,
+                   make_notifiers=make_notifiers, tap=tap,
                    replay=replay)
 
     @property
@@ -148,7 +142,9 @@ class Daemon:
             await self.sources.apply(loaded.sources)
         self.loaded = loaded
         self.engine.reload(loaded.rules)
-        await self.delivery.reconfigure(loaded.config, loaded.rules, self.make_notifiers)
+        await self.delivery.reconfigure(
+            loaded.config, loaded.rules,
+            self.make_notifiers or (lambda name, _: notifiers_for(loaded.config, name)))
         if self.enrichment is not None:
             self.enrichment.reconfigure(market_config(loaded.sources))
             self.enrichment.follow(self.engine, self.healths)

@@ -140,6 +140,8 @@ def file_secrets(data: Any) -> set[str]:
                          if isinstance(v, str) and _SECRET_HEADER.search(str(k)))
     notifiers = data.get("notifiers")
     for spec in (notifiers.values() if isinstance(notifiers, Mapping) else ()):
+        if isinstance(spec, Mapping) and isinstance(spec.get("secret"), str):
+            found.add(spec["secret"])
         urls = spec.get("urls") if isinstance(spec, Mapping) else spec
         for url in urls if isinstance(urls, list) else [urls]:
             if isinstance(url, str) and url != CONSOLE_URL and privacy_url(url) != url:

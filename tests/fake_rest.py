@@ -99,6 +99,8 @@ class FakeRest:
 
     async def _connection(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER)
+        request: h11.Request | None = None
+        body = b""
         try:
             while True:
                 event = conn.next_event()
@@ -107,24 +109,31 @@ class FakeRest:
                     if not data:
                         return
                     conn.receive_data(data)
-                    continue
-                if isinstance(event, h11.Request):
-                    path = event.target.decode()
+                elif isinstance(event, h11.Request):
+                    request, body = event, b""
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                elif isinstance(event, h11.EndOfMessage) and request is not None:
+                    path = request.target.decode()
                     self.requests.append((trio.current_time(), path))
+                    self.received(request, body)
                     if self.delay_s:
                         await trio.sleep(self.delay_s)
-                    status, headers, body = self._next(path)
+                    status, headers, answer = self._next(path)
                     await stream.send_all(conn.send(h11.Response(
                         status_code=status,
-                        headers=[*headers, ("content-length", str(len(body)))])))
-                    await stream.send_all(conn.send(h11.Data(data=body)))
+                        headers=[*headers, ("content-length", str(len(answer)))])))
+                    await stream.send_all(conn.send(h11.Data(data=answer)))
                     await stream.send_all(conn.send(h11.EndOfMessage()))
-                elif isinstance(event, h11.EndOfMessage):
                     conn.start_next_cycle()
+                    request = None
                 elif isinstance(event, h11.ConnectionClosed):
                     return
         except (trio.BrokenResourceError, h11.RemoteProtocolError, trio.ClosedResourceError):
             return
+
+    def received(self, request: h11.Request, body: bytes) -> None:
+        """A whole request came (a receiver keeps it)."""
 
 
 class FakeDexRest(FakeRest):
@@ -249,3 +258,20 @@ class FakeRugCheck(FakeRest):
             if report is not None:
                 return 200, JSON, orjson.dumps(report)
         return 404, JSON, b'{"error": "not found"}'
+
+
+class Receiver(FakeRest):
+    """A webhook receiver: keeps each POST's headers and JSON body; answers 200 (or
+    `refusals` first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+
+    def received(self, request: h11.Request, body: bytes) -> None:
+        if request.method == b"POST":
+            self.posts.append(({k.decode().lower(): v.decode() for k, v in request.headers},
+                               body))
+
+    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        return 200, JSON, b'{"ok": true}'

@@ -1,15 +1,32 @@
-"""Less noise, same signal: exponential realert (more of issue 25 to come here)."""
+"""Less noise, same signal: exponential realert, escalating thresholds, and the
+structured webhook (issue 25)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import orjson
 import pytest
+import trio
+import trio.testing
 
 from rulesd import loader
+from rulesd.clock import TrioClock
+from rulesd.daemon import Daemon
 from rulesd.events import Event, TokenRef
 from rulesd.rules.engine import Engine
 from rulesd.state import StateStore
 from rulesd.state.db import StateDB
+from rulesd.state.outbox import DELIVERED
 from rulesd.yaml_loader import ConfigError
+from tests import helpers
+from tests.fake_rest import Receiver
+from tests.fakes import FakeDexScreener
+from tests.helpers import BOOSTS, snapshot, write_rules
 
 GROWING = """\
 version: 1
@@ -150,3 +167,73 @@ def test_check_locates_a_rearm_it_cannot_follow(rearm: str, where: str, said: st
         loader.loads(text, "r.yaml", {})
     (problem,) = refused.value.problems
     assert said in problem.message and str(problem).startswith("r.yaml:10:"), str(problem)
+
+
+def readme_schema() -> dict[str, object]:
+    """The webhook body's JSON Schema, as the README documents it."""
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```json\n(.*?)```", readme, re.S)
+                if '"title": "rulesd webhook alert"' in b]
+    return json.loads(textwrap.dedent(block))
+
+
+async def test_the_webhook_posts_the_documented_json_signed_with_its_idempotency_key(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        autojump_clock: trio.testing.MockClock) -> None:
+    receiver = Receiver()
+    await nursery.start(receiver.serve)
+    receiver.refusals = [(429, [("retry-after", "7")], b'{"error": "slow down"}')]
+    path = write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+notifiers:
+  bot: {{urls: ["webhook+http://127.0.0.1:{receiver.port}/rulesd?token=abcdef123456"],
+        secret: s3cret-key-for-hmac}}
+rules:
+  - {{name: boosts, on: boost, notify: [bot], title: "Boost {{{{ address }}}}"}}
+""")
+    fake_dex.snapshots[BOOSTS] = [snapshot(helpers.boost("OLD1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0))
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await trio.sleep(1)
+    await fake_dex.push(BOOSTS, snapshot(helpers.boost("NEW1", 5, description="<@&123> gm"),
+                                         helpers.boost("OLD1", 1)))
+    await trio.sleep(30)
+    outbox = daemon.db.outbox(DELIVERED)
+    shutdown.set()
+    # The 429 was waited out as asked, and the same alert sent again: same key, same body.
+    (first, _), (headers, body) = receiver.posts
+    assert first["idempotency-key"] == headers["idempotency-key"]
+    times = [t for t, _ in receiver.requests]
+    assert times[1] - times[0] >= 7.0
+    document = orjson.loads(body)
+    jsonschema.validate(document, readme_schema())
+    assert headers["idempotency-key"] == document["alert_id"] == outbox[0].delivery.alert_id
+    expected = "sha256=" + hmac.new(b"s3cret-key-for-hmac", body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-rulesd-signature"], expected)
+    assert headers["content-type"] == "application/json"
+    assert document["rule"] == "boosts" and document["kind"] == "boost"
+    assert document["token"]["address"] == "NEW1" and document["token"]["chain"] == "solana"
+    assert document["fields"]["total_amount"] == 5 and document["title"] == "Boost NEW1"
+    assert document["time"] == "2023-11-14T22:13:21Z"
+    assert receiver.requests[0][1] == "/rulesd?token=abcdef123456"
+    # Neither the secret nor the URL's token is anywhere the operator looks.
+    assert "s3cret" not in str(outbox) and "abcdef123456" not in str(outbox)
+    assert daemon.delivery.workers["bot"].notifier.describe() == \
+        f"webhook+http://127.0.0.1:{receiver.port}/…"
+
+
+def test_check_refuses_a_webhook_without_a_host() -> None:
+    text = GROWING.replace("notifiers: {console: stdout}",
+                           'notifiers: {console: stdout, bot: "webhook+https:///path"}')
+    with pytest.raises(ConfigError) as refused:
+        loader.loads(text, "r.yaml", {})
+    assert "a webhook URL needs a host" in refused.value.problems[0].message

@@ -17,6 +17,8 @@ import requests
 import trio
 
 from rulesd.clock import Clock
+from rulesd.config import Config
+from rulesd.delivery import webhook
 from rulesd.delivery.answers import Answer, DeliveryError, error_of
 from rulesd.delivery.platforms import CONSOLE_URL, Target, targets_of
 from rulesd.delivery.templates import Rendered
@@ -148,6 +150,8 @@ def privacy_url(url: str) -> str:
     """Apprise's privacy form of a URL (tokens masked), or just its scheme."""
     if url == CONSOLE_URL:
         return url
+    if webhook.is_webhook(url):
+        return webhook.privacy_url(url)
     plugin = _instantiate(url)
     if plugin is None:
         return f"{urlsplit(url).scheme or '?'}://…"
@@ -159,6 +163,8 @@ def url_problem(url: str) -> str | None:
     """Why Apprise cannot use `url` (without repeating the URL), if it cannot."""
     if url == CONSOLE_URL:
         return None
+    if webhook.is_webhook(url):
+        return webhook.url_problem(url)
     if _instantiate(url) is None:
         scheme = urlsplit(url).scheme
         return (f"Apprise cannot use this {scheme + ':// ' if scheme else ''}URL "
@@ -204,15 +210,27 @@ class AppriseNotifier:
             raise error_of(answer, self._shown)
 
 
+def notifiers_for(config: Config, only: str | None = None) -> dict[str, Notifier]:
+    """The notifiers of a rules file (or of its notifier `only`), with their secrets."""
+    return build_notifiers(
+        {n: c.urls for n, c in config.notifiers.items() if only is None or n == only},
+        secrets={n: c.secret for n, c in config.notifiers.items() if c.secret})
+
+
 def build_notifiers(urls_by_name: Mapping[str, tuple[str, ...]],
-                    console: TextIO | None = None) -> dict[str, Notifier]:
-    """One notifier per target: a notifier name with several URLs fans out."""
+                    console: TextIO | None = None,
+                    secrets: Mapping[str, str] | None = None) -> dict[str, Notifier]:
+    """One notifier per target: a notifier name with several URLs fans out; `secrets`:
+    the notifiers' `secret` (a webhook signs its bodies with it)."""
     limiter = trio.CapacityLimiter(SEND_THREADS)
     out: dict[str, Notifier] = {}
     for name, urls in urls_by_name.items():
         for target in targets_of(name, urls):
             if target.url == CONSOLE_URL:
                 out[target.name] = ConsoleNotifier(target.name, console)
+            elif webhook.is_webhook(target.url):
+                out[target.name] = webhook.WebhookNotifier(
+                    target.name, target.url, (secrets or {}).get(name))
             else:
                 out[target.name] = AppriseNotifier(target, limiter)
     return out

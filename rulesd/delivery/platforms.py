@@ -45,6 +45,7 @@ class Traits:
     separator: int = 2  # characters Apprise puts between title and body (CRLF)
     newline: int = 1  # characters each line break of the body becomes
     rate: float = 5.0  # messages a second (a documented limit, or a polite 5/s)
+    structured: bool = False  # the body is the alert as JSON (`webhook+https://`)
 
 
 CONSOLE: Final = Traits("text", "text", None, separator=1, rate=math.inf)
@@ -55,6 +56,8 @@ TRAITS: Final[Mapping[str, Traits]] = {
     "discord": Traits("markdown", "markdown", 2000, rate=25 / 60),
     "slack": Traits("text", "text", 35_000, rate=1.0),
 }
+# rulesd's own structured webhook (`rulesd.delivery.webhook`).
+WEBHOOK: Final = Traits("text", "text", None, structured=True)
 # Discord's embed mode: the title is an embed title.
 _DISCORD_EMBED: Final = attrs.evolve(TRAITS["discord"], title_limit=256)
 
@@ -63,6 +66,8 @@ def traits_of(url: str) -> Traits:
     if url == CONSOLE_URL:
         return CONSOLE
     parts = urlsplit(url)
+    if parts.scheme in ("webhook+https", "webhook+http"):
+        return WEBHOOK
     traits = TRAITS.get(parts.scheme, OTHER)
     if parts.scheme == "discord":
         query = parse_qs(parts.query)

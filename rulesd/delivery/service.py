@@ -20,12 +20,13 @@ import trio
 
 from rulesd.clock import Clock
 from rulesd.config import Config
+from rulesd.delivery import webhook
 from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, WorkerSettings
 from rulesd.delivery.fitting import fit
 from rulesd.delivery.notifiers import Notifier
 from rulesd.delivery.pacing import TokenBucket
 from rulesd.delivery.platforms import Target, targets_of
-from rulesd.delivery.templates import render
+from rulesd.delivery.templates import Rendered, render
 from rulesd.redact import Redactor
 from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
@@ -173,6 +174,8 @@ class DeliveryService:
                     if rendered.error is not None:
                         self._template_failed(alert.rule, rendered.error)
                     message = fit(rendered, target.traits)
+                    if target.traits.structured:  # the alert as JSON, its text inside
+                        message = Rendered(message.title, webhook.payload(alert, message))
                     # A vendor may echo a key in its text (an error reason): never send it.
                     out.append(Delivery(alert.id, target.name, alert.fired_at, alert.rule,
                                         alert.kind, alert.group, self.redact(message.title),
