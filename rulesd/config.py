@@ -105,6 +105,16 @@ class Cooldown:
 
 
 @attrs.frozen
+class InhibitConfig:
+    """One `inhibit:` entry (`rulesd.rules.inhibit`)."""
+
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+    equal: tuple[str, ...] = ("token",)
+    for_: Duration | None = None  # `for:` in the file
+
+
+@attrs.frozen
 class Defaults:
     notify: tuple[str, ...] = ()
     cooldown: Cooldown = Cooldown(Duration(0.0))
@@ -150,6 +160,7 @@ class Config:
     defaults: Defaults = Defaults()
     delivery: DeliveryConfig = DeliveryConfig()
     http: HttpConfig = HttpConfig()
+    inhibit: tuple[InhibitConfig, ...] = ()
 
 
 def _strict(kind: type, *accept: type) -> Any:
@@ -275,6 +286,8 @@ def _make_converter() -> cattrs.Converter:
         return Cooldown(Duration(parse_duration(value)))
 
     conv.register_structure_hook(Cooldown, cooldown)
+    conv.register_structure_hook(InhibitConfig, make_dict_structure_fn(
+        InhibitConfig, conv, _cattrs_forbid_extra_keys=True, for_=override(rename="for")))
     watch: Any = make_dict_structure_fn(WatchConfig, conv, _cattrs_forbid_extra_keys=True,
                                         for_=override(rename="for"))
     conv.register_structure_hook(WatchConfig, lambda v, _: watch(

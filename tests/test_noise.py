@@ -237,3 +237,110 @@ def test_check_refuses_a_webhook_without_a_host() -> None:
     with pytest.raises(ConfigError) as refused:
         loader.loads(text, "r.yaml", {})
     assert "a webhook URL needs a host" in refused.value.problems[0].message
+
+
+INHIBIT = """\
+version: 1
+sources:
+  coinmarketcap: {api_key: k, subscriptions: [{channel: market@crypto_latest_price,
+                                               params: {crypto_ids: [1]}}]}
+  dexscreener: {}
+notifiers: {console: stdout}
+defaults: {notify: [console]}
+inhibit:
+  - {source: [rug], target: [pump], equal: [token]}
+  - {source: [claims], target: [pump], equal: [token], for: 1h}
+  - {source: [source_down], target: [pump], equal: [source]}
+rules:
+  - name: rug
+    on: price
+    where: {change: {of: liquidity_usd, window: 1h, pct: {lte: -50}}}
+  - name: pump
+    on: price
+    where: {change: {of: price, window: 1h, pct: {gte: 10}}}
+  - name: claims
+    on: takeover
+"""
+
+
+def quote(token: str, t: float, price: float, liquidity: float,
+          source: str = "coinmarketcap") -> Event:
+    return Event("price", source, "market", TokenRef(key=token, symbol=token), t, t,
+                 {"price": price, "liquidity_usd": liquidity})
+
+
+def rules_fired(engine: Engine, event: Event) -> list[tuple[str, str | None]]:
+    return [(a.rule, a.silenced) for a in engine.process(event, event.ts)]
+
+
+def test_a_target_is_inhibited_exactly_while_its_source_fires_on_the_same_token() -> None:
+    engine = Engine(loader.loads(INHIBIT, "r.yaml", {}).rules, StateStore())
+    for token in ("cmc:1", "cmc:2"):
+        assert rules_fired(engine, quote(token, 0, 100, 1000)) == []
+    # cmc:1 is rugged (liquidity halved): its pump is held; cmc:2's is not.
+    assert rules_fired(engine, quote("cmc:1", 60, 100, 400)) == [("rug", None)]
+    assert rules_fired(engine, quote("cmc:1", 120, 120, 400)) == [("pump", "inhibited:rug")]
+    assert rules_fired(engine, quote("cmc:2", 120, 120, 1000)) == [("pump", None)]
+    # The rug clears (liquidity back): the next pump of cmc:1 goes out.
+    assert rules_fired(engine, quote("cmc:1", 180, 90, 1000)) == []
+    assert rules_fired(engine, quote("cmc:1", 240, 121, 1000)) == [("pump", None)]
+    assert engine.runtime.counts["pump"].inhibited == 1
+
+
+def test_an_event_source_holds_its_targets_for_its_for() -> None:
+    engine = Engine(loader.loads(INHIBIT, "r.yaml", {}).rules, StateStore())
+    claim = Event("takeover", "dexscreener", "community-takeovers/latest",
+                  TokenRef(key="cmc:1"), 0, 0, {})
+    assert rules_fired(engine, claim) == [("claims", None)]
+    assert rules_fired(engine, quote("cmc:1", 10, 100, 1000)) == []
+    assert rules_fired(engine, quote("cmc:1", 3000, 115, 1000)) == \
+        [("pump", "inhibited:claims")]
+    assert rules_fired(engine, quote("cmc:1", 3100, 100, 1000)) == []  # clears
+    assert rules_fired(engine, quote("cmc:1", 3700, 116, 1000)) == [("pump", None)]  # >1h
+
+
+def test_a_sources_alerts_are_inhibited_while_one_of_its_streams_is_down() -> None:
+    engine = Engine(loader.loads(INHIBIT, "r.yaml", {}).rules, StateStore())
+    down = Event("source_down", "coinmarketcap", "market#1", None, 5, 5, {"reason": "x"})
+    up = Event("source_up", "coinmarketcap", "market#1", None, 65, 65, {"reason": "ok"})
+    assert rules_fired(engine, quote("cmc:1", 0, 100, 1000)) == []
+    assert rules_fired(engine, quote("cmc:7", 0, 100, 1000, source="mobula")) == []
+    engine.process(down, 5)
+    assert rules_fired(engine, quote("cmc:1", 60, 120, 1000)) == \
+        [("pump", "inhibited:source_down")]
+    assert rules_fired(engine, quote("cmc:7", 60, 120, 1000, source="mobula")) == \
+        [("pump", None)]  # another source is not down
+    engine.process(up, 65)
+    assert rules_fired(engine, quote("cmc:1", 70, 80, 1000)) == []
+    assert rules_fired(engine, quote("cmc:1", 80, 130, 1000)) == [("pump", None)]
+
+
+def test_an_inhibited_alert_is_recorded_as_inhibited(tmp_path: Path) -> None:
+    from rulesd.state.outbox import INHIBITED, Delivery
+
+    db = StateDB(str(tmp_path / "state.db"))
+    db.save(engine_changes := StateStore().take_changes(), [
+        Delivery("pump|cmc:1|1", "console", 1.0, "pump", "price", None, "t", "b",
+                 silenced="inhibited:rug")])
+    del engine_changes
+    (row,) = db.outbox(INHIBITED)
+    assert row.last_error == "inhibited by rug" and db.outbox() == []
+    db.close()
+
+
+@pytest.mark.parametrize(("entry", "said", "line"), [
+    ("{source: [rugg], target: [pump]}", "unknown rule 'rugg' (did you mean 'rug'?)", 9),
+    ("{source: [claims], target: [pump]}", "fires per event", 9),
+    ("{source: [source_down], target: [pump]}", "`equal: [source]`", 9),
+    ("{source: [rug], target: [pump], equal: [venue]}", "`equal` takes token", 9),
+])
+def test_check_locates_a_wrong_inhibition(entry: str, said: str, line: int) -> None:
+    text = INHIBIT.replace("  - {source: [rug], target: [pump], equal: [token]}\n"
+                           "  - {source: [claims], target: [pump], equal: [token], for: 1h}\n"
+                           "  - {source: [source_down], target: [pump], equal: [source]}\n",
+                           f"  - {entry}\n")
+    with pytest.raises(ConfigError) as refused:
+        loader.loads(text, "r.yaml", {})
+    (problem,) = refused.value.problems
+    assert said in problem.message and str(problem).startswith(f"r.yaml:{line}:"), \
+        str(problem)

@@ -94,6 +94,8 @@ def families(daemon: Served, outbox: Mapping[str, int], now: float) -> Iterable[
                              ("fires", "fired", "alerts the rule fired"),
                              ("suppressed", "cooldown", "alerts its cooldown held back"),
                              ("silenced", "silenced", "alerts a silence held (recorded)"),
+                             ("inhibited", "inhibited", "alerts a source alert held "
+                                                        "(recorded)"),
                              ("repeats", "repeated", "firing alerts sent again (repeat)")):
         family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
         for rule in rules:

@@ -19,6 +19,7 @@ from rulesd import security
 from rulesd.config import Config, GroupConfig
 from rulesd.events import CONTEXT_FIELDS
 from rulesd.rules.conditions import compile_where
+from rulesd.rules.inhibit import Inhibition, attach, compile_inhibitions
 from rulesd.rules.ladder import Ladder, ladder_of
 from rulesd.rules.predicates import AbsentSpec, NeedsBuilder, Predicate
 from rulesd.schema import Field, Kind
@@ -58,6 +59,9 @@ class Rule:
     cooldown_growth: tuple[float, float] | None = None
     # `rearm`: a firing level speaks again past each further step of its value.
     ladder: Ladder | None = None
+    # `inhibit:` entries this rule is a source of, and a target of.
+    inhibits: tuple[Inhibition, ...] = ()
+    inhibited_by: tuple[Inhibition, ...] = ()
 
 
 # Lookups a rule asks for by naming their fields (`market.price`), in `where` or in
@@ -240,4 +244,5 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                               (rc.on, rc.where, rc.for_), waits_on, watch,
                               (cooldown.factor, cooldown.longest)
                               if cooldown.factor > 1 else None, ladder))
-    return rules
+    holds = {r.name: bool(r.levels or r.absent) for r in rules}
+    return attach(rules, compile_inhibitions(config.inhibit, holds, doc, problems))

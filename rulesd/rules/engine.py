@@ -28,12 +28,16 @@ from rulesd.rules import why
 from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
 from rulesd.rules.index import RuleIndex
+from rulesd.rules.inhibit import SOURCE_DOWN, WHILE_IT_HOLDS
 from rulesd.rules.predicates import Evaluation, NeedsBuilder, lookup
 from rulesd.rules.runtime import FiringKey, Pending, Runtime
 from rulesd.rules.why import Reason
 from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore
 from rulesd.state.store import Firing, Watch
+
+# How an inhibited alert's outbox row says who held it.
+INHIBITED = "inhibited:"
 
 
 def firing_key(event: Event) -> str:
@@ -149,6 +153,11 @@ class Engine:
         it to `wait` when some rule sees it only with its lookups' answers."""
         if not self.state.apply(event, now):
             return []
+        if event.kind in ("source_down", "source_up"):
+            if event.kind == "source_down":
+                self.state.down[(event.source, event.stream)] = now
+            else:
+                self.state.down.discard((event.source, event.stream))
         if wait is not None and event.kind in self.ruleset.waiting_kinds:
             wait(event)
         return self.evaluate(event, now)
@@ -190,8 +199,15 @@ class Engine:
         silence = self.silences.match(rule.name, key, ev.values, now)
         if silence is not None:  # recorded, not sent; and no cooldown starts
             count.silenced += 1
+            self._hold(rule, key, ev.values, now)
             alert = _alert(rule, kind, key, occurrence, ev.values, ev.why, now)
             return [attrs.evolve(alert, silenced=silence.id)]
+        source = self._inhibited(rule, key, ev.values, now) if rule.inhibited_by else None
+        if source is not None:  # recorded as inhibited, not sent
+            count.inhibited += 1
+            alert = _alert(rule, kind, key, occurrence, ev.values, ev.why, now)
+            return [attrs.evolve(alert, silenced=f"{INHIBITED}{source}")]
+        self._hold(rule, key, ev.values, now)
         count.fired += 1
         growth = rule.cooldown_growth
         self.state.fired(rule.name, key, now,
@@ -199,6 +215,27 @@ class Engine:
         if rule.watch is not None:
             self._watch(rule, key, ev.values, now)
         return [_alert(rule, kind, key, occurrence, ev.values, ev.why, now)]
+
+    def _hold(self, rule: Rule, key: str, values: Mapping[str, Any], now: float) -> None:
+        """An alert of `rule` holds its inhibitions' targets: while it fires (a level,
+        `absent`) or for `for` (an occurrence)."""
+        for spec in rule.inhibits:
+            until = now + spec.for_s if spec.for_s is not None and not (
+                rule.levels or rule.absent) else WHILE_IT_HOLDS
+            self.state.inhibitors[(spec.id, spec.match(key, values))] = until
+
+    def _inhibited(self, rule: Rule, key: str, values: Mapping[str, Any],
+                   now: float) -> str | None:
+        """The source that holds this alert of `rule` back, if one does."""
+        state = self.state
+        for spec in rule.inhibited_by:
+            if SOURCE_DOWN in spec.sources and any(
+                    src == values.get("source") for src, _ in state.down):
+                return SOURCE_DOWN
+            until = state.inhibitors.get((spec.id, spec.match(key, values)))
+            if until is not None and (until == WHILE_IT_HOLDS or now < until):
+                return ",".join(s for s in spec.sources if s != SOURCE_DOWN)
+        return None
 
     def _watch(self, rule: Rule, key: str, values: Mapping[str, Any], now: float) -> None:
         """Start (or lengthen) the watch of the token an alert of `rule` told about."""
@@ -289,6 +326,8 @@ class Engine:
             return []
         self.state.firing.discard(fkey)
         self.state.ladders.discard(fkey)  # a ladder starts over
+        for spec in rule.inhibits:  # what it held while it fired goes out again
+            self.state.inhibitors.discard((spec.id, spec.match(key, values)))
         self.runtime.firing_alerts.pop(fkey, None)
         self.runtime.repeat_due.pop(fkey, None)
         since, notified = firing

@@ -37,6 +37,7 @@ class RuleCounts:
     fired: int = 0
     cooldown: int = 0  # alerts its cooldown held back
     silenced: int = 0  # alerts a silence held (recorded, not sent)
+    inhibited: int = 0  # alerts a source alert held (recorded, not sent)
     repeated: int = 0  # firing alerts sent again (`repeat`)
 
 

@@ -20,6 +20,7 @@ PENDING: Final = "pending"
 DELIVERED: Final = "delivered"
 DEAD: Final = "dead"
 SILENCED: Final = "silenced"  # recorded, never sent
+INHIBITED: Final = "inhibited"  # recorded, never sent: a source alert held it
 
 
 @attrs.frozen
@@ -59,9 +60,17 @@ def insert(db: Sql, deliveries: Iterable[Delivery], epoch: int = 0) -> None:
         "INSERT INTO outbox (alert_id, notifier, created, rule, kind, grp, title, body, "
         "state, last_error, epoch) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         [(d.alert_id, d.notifier, d.created, d.rule, d.kind, d.group, d.title, d.body,
-          SILENCED if d.silenced else PENDING,
-          f"silenced by {d.silenced}" if d.silenced else None, epoch)
+          _held(d.silenced)[0], _held(d.silenced)[1], epoch)
          for d in deliveries])
+
+
+def _held(by: str | None) -> tuple[str, str | None]:
+    """A row's state and why, for an alert a silence or an inhibition held (or none)."""
+    if by is None:
+        return PENDING, None
+    if by.startswith(f"{INHIBITED}:"):
+        return INHIBITED, f"inhibited by {by.split(':', 1)[1]}"
+    return SILENCED, f"silenced by {by}"
 
 
 def mark(db: Sql, keys: Sequence[tuple[str, str]], state: str, at: float,

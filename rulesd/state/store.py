@@ -167,6 +167,10 @@ class StateStore:
     cooldown_waits: Journaled = attrs.field(factory=lambda: Journaled("cooldown_wait"))
     # (rule, firing key) → (value, at, up): the last rung a `rearm` ladder alerted at.
     ladders: Journaled = attrs.field(factory=lambda: Journaled("ladder"))
+    # (inhibition id, match) → until (epoch s; -1: while the source alert fires).
+    inhibitors: Journaled = attrs.field(factory=lambda: Journaled("inhibit"))
+    # (source, stream) of each stream down now (`source_down` inhibitions).
+    down: Journaled = attrs.field(factory=lambda: Journaled("down"))
     # (rule, token key) → Watch: what the watches poll (`rulesd.enrich.watch`).
     watches: Journaled = attrs.field(factory=lambda: Journaled("watches", _watch))
     _baseline_batch: dict[str, str] = attrs.field(factory=dict)
@@ -178,7 +182,7 @@ class StateStore:
 
     def journals(self) -> tuple[Journaled, ...]:
         return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches,
-                self.cooldown_waits, self.ladders)
+                self.cooldown_waits, self.ladders, self.inhibitors, self.down)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""
@@ -326,7 +330,9 @@ class StateStore:
                     or self.presence.dirty or self.presence.deleted
                     or self.watches.dirty or self.watches.deleted
                     or self.cooldown_waits.dirty or self.cooldown_waits.deleted
-                    or self.ladders.dirty or self.ladders.deleted)
+                    or self.ladders.dirty or self.ladders.deleted
+                    or self.inhibitors.dirty or self.inhibitors.deleted
+                    or self.down.dirty or self.down.deleted)
 
     def take_changes(self) -> Changes:
         if not self.changed:
