@@ -147,6 +147,11 @@ class RuleConfig:
     watch: WatchConfig | None = None
     # `rearm: {every: 10%}`: checked and compiled with the rule (`rulesd.rules.ladder`).
     rearm: Mapping[str, Any] | None = None
+    # Named time intervals: silent during these, or only during those; what a mute held
+    # is sent as one digest when it ends (`digest`) or not at all (`drop`).
+    mute_during: tuple[str, ...] = ()
+    active_during: tuple[str, ...] = ()
+    on_unmute: str = "digest"
 
 
 @attrs.frozen
@@ -161,6 +166,8 @@ class Config:
     delivery: DeliveryConfig = DeliveryConfig()
     http: HttpConfig = HttpConfig()
     inhibit: tuple[InhibitConfig, ...] = ()
+    # Alertmanager's time intervals, as written (`rulesd.rules.intervals` reads them).
+    time_intervals: Any = None
 
 
 def _strict(kind: type, *accept: type) -> Any:

@@ -14,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 
+from rulesd import config as config_mod
 from rulesd import loader
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
@@ -344,3 +345,111 @@ def test_check_locates_a_wrong_inhibition(entry: str, said: str, line: int) -> N
     (problem,) = refused.value.problems
     assert said in problem.message and str(problem).startswith(f"r.yaml:{line}:"), \
         str(problem)
+
+
+NIGHT = """\
+version: 1
+sources: {dexscreener: {}}
+notifiers: {console: stdout}
+defaults: {notify: [console]}
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{start_time: "22:00", end_time: "24:00"}, {start_time: "00:00", end_time: "07:00"}]
+        location: Europe/Berlin
+  - name: weekdays
+    time_intervals: [{weekdays: ["monday:friday"], location: Europe/Berlin}]
+rules:
+  - name: claims
+    on: takeover
+    mute_during: [night]
+  - name: quiet-weekend
+    on: takeover
+    active_during: [weekdays]
+    on_unmute: drop
+"""
+
+
+def berlin(text: str) -> float:
+    """Epoch seconds of a wall-clock time in Berlin."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+
+
+@pytest.mark.parametrize("night", ["2025-03-29", "2025-10-25"])  # into summer, into winter
+def test_a_night_in_berlin_is_22_to_7_on_its_wall_clock_across_a_dst_change(
+        night: str) -> None:
+    from rulesd.rules.intervals import compile_intervals
+
+    problems: list[str] = []
+    raw = config_mod.parse(NIGHT, "r.yaml", {}).config.time_intervals
+    intervals = compile_intervals(raw, lambda path, message, at_key=False: problems.append(
+        message))
+    assert not problems
+    nxt = night[:-2] + f"{int(night[-2:]) + 1:02d}"
+    holds = intervals["night"].holds
+    assert not holds(berlin(f"{night}T21:59")) and holds(berlin(f"{night}T22:00"))
+    assert holds(berlin(f"{nxt}T01:30")) and holds(berlin(f"{nxt}T06:59"))
+    assert not holds(berlin(f"{nxt}T07:00"))
+
+
+def test_a_muted_rule_sends_nothing_at_night_and_one_digest_when_it_ends() -> None:
+    engine = Engine(loader.loads(NIGHT, "r.yaml", {}).rules, StateStore())
+    sent: list[tuple[float, str, str | None]] = []
+
+    def at(text: str, address: str | None = None) -> None:
+        now = berlin(text)
+        alerts = engine.tick(now) if address is None else engine.process(claim(now, address),
+                                                                         now)
+        sent.extend((now, a.title or a.rule, a.silenced) for a in alerts
+                    if a.rule == "claims")
+
+    at("2025-03-29T21:30", "Early1")  # before the night: sent
+    at("2025-03-29T23:10", "Late1")  # the night of the change to summer time
+    at("2025-03-30T03:30", "Later1")  # 02:00 did not exist that night
+    for minute in range(0, 60):
+        at(f"2025-03-30T06:{minute:02d}")  # ticks: still night
+    at("2025-03-30T07:00")  # the night ends: one digest
+    at("2025-03-30T07:00:01")
+    assert [(title, held) for _, title, held in sent] == [
+        ("claims", None),
+        ("claims", "muted:during night"),
+        ("claims", "muted:during night"),
+        ("claims: 2 alert(s) held during night", None)]
+    assert sent[-1][0] == berlin("2025-03-30T07:00")
+    assert engine.runtime.counts["claims"].muted == 2
+
+
+def test_active_during_holds_outside_its_interval_and_drop_sends_no_digest() -> None:
+    engine = Engine(loader.loads(NIGHT, "r.yaml", {}).rules, StateStore())
+    saturday = berlin("2025-03-29T12:00")
+    monday = berlin("2025-03-31T12:00")
+    assert [(a.rule, a.silenced) for a in engine.process(claim(saturday), saturday)
+            if a.rule == "quiet-weekend"] == [("quiet-weekend", "muted:outside weekdays")]
+    assert [a.rule for a in engine.tick(monday)] == []  # `drop`: nothing when it ends
+    assert [(a.rule, a.silenced) for a in engine.process(claim(monday, "Mon1"), monday)
+            if a.rule == "quiet-weekend"] == [("quiet-weekend", None)]
+
+
+@pytest.mark.parametrize(("change", "said", "line"), [
+    ('start_time: "22:00", end_time: "24:00"', 'start_time: "25:00", end_time: "24:00"',
+     "a time range is"),
+    ("location: Europe/Berlin\n  - name: weekdays", "location: Europe/Berlim\n  - name: weekdays",
+     "unknown time zone 'Europe/Berlim'"),
+    ("mute_during: [night]", "mute_during: [nite]", "unknown time interval 'nite' (did you "
+                                                    "mean 'night'?)"),
+    ('weekdays: ["monday:friday"]', 'weekdays: ["friday:monday"]',
+     "the range ends before it starts"),
+    ("on_unmute: drop", "on_unmute: later", "`on_unmute` is `digest`"),
+])
+def test_check_locates_each_kind_of_interval_mistake(change: str, said: str, line: str
+                                                     ) -> None:
+    text = NIGHT.replace(change, said)
+    assert text != NIGHT
+    with pytest.raises(ConfigError) as refused:
+        loader.loads(text, "r.yaml", {})
+    (problem,) = refused.value.problems
+    assert line in problem.message, str(problem)
+    assert str(problem).startswith("r.yaml:") and problem.mark is not None

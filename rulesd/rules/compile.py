@@ -20,6 +20,7 @@ from rulesd.config import Config, GroupConfig
 from rulesd.events import CONTEXT_FIELDS
 from rulesd.rules.conditions import compile_where
 from rulesd.rules.inhibit import Inhibition, attach, compile_inhibitions
+from rulesd.rules.intervals import TimeInterval, compile_intervals
 from rulesd.rules.ladder import Ladder, ladder_of
 from rulesd.rules.predicates import AbsentSpec, NeedsBuilder, Predicate
 from rulesd.schema import Field, Kind
@@ -62,6 +63,10 @@ class Rule:
     # `inhibit:` entries this rule is a source of, and a target of.
     inhibits: tuple[Inhibition, ...] = ()
     inhibited_by: tuple[Inhibition, ...] = ()
+    # Time intervals: muted during `mute`, and outside `active` (when it names some).
+    mute: tuple[TimeInterval, ...] = ()
+    active: tuple[TimeInterval, ...] = ()
+    on_unmute: str = "digest"
 
 
 # Lookups a rule asks for by naming their fields (`market.price`), in `where` or in
@@ -146,6 +151,11 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
     seen_names: dict[str, int] = {}
     notifiers = set(config.notifiers)
     fields_of = _FieldsByKinds(schemas)
+
+    def report_top(path: Path, message: str, at_key: bool = False) -> None:
+        problems.append(doc.problem(path, message, at_key=at_key))
+
+    intervals = compile_intervals(config.time_intervals, report_top)
     for i, rc in zip(indexes, config.rules, strict=True):
         here: Path = ("rules", i)
         if rc.name in seen_names:
@@ -227,6 +237,22 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
             if rc.watch.for_ <= 0:
                 problems.append(doc.problem((*here, "watch", "for"), "`for` must be a "
                                             "positive duration (how long to watch)"))
+        timed: dict[str, tuple[TimeInterval, ...]] = {}
+        for key in ("mute_during", "active_during"):
+            found = []
+            for j, name in enumerate(getattr(rc, key)):
+                if name in intervals:
+                    found.append(intervals[name])
+                else:
+                    problems.append(doc.problem((*here, key, j), f"unknown time interval "
+                                                f"{name!r}{did_you_mean(name, intervals)}"
+                                                if intervals else f"unknown time interval "
+                                                f"{name!r}: name it under `time_intervals`"))
+            timed[key] = tuple(found)
+        if rc.on_unmute not in ("digest", "drop"):
+            problems.append(doc.problem((*here, "on_unmute"), "`on_unmute` is `digest` (one "
+                                        "message of what a mute held, when it ends) or "
+                                        "`drop`"))
         ladder = None
         if rc.rearm is not None:
             ladder, why_not = ladder_of(rc.rearm, rc.where)
@@ -243,6 +269,8 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
                               float(repeat or 0.0) if levels or needs.absent else 0.0,
                               (rc.on, rc.where, rc.for_), waits_on, watch,
                               (cooldown.factor, cooldown.longest)
-                              if cooldown.factor > 1 else None, ladder))
+                              if cooldown.factor > 1 else None, ladder,
+                              mute=timed["mute_during"], active=timed["active_during"],
+                              on_unmute=rc.on_unmute))
     holds = {r.name: bool(r.levels or r.absent) for r in rules}
     return attach(rules, compile_inhibitions(config.inhibit, holds, doc, problems))

@@ -36,8 +36,11 @@ from rulesd.silences import Silences
 from rulesd.state import Needs, StateStore
 from rulesd.state.store import Firing, Watch
 
-# How an inhibited alert's outbox row says who held it.
+# How an inhibited or muted alert's outbox row says what held it.
 INHIBITED = "inhibited:"
+MUTED = "muted:"
+# A mute's digest names this many of the keys it held (and counts the rest).
+DIGEST_KEYS = 20
 
 
 def firing_key(event: Event) -> str:
@@ -86,6 +89,7 @@ class RuleSet:
         # The shortest `for`, `repeat` or `absent` window: nothing an event starts can
         # come due sooner than that after it (inf: no rule fires on the clock).
         self.min_wait = min([rule.for_s for rule in self.rules if rule.for_s]
+                            + [1.0 for rule in self.rules if rule.mute or rule.active]
                             + [rule.repeat_s for rule in self.rules if rule.repeat_s]
                             + [rule.absent.window_s for rule in self.rules
                                if rule.absent is not None], default=math.inf)
@@ -207,6 +211,15 @@ class Engine:
             count.inhibited += 1
             alert = _alert(rule, kind, key, occurrence, ev.values, ev.why, now)
             return [attrs.evolve(alert, silenced=f"{INHIBITED}{source}")]
+        muted = self._muted(rule, now) if rule.mute or rule.active else None
+        if muted is not None:  # recorded as muted; a digest says it when the mute ends
+            count.muted += 1
+            if rule.on_unmute == "digest":
+                why_, held, keys, since = self.state.muted.get(rule.name, (muted, 0, [], now))
+                self.state.muted[rule.name] = (why_, held + 1,
+                                               [*keys, key][:DIGEST_KEYS], since)
+            alert = _alert(rule, kind, key, occurrence, ev.values, ev.why, now)
+            return [attrs.evolve(alert, silenced=f"{MUTED}{muted}")]
         self._hold(rule, key, ev.values, now)
         count.fired += 1
         growth = rule.cooldown_growth
@@ -215,6 +228,37 @@ class Engine:
         if rule.watch is not None:
             self._watch(rule, key, ev.values, now)
         return [_alert(rule, kind, key, occurrence, ev.values, ev.why, now)]
+
+    @staticmethod
+    def _muted(rule: Rule, now: float) -> str | None:
+        """Why a time interval keeps `rule` quiet now, if one does."""
+        for interval in rule.mute:
+            if interval.holds(now):
+                return f"during {interval.name}"
+        if rule.active and not any(interval.holds(now) for interval in rule.active):
+            return f"outside {', '.join(i.name for i in rule.active)}"
+        return None
+
+    def _unmuted(self, now: float) -> list[Alert]:
+        """One digest for each rule whose mute ended, of what it held."""
+        alerts = []
+        for name, (why_, held, keys, since) in self.state.muted.items():
+            rule = self.ruleset.by_name.get(name)
+            if rule is not None and self._muted(rule, now) is not None:
+                continue
+            self.state.muted.discard(name)
+            if rule is None:
+                continue
+            more = f" and {held - len(keys)} more" if held > len(keys) else ""
+            values = {"rule": name, "held": held, "held_keys": keys, "muted": why_,
+                      "since": since, "kind": rule.kinds[0], "source": "rulesd",
+                      "stream": "mute", "token": None}
+            alert = _alert(rule, rule.kinds[0], f"muted:{name}", f"digest@{now:.0f}",
+                           values, {}, now)
+            alerts.append(attrs.evolve(
+                alert, group=None, title=f"{name}: {held} alert(s) held {why_}",
+                message="{{ held_keys | join(', ') }}" + more))
+        return alerts
 
     def _hold(self, rule: Rule, key: str, values: Mapping[str, Any], now: float) -> None:
         """An alert of `rule` holds its inhibitions' targets: while it fires (a level,
@@ -384,6 +428,10 @@ class Engine:
         if runtime.repeat_due:
             repeated, next_due = self._repeat(now, next_due)
             alerts.extend(repeated)
+        if len(state.muted):
+            alerts.extend(self._unmuted(now))
+            if len(state.muted):
+                next_due = min(next_due, now + 1.0)  # a mute's end is looked for each second
         runtime.next_due = next_due
         return alerts
 

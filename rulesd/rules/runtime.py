@@ -38,6 +38,7 @@ class RuleCounts:
     cooldown: int = 0  # alerts its cooldown held back
     silenced: int = 0  # alerts a silence held (recorded, not sent)
     inhibited: int = 0  # alerts a source alert held (recorded, not sent)
+    muted: int = 0  # alerts a time interval held (recorded; a digest when it ends)
     repeated: int = 0  # firing alerts sent again (`repeat`)
 
 

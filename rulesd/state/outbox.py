@@ -21,6 +21,7 @@ DELIVERED: Final = "delivered"
 DEAD: Final = "dead"
 SILENCED: Final = "silenced"  # recorded, never sent
 INHIBITED: Final = "inhibited"  # recorded, never sent: a source alert held it
+MUTED: Final = "muted"  # recorded, never sent itself: a time interval held it
 
 
 @attrs.frozen
@@ -70,6 +71,8 @@ def _held(by: str | None) -> tuple[str, str | None]:
         return PENDING, None
     if by.startswith(f"{INHIBITED}:"):
         return INHIBITED, f"inhibited by {by.split(':', 1)[1]}"
+    if by.startswith(f"{MUTED}:"):
+        return MUTED, f"muted: {by.split(':', 1)[1]}"
     return SILENCED, f"silenced by {by}"
 
 

@@ -169,6 +169,9 @@ class StateStore:
     ladders: Journaled = attrs.field(factory=lambda: Journaled("ladder"))
     # (inhibition id, match) → until (epoch s; -1: while the source alert fires).
     inhibitors: Journaled = attrs.field(factory=lambda: Journaled("inhibit"))
+    # rule → [why, how many, keys (the first few), since]: what a mute held, for its
+    # digest when it ends (`on_unmute: digest`).
+    muted: Journaled = attrs.field(factory=lambda: Journaled("muted"))
     # (source, stream) of each stream down now (`source_down` inhibitions).
     down: Journaled = attrs.field(factory=lambda: Journaled("down"))
     # (rule, token key) → Watch: what the watches poll (`rulesd.enrich.watch`).
@@ -182,7 +185,7 @@ class StateStore:
 
     def journals(self) -> tuple[Journaled, ...]:
         return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches,
-                self.cooldown_waits, self.ladders, self.inhibitors, self.down)
+                self.cooldown_waits, self.ladders, self.inhibitors, self.down, self.muted)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""
@@ -332,7 +335,8 @@ class StateStore:
                     or self.cooldown_waits.dirty or self.cooldown_waits.deleted
                     or self.ladders.dirty or self.ladders.deleted
                     or self.inhibitors.dirty or self.inhibitors.deleted
-                    or self.down.dirty or self.down.deleted)
+                    or self.down.dirty or self.down.deleted
+                    or self.muted.dirty or self.muted.deleted)
 
     def take_changes(self) -> Changes:
         if not self.changed:
