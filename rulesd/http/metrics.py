@@ -96,6 +96,8 @@ def families(daemon: Served, outbox: Mapping[str, int], now: float) -> Iterable[
                              ("silenced", "silenced", "alerts a silence held (recorded)"),
                              ("inhibited", "inhibited", "alerts a source alert held "
                                                         "(recorded)"),
+                             ("muted", "muted", "alerts a time interval held (recorded; "
+                                                "a digest when it ends)"),
                              ("repeats", "repeated", "firing alerts sent again (repeat)")):
         family = CounterMetricFamily(f"rulesd_rule_{metric}", doc, labels=["rule"])
         for rule in rules:

@@ -98,6 +98,13 @@ def targets(daemon: Served) -> list[dict[str, Any]]:
     return out
 
 
+def intervals_now(daemon: Served, now: float) -> dict[str, bool]:
+    """Each time interval the rules name, and whether it holds now."""
+    named = {i.name: i for rule in daemon.engine.ruleset.rules
+             for i in (*rule.mute, *rule.active)}
+    return {name: interval.holds(now) for name, interval in sorted(named.items())}
+
+
 def status(daemon: Served, outbox_counts: Mapping[str, int],
            silences: list[Silence]) -> dict[str, Any]:
     now = time.time()
@@ -119,6 +126,7 @@ def status(daemon: Served, outbox_counts: Mapping[str, int],
                    "lag_s": round(daemon.engine_stats.lag_s, 6)},
         "lookups": daemon.enrichment.view(daemon.healths)
         if daemon.enrichment is not None else {},
+        "time_intervals": intervals_now(daemon, now),
         "reloads": dict(daemon.reloads),
         "silences": [silences_mod.view(s, now) for s in silences if s.ends > now],
     }
