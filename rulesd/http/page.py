@@ -43,7 +43,9 @@ outbox: {{ status.outbox.pending }} pending, {{ status.outbox.dead }} dead</p>
 {% else %}<tr><td colspan="7">no source has started yet</td></tr>{% endfor %}
 </table>
 {% if status.time_intervals %}<p id="intervals">Time intervals now:
-{% for name, on in status.time_intervals.items() %}{{ name }} {{ "holds" if on else "does not hold" }}{{ ", " if not loop.last }}{% endfor %}</p>{% endif %}
+{% for name, on in status.time_intervals.items() %}{{ name }}
+{{ "holds" if on else "does not hold" }}{{ ", " if not loop.last }}{% endfor %}</p>
+{% endif %}
 {% for name, m in status.lookups.items() if name != "events" %}
 <p class="lookup" id="lookup-{{ name }}">{{ name }}: {{ m.requests }} requests,
 {{ m.throttled }} answered 429 · {{ m.lookups }} lookups, {{ m.cache_hits }} from the
