@@ -453,3 +453,43 @@ def test_check_locates_each_kind_of_interval_mistake(change: str, said: str, lin
     (problem,) = refused.value.problems
     assert line in problem.message, str(problem)
     assert str(problem).startswith("r.yaml:") and problem.mark is not None
+
+
+async def test_the_daemon_mutes_at_night_and_sends_the_digest_at_seven(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        autojump_clock: trio.testing.MockClock) -> None:
+    from rulesd.http import view
+    from tests.test_e2e_market import Recorder
+
+    recorder = Recorder()
+    path = write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+notifiers: {{rec: stdout}}
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{{start_time: "22:00", end_time: "24:00"}}, {{start_time: "00:00", end_time: "07:00"}}]
+        location: Europe/Berlin
+rules:
+  - {{name: boosts, on: boost, notify: [rec], mute_during: [night]}}
+""")
+    fake_dex.snapshots[BOOSTS] = [snapshot(helpers.boost("OLD1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(berlin("2025-03-30T06:58")),
+                           {"rec": recorder})  # type: ignore[dict-item]
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await trio.sleep(1)
+    await fake_dex.push(BOOSTS, snapshot(helpers.boost("NIGHT1", 5), helpers.boost("OLD1", 1)))
+    await trio.sleep(30)
+    assert recorder.sent == []  # muted: recorded, not sent
+    assert view.status(daemon, {}, [])["time_intervals"] == {"night": True}
+    await trio.sleep(120)  # past 07:00
+    shutdown.set()
+    (_sent_at, title, body), = recorder.sent
+    assert title == "boosts: 1 alert(s) held during night" and body == "solana:NIGHT1"
+    assert daemon.clock.now() >= berlin("2025-03-30T07:00")
+    assert daemon.engine.runtime.counts["boosts"].muted == 1
