@@ -471,7 +471,8 @@ notifiers: {{rec: stdout}}
 time_intervals:
   - name: night
     time_intervals:
-      - times: [{{start_time: "22:00", end_time: "24:00"}}, {{start_time: "00:00", end_time: "07:00"}}]
+      - times: [{{start_time: "22:00", end_time: "24:00"}},
+                {{start_time: "00:00", end_time: "07:00"}}]
         location: Europe/Berlin
 rules:
   - {{name: boosts, on: boost, notify: [rec], mute_during: [night]}}
