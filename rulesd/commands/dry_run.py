@@ -40,6 +40,9 @@ def summary(daemon: Daemon) -> dict[str, dict[str, int]]:
         rule.name: {
             "fired": counts[rule.name].fired,
             "suppressed_by_cooldown": counts[rule.name].cooldown,
+            # recorded, not sent: a silence, an inhibition or a time interval held them
+            "held": counts[rule.name].silenced + counts[rule.name].inhibited
+            + counts[rule.name].muted,
             "in_digests": digested[rule.name],
             "template_errors": daemon.delivery.stats.template_failures[rule.name],
         }
@@ -51,10 +54,11 @@ def _print_summary(table: dict[str, dict[str, int]], out: TextIO, output: str) -
     if output == "json":
         out.write(orjson.dumps({"summary": table}).decode() + "\n")
         return
-    out.write("\nrule                             fired  cooldown  digested  template errors\n")
+    out.write("\nrule                             fired  cooldown  held  digested  template "
+              "errors\n")
     for rule, row in table.items():
         out.write(f"{rule:<32} {row['fired']:>5}  {row['suppressed_by_cooldown']:>8}  "
-                  f"{row['in_digests']:>8}  {row['template_errors']:>15}\n")
+                  f"{row['held']:>4}  {row['in_digests']:>8}  {row['template_errors']:>15}\n")
 
 
 async def _replay(loaded: LoadedConfig, frames: Sequence[capture.Frame], out: TextIO,
