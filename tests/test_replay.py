@@ -46,7 +46,7 @@ def test_the_sample_capture_shows_what_the_example_rules_would_send() -> None:
     # The group of new profiles waited its 30 s.
     assert "2025-11-21 10:10:40 → console: New profile: DPQxrr" in text
     assert "@everyone" not in text and "@\u200beveryone" in text
-    assert re.search(r"^solana-boost\s+2\s+0\s+0\s+0$", text, re.M)
+    assert re.search(r"^solana-boost\s+2\s+0\s+0\s+0\s+0$", text, re.M)
     assert re.search(r"^boosted-thrice\s+1\s", text, re.M)
 
 
