@@ -48,6 +48,10 @@ class NotifierConfig:
     urls: tuple[str, ...]
     rate: float | None = None  # messages a second; None: the platform's default
     secret: str | None = None  # a webhook's HMAC key
+    # Named time intervals it is quiet during / only speaks during (`rulesd.delivery.mutes`).
+    mute_during: tuple[str, ...] = ()
+    active_during: tuple[str, ...] = ()
+    on_unmute: str = "digest"
 
 
 @attrs.frozen
@@ -224,7 +228,8 @@ def _make_converter() -> cattrs.Converter:
         if isinstance(value, str | list):
             return NotifierConfig(urls=_one_or_many(value, None))
         if isinstance(value, dict):
-            unknown = set(value) - {"urls", "rate", "secret"}
+            unknown = set(value) - {"urls", "rate", "secret", "mute_during",
+                                    "active_during", "on_unmute"}
             if unknown:
                 name = sorted(unknown)[0]
                 raise ForbiddenExtraKeysError(None, NotifierConfig, {name})
@@ -236,8 +241,15 @@ def _make_converter() -> cattrs.Converter:
             secret = value.get("secret")
             if secret is not None and not isinstance(secret, str):
                 raise ValueError(f"`secret` is a string, got {describe_value(secret)}")
+            quiet = {key: _one_or_many(value[key], None)
+                     for key in ("mute_during", "active_during") if key in value}
+            on_unmute = value.get("on_unmute", "digest")
+            if on_unmute not in ("digest", "drop"):
+                raise ValueError("`on_unmute` is `digest` (one message of what a mute held, "
+                                 "when it ends) or `drop`")
             return NotifierConfig(urls=_one_or_many(value["urls"], None),
-                                  rate=parse_rate(rate) if rate else None, secret=secret)
+                                  rate=parse_rate(rate) if rate else None, secret=secret,
+                                  on_unmute=on_unmute, **quiet)
         raise ValueError(f"expected an Apprise URL, a list of them or {{urls: [...]}}, "
                          f"got {describe_value(value)}")
 

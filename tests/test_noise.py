@@ -494,3 +494,50 @@ rules:
     assert title == "boosts: 1 alert(s) held during night" and body == "solana:NIGHT1"
     assert daemon.clock.now() >= berlin("2025-03-30T07:00")
     assert daemon.engine.runtime.counts["boosts"].muted == 1
+
+
+@pytest.fixture
+def patient_clock() -> trio.testing.MockClock:
+    """Virtual time that waits for Apprise's sending threads before it jumps."""
+    return trio.testing.MockClock(autojump_threshold=0.05)
+
+
+async def test_a_muted_notifier_records_what_it_holds_and_sends_one_digest_per_url(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tmp_path: Path,
+        patient_clock: trio.testing.MockClock) -> None:
+    receiver = Receiver()
+    await nursery.start(receiver.serve)
+    path = write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+notifiers:
+  quiet: {{urls: ["json://127.0.0.1:{receiver.port}/a", "json://127.0.0.1:{receiver.port}/b"],
+          mute_during: [night]}}
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{{start_time: "00:00", end_time: "07:00"}}]
+        location: Europe/Berlin
+rules:
+  - {{name: boosts, on: boost, notify: [quiet]}}
+""")
+    fake_dex.snapshots[BOOSTS] = [snapshot(helpers.boost("OLD1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(berlin("2025-03-30T06:59")))
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await trio.sleep(1)
+    await fake_dex.push(BOOSTS, snapshot(helpers.boost("N1", 5), helpers.boost("N2", 5),
+                                         helpers.boost("OLD1", 1)))
+    await trio.sleep(15)
+    muted = await daemon.delivery.call(daemon.db.outbox, "muted")
+    assert len(muted) == 4 and not receiver.posts  # two alerts, two URLs each: recorded
+    await trio.sleep(50)  # 07:00: the night ends
+    shutdown.set()
+    paths = sorted(path for _, path in receiver.requests)
+    assert paths == ["/a", "/b"]  # one digest per URL
+    bodies = [orjson.loads(body) for _, body in receiver.posts]
+    assert {b["title"] for b in bodies} == {"2 alert(s) held during night"}
+    assert all("N1" in b["message"] and "N2" in b["message"] for b in bodies)

@@ -23,6 +23,7 @@ from rulesd.config import Config
 from rulesd.delivery import webhook
 from rulesd.delivery.dispatcher import DeliveryStats, NotifierWorker, WorkerSettings
 from rulesd.delivery.fitting import fit
+from rulesd.delivery.mutes import NotifierMutes
 from rulesd.delivery.notifiers import Notifier
 from rulesd.delivery.pacing import TokenBucket
 from rulesd.delivery.platforms import Target, targets_of
@@ -32,6 +33,7 @@ from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
 from rulesd.state.backend import StateBackend
 from rulesd.state.outbox import Delivery, OutboxRow
+from rulesd.state.store import Changes
 from rulesd.state.thread import DatabaseThread
 from rulesd.state.writer import StateWriter
 
@@ -58,6 +60,8 @@ class DeliveryService:
     _scopes: dict[str, trio.CancelScope] = attrs.field(factory=dict)
     _nursery: trio.Nursery | None = None
     _unknown_reported: set[str] = attrs.field(factory=set)
+    # Notifiers' quiet hours: what they hold, and its digest when they end.
+    mutes: NotifierMutes = attrs.field(factory=NotifierMutes)
 
     @classmethod
     def create(cls, config: Config, rules: Sequence[Rule], db: StateBackend,
@@ -84,6 +88,7 @@ class DeliveryService:
         """Workers for `config`'s notifiers: a target whose URL and rate did not change
         keeps its worker (and its queue); settings and groups apply to every worker.
         Returns the targets (added, removed)."""
+        self.mutes.configure(config)
         groups = {r.name: r.group for r in rules if r.group is not None}
         settings = WorkerSettings(config.delivery.max_age, groups,
                                   config.delivery.retry_initial, config.delivery.retry_max)
@@ -177,10 +182,33 @@ class DeliveryService:
                     if target.traits.structured:  # the alert as JSON, its text inside
                         message = Rendered(message.title, webhook.payload(alert, message))
                     # A vendor may echo a key in its text (an error reason): never send it.
+                    title = self.redact(message.title)
+                    held = alert.silenced
+                    if held is None:
+                        muted = self.mutes.muted(name, target.name, title, alert.fired_at)
+                        held = None if muted is None else f"muted:{muted}"
                     out.append(Delivery(alert.id, target.name, alert.fired_at, alert.rule,
-                                        alert.kind, alert.group, self.redact(message.title),
-                                        self.redact(message.body), silenced=alert.silenced))
+                                        alert.kind, alert.group, title,
+                                        self.redact(message.body), silenced=held))
         return out
+
+    async def _digests(self, scope: trio.CancelScope) -> None:
+        """Each second a notifier's mute holds something: when it ends, its digest goes
+        into the outbox and to the target's worker (until the engine stops)."""
+        with scope:
+            while True:
+                await self.mutes.wait_holding()
+                await trio.sleep(1.0)
+                await self._send_digests()
+
+    async def _send_digests(self) -> None:
+        notifier_of = {t.name: name for name, ts in self.targets.items() for t in ts}
+        digests = self.mutes.ended(notifier_of, self.clock.now())
+        if digests:
+            for delivery in await self.writer.commit(Changes([], [], [], []), digests):
+                worker = self.workers.get(delivery.notifier)
+                if worker is not None:
+                    worker.submit(delivery)
 
     def resume(self, rows: list[OutboxRow] | None = None) -> int:
         """Queue what the outbox still holds from before a restart or crash (`rows`:
@@ -202,12 +230,15 @@ class DeliveryService:
             self._nursery = nursery
             for name in self.workers:
                 self._start(name)
+            digests = trio.CancelScope()
+            nursery.start_soon(self._digests, digests)
             async with deliveries:
                 async for delivery in deliveries:
                     worker = self.workers.get(delivery.notifier)
                     if worker is not None:
                         worker.submit(delivery)
             # The engine stopped: send what the workers hold, within the daemon's grace.
+            digests.cancel()
             for worker in self.workers.values():
                 worker.drain()
         self._nursery = None

@@ -103,6 +103,16 @@ def families(daemon: Served, outbox: Mapping[str, int], now: float) -> Iterable[
         for rule in rules:
             family.add_metric([rule.name], getattr(rule_counts[rule.name], key))
         yield family
+    waits: dict[str, float] = {}
+    for (name, _), wait in daemon.engine.state.cooldown_waits.items():
+        waits[name] = max(wait, waits.get(name, 0.0))
+    if waits:
+        grown = GaugeMetricFamily("rulesd_rule_realert_wait_seconds", "the longest wait an "
+                                  "exponential cooldown has grown to, over the rule's "
+                                  "tokens", labels=["rule"])
+        for name, wait in sorted(waits.items()):
+            grown.add_metric([name], wait)
+        yield grown
 
     target = ["notifier"]
     sent = CounterMetricFamily("rulesd_notifier_sent", "alerts delivered", labels=target)

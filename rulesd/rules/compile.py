@@ -156,6 +156,13 @@ def compile_rules(config: Config, doc: Document, indexes: Sequence[int],
         problems.append(doc.problem(path, message, at_key=at_key))
 
     intervals = compile_intervals(config.time_intervals, report_top)
+    for name, spec in config.notifiers.items():
+        for key in ("mute_during", "active_during"):
+            for j, interval in enumerate(getattr(spec, key)):
+                if interval not in intervals:
+                    problems.append(doc.problem(("notifiers", name, key, j), f"unknown "
+                                                f"time interval {interval!r}"
+                                                f"{did_you_mean(interval, intervals)}"))
     for i, rc in zip(indexes, config.rules, strict=True):
         here: Path = ("rules", i)
         if rc.name in seen_names:
