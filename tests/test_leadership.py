@@ -41,6 +41,9 @@ async def test_a_leader_steps_down_when_the_lease_is_taken_and_leads_again_later
         await fake_dex.wait_connections(BOOSTS, 1)
         await fake_dex.push(BOOSTS, snapshot(boost("CCC1", 1), boost("OLD1", 1)))
         await sink.wait_for(1)
+        # Its delivered mark written too (else the next term sends it again, rightly).
+        while daemon.delivery.stats.sent < 1:  # noqa: ASYNC110 - a write in PostgreSQL
+            await trio.sleep(0.02)
         assert daemon.role == "leader" and daemon.leadership is not None
         assert daemon.leadership.epoch == 1
         # Another instance holds the lease now (as after this one froze for too long).
