@@ -119,6 +119,21 @@ class InhibitConfig:
 
 
 @attrs.frozen
+class TelegramControl:
+    """`control.telegram`: the bot that takes commands in the operators' chats."""
+
+    bot: str  # its token: a secret
+    admins: tuple[int, ...]  # Telegram user ids allowed to act
+    chats: tuple[int, ...]  # chats it answers in
+    api: str = "https://api.telegram.org"
+
+
+@attrs.frozen
+class ControlConfig:
+    telegram: TelegramControl | None = None
+
+
+@attrs.frozen
 class Defaults:
     notify: tuple[str, ...] = ()
     cooldown: Cooldown = Cooldown(Duration(0.0))
@@ -172,6 +187,7 @@ class Config:
     inhibit: tuple[InhibitConfig, ...] = ()
     # Alertmanager's time intervals, as written (`rulesd.rules.intervals` reads them).
     time_intervals: Any = None
+    control: ControlConfig | None = None
 
 
 def _strict(kind: type, *accept: type) -> Any:

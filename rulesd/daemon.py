@@ -13,6 +13,7 @@ import trio
 
 from rulesd import logs, monitor, reloading, summary
 from rulesd.clock import Clock
+from rulesd.control import ops as control
 from rulesd.delivery.notifiers import Notifier, notifiers_for
 from rulesd.delivery.service import DeliveryService
 from rulesd.enrich.recorded import RecordedAnswers
@@ -248,7 +249,8 @@ class Daemon:
                 elif not self.db.in_memory:
                     nursery.start_soon(monitor.watch_database, self.db, self.delivery.call,
                                        self.db_check_interval_s)
-                if self.feed is None:  # live: say what it is doing, now and then
+                if self.feed is None:  # live: the chat's control bot; what it is doing
+                    nursery.start_soon(control.serve, self)
                     nursery.start_soon(monitor.summaries, self.summary_interval_s,
                                        self._totals, self._waiting)
 

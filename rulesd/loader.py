@@ -94,6 +94,7 @@ def _check(parsed: config_mod.Parsed) -> LoadedConfig:
     _templates(config, doc, parsed.rule_indexes, problems)
     if parsed.complete:
         _notifiers(config, doc, problems)
+        _control(config, doc, problems)
         _state(config, doc, problems)
     # A secret in a field of the wrong type must not print its value.
     redact = Redactor(secrets)
@@ -155,6 +156,9 @@ def file_secrets(data: Any) -> set[str]:
         found.add(password(url) or (url if postgres_url_problem(url) else None))
     http = data.get("http")
     found.add(http.get("token") if isinstance(http, Mapping) else None)
+    control = data.get("control")
+    telegram = control.get("telegram") if isinstance(control, Mapping) else None
+    found.add(telegram.get("bot") if isinstance(telegram, Mapping) else None)
     return {value for value in found if isinstance(value, str) and value}
 
 
@@ -227,6 +231,21 @@ def _notifiers(config: Config, doc: Document, problems: list[Problem]) -> None:
                     "notifiers", name, "urls", j)
                 if doc.mark(at) not in already:  # not when a ${VAR} in it is missing
                     problems.append(doc.problem(at, f"notifier {name!r}: {problem}"))
+
+
+def _control(config: Config, doc: Document, problems: list[Problem]) -> None:
+    """`control.telegram`: somebody must be allowed to act, somewhere."""
+    telegram = config.control.telegram if config.control is not None else None
+    if telegram is None:
+        return
+    here: Path = ("control", "telegram")
+    if not telegram.bot.strip():
+        problems.append(doc.problem((*here, "bot"), "the bot's token is empty"))
+    for key, what in (("admins", "Telegram user ids allowed to act"),
+                      ("chats", "chats the bot answers in")):
+        if not getattr(telegram, key):
+            problems.append(doc.problem((*here, key), f"`{key}` needs at least one id: "
+                                        f"the {what}"))
 
 
 def schemas_for(config: Config) -> Mapping[str, Kind]:

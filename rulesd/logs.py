@@ -73,7 +73,8 @@ def setup(secrets: Iterable[str], *, json: bool = False, verbose: bool = False,
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else getattr(logging, level.upper()))
-    for name in ("urllib3", "trio-websocket", "trio_websocket"):
+    # httpx logs every request's URL at INFO (a bot's token is in its URLs).
+    for name in ("urllib3", "trio-websocket", "trio_websocket", "httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

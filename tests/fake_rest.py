@@ -117,8 +117,7 @@ class FakeRest:
                     path = request.target.decode()
                     self.requests.append((trio.current_time(), path))
                     self.received(request, body)
-                    if self.delay_s:
-                        await trio.sleep(self.delay_s)
+                    await self.pause(path)
                     status, headers, answer = self._next(path)
                     await stream.send_all(conn.send(h11.Response(
                         status_code=status,
@@ -134,6 +133,11 @@ class FakeRest:
 
     def received(self, request: h11.Request, body: bytes) -> None:
         """A whole request came (a receiver keeps it)."""
+
+    async def pause(self, path: str) -> None:
+        """Before the answer: the service's slowness."""
+        if self.delay_s:
+            await trio.sleep(self.delay_s)
 
 
 class FakeDexRest(FakeRest):
@@ -275,3 +279,60 @@ class Receiver(FakeRest):
 
     def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
         return 200, JSON, b'{"ok": true}'
+
+
+class FakeBotApi(FakeRest):
+    """Telegram's Bot API: `getUpdates` hands out the scripted `updates` past the asked
+    offset (long-polling: an empty answer after `hold_s`), `sendMessage` is kept."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None, token: str = "") -> None:
+        super().__init__(tls)
+        self.token = token
+        self.updates: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.offsets: list[int] = []
+        self.conflict = 0  # answer this many polls 409 (another consumer)
+        self._changed = trio.Event()
+
+    def say(self, update_id: int, user: int, chat: int, text: str) -> None:
+        self.updates.append({"update_id": update_id, "message": {
+            "message_id": update_id, "from": {"id": user, "is_bot": False},
+            "chat": {"id": chat, "type": "supergroup"}, "date": 0, "text": text}})
+
+    def received(self, request: h11.Request, body: bytes) -> None:
+        path = request.target.decode()
+        method = path.rsplit("/", 1)[-1]
+        params = orjson.loads(body) if body else {}
+        if method == "getUpdates":
+            self.offsets.append(int(params.get("offset", 0)))
+        elif method == "sendMessage":
+            self.sent.append(params)
+            self._changed.set()
+            self._changed = trio.Event()
+        self._last = (path, params)
+
+    async def pause(self, path: str) -> None:
+        """A long poll with nothing to give waits (a second here) before answering."""
+        if path.endswith("/getUpdates") and not self.conflict:
+            offset = self.offsets[-1] if self.offsets else 0
+            if not any(u["update_id"] >= offset for u in self.updates):
+                await trio.sleep(1.0)
+
+    async def wait_sent(self, count: int) -> None:
+        while len(self.sent) < count:
+            await self._changed.wait()
+
+    def _answer(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        if f"/bot{self.token}/" not in path:
+            return 404, JSON, b'{"ok": false, "error_code": 404, "description": "Not Found"}'
+        method = path.rsplit("/", 1)[-1]
+        if method == "getUpdates":
+            if self.conflict:
+                self.conflict -= 1
+                return 409, JSON, orjson.dumps({"ok": False, "error_code": 409,
+                                                "description": "Conflict: terminated by "
+                                                "other getUpdates request"})
+            offset = self.offsets[-1] if self.offsets else 0
+            pending = [u for u in self.updates if u["update_id"] >= offset]
+            return 200, JSON, orjson.dumps({"ok": True, "result": pending})
+        return 200, JSON, orjson.dumps({"ok": True, "result": {"message_id": 1}})

@@ -172,6 +172,8 @@ class StateStore:
     # rule → [why, how many, keys (the first few), since]: what a mute held, for its
     # digest when it ends (`on_unmute: digest`).
     muted: Journaled = attrs.field(factory=lambda: Journaled("muted"))
+    # What the control bot keeps: Telegram's update offset (`rulesd.control`).
+    control: Journaled = attrs.field(factory=lambda: Journaled("control"))
     # (source, stream) of each stream down now (`source_down` inhibitions).
     down: Journaled = attrs.field(factory=lambda: Journaled("down"))
     # (rule, token key) → Watch: what the watches poll (`rulesd.enrich.watch`).
@@ -185,7 +187,8 @@ class StateStore:
 
     def journals(self) -> tuple[Journaled, ...]:
         return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches,
-                self.cooldown_waits, self.ladders, self.inhibitors, self.down, self.muted)
+                self.cooldown_waits, self.ladders, self.inhibitors, self.down, self.muted,
+                self.control)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""

@@ -1,0 +1,141 @@
+"""The Telegram control bot against a local HTTPS Bot API stand-in: commands from a
+scripted chat, answered there; admins only; the token nowhere."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from rulesd import loader
+from rulesd.clock import TrioClock
+from rulesd.daemon import Daemon
+from rulesd.state.outbox import SILENCED
+from tests.fake_rest import FakeBotApi
+from tests.fakes import FakeDexScreener
+from tests.helpers import BOOSTS, boost, snapshot, write_rules
+from tests.test_e2e_market import Recorder
+from tests.test_safety import ca, tls  # noqa: F401 - fixtures
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+ADMIN, STRANGER, CHAT, OTHER_CHAT = 1001, 2002, -100123, -100999
+
+
+async def control_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, api: FakeBotApi,
+                         tmp_path: Path, recorder: Recorder) -> tuple[Daemon, trio.Event]:
+    path = write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+notifiers: {{rec: stdout}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
+rules:
+  - {{name: boosts, on: boost, notify: [rec], title: "Boost {{{{ address }}}}"}}
+  - {{name: takeovers, on: takeover, notify: [rec]}}
+""")
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0),
+                           {"rec": recorder})  # type: ignore[dict-item]
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    return daemon, shutdown
+
+
+async def test_admins_mute_list_and_unmute_from_the_chat_and_nobody_else_can(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    recorder = Recorder()
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    daemon, shutdown = await control_daemon(nursery, fake_dex, api, tmp_path, recorder)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    api.say(1, STRANGER, CHAT, "/mute solana:NEW1 1h")
+    api.say(2, ADMIN, OTHER_CHAT, "/status")  # not a chat of ours: no answer
+    api.say(3, ADMIN, CHAT, "/mute solana:NEW1")
+    api.say(4, ADMIN, CHAT, "/mute solana:NEW1 1h spam wave")
+    await api.wait_sent(3)
+    refused, usage, muted = (m["text"] for m in api.sent)
+    assert refused == "Only the bot's admins may do that."
+    assert usage.startswith("/mute needs what and for how long")
+    assert muted.startswith("muted token solana:NEW1 on every rule for 1h")
+    assert {m["chat_id"] for m in api.sent} == {CHAT}
+    # The next alerts for the token are recorded as silenced, not sent.
+    await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("LOUD1", 5),
+                                         boost("OLD1", 1)))
+    await trio.sleep(5)
+    assert [title for _, title, _ in recorder.sent] == ["Boost LOUD1"]
+    held = await daemon.delivery.call(daemon.db.outbox, SILENCED)
+    assert [row.delivery.title for row in held] == ["Boost NEW1"]
+    # /silences lists both rules' silences; /unmute ends one.
+    api.say(5, ADMIN, CHAT, "/silences")
+    await api.wait_sent(4)
+    listed = api.sent[3]["text"].splitlines()
+    assert len(listed) == 2 and all("token=solana:NEW1" in line and "spam wave" in line
+                                    for line in listed)
+    first = listed[0].split(" ")[0]
+    api.say(6, ADMIN, CHAT, f"/unmute {first}")
+    api.say(7, ADMIN, CHAT, "/unmute nosuchid")
+    await api.wait_sent(6)
+    assert api.sent[4]["text"] == f"silence {first} ended"
+    assert api.sent[5]["text"].startswith("no silence 'nosuchid'")
+    assert len([s for s in await daemon.silences.all()
+                if s.ends > daemon.clock.now()]) == 1
+    # Every update was handled once: the stored offset is past the last one, and the
+    # next poll asks from there.
+    await trio.sleep(2)
+    stored = await daemon.delivery.call(daemon.db.load)
+    assert stored.control.get(("telegram", "offset")) == 8
+    assert api.offsets[-1] == 8
+    shutdown.set()
+    # The bot's token is nowhere in what rulesd says (httpx's own request lines are
+    # below the level rulesd lets libraries speak at: `logs.setup`).
+    said = [r.getMessage() for r in caplog.records
+            if r.name.startswith("rulesd") or r.levelno >= logging.WARNING]
+    assert said and all(TOKEN.split(":")[1] not in line for line in said)
+
+
+async def test_a_409_from_another_consumer_is_said_once_and_retried(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    api.conflict = 3
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    _, shutdown = await control_daemon(nursery, fake_dex, api, tmp_path, Recorder())
+    api.say(1, ADMIN, CHAT, "/help")
+    await api.wait_sent(1)
+    shutdown.set()
+    assert api.sent[0]["text"].startswith("/status")
+    said = [r.getMessage() for r in caplog.records if "409 Conflict" in r.getMessage()]
+    assert len(said) == 1 and "another consumer polls this bot" in said[0]
+
+
+def test_check_wants_admins_and_chats_and_masks_the_token() -> None:
+    from rulesd.yaml_loader import ConfigError
+
+    text = f"""\
+version: 1
+sources: {{dexscreener: {{}}}}
+notifiers: {{c: stdout}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: [], chats: [{CHAT}], api: 5}}
+rules: [{{name: r, on: boost, notify: [c]}}]
+"""
+    with pytest.raises(ConfigError) as refused:
+        loader.loads(text, "r.yaml", {})
+    said = "\n".join(str(p) for p in refused.value.problems)
+    assert "r.yaml:5:" in said and TOKEN.split(":")[1] not in said
+    fixed = text.replace("admins: []", f"admins: [{ADMIN}]").replace(", api: 5", "")
+    assert loader.loads(fixed, "r.yaml", {}).config.control is not None
+    with pytest.raises(ConfigError) as refused:
+        loader.loads(fixed.replace(f"admins: [{ADMIN}]", "admins: []"), "r.yaml", {})
+    assert "`admins` needs at least one id" in refused.value.problems[0].message
