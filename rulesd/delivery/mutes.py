@@ -13,7 +13,7 @@ import attrs
 import trio
 
 from rulesd.config import Config
-from rulesd.rules.intervals import TimeInterval, compile_intervals
+from rulesd.rules.intervals import TimeInterval, compile_intervals, quiet
 from rulesd.state.outbox import Delivery
 
 # A digest names this many of the alerts it stands for (and counts the rest).
@@ -34,12 +34,7 @@ class _Quiet:
     digest: bool
 
     def why(self, now: float) -> str | None:
-        for interval in self.mute:
-            if interval.holds(now):
-                return f"during {interval.name}"
-        if self.active and not any(interval.holds(now) for interval in self.active):
-            return f"outside {', '.join(i.name for i in self.active)}"
-        return None
+        return quiet(self.mute, self.active, now)
 
 
 class NotifierMutes:

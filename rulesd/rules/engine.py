@@ -29,6 +29,7 @@ from rulesd.rules.alert import Alert
 from rulesd.rules.compile import Rule
 from rulesd.rules.index import RuleIndex
 from rulesd.rules.inhibit import SOURCE_DOWN, WHILE_IT_HOLDS
+from rulesd.rules.intervals import quiet
 from rulesd.rules.predicates import Evaluation, NeedsBuilder, lookup
 from rulesd.rules.runtime import FiringKey, Pending, Runtime
 from rulesd.rules.why import Reason
@@ -232,12 +233,7 @@ class Engine:
     @staticmethod
     def _muted(rule: Rule, now: float) -> str | None:
         """Why a time interval keeps `rule` quiet now, if one does."""
-        for interval in rule.mute:
-            if interval.holds(now):
-                return f"during {interval.name}"
-        if rule.active and not any(interval.holds(now) for interval in rule.active):
-            return f"outside {', '.join(i.name for i in rule.active)}"
-        return None
+        return quiet(rule.mute, rule.active, now)
 
     def _unmuted(self, now: float) -> list[Alert]:
         """One digest for each rule whose mute ended, of what it held."""

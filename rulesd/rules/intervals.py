@@ -80,6 +80,18 @@ class TimeInterval:
         return any(interval.holds(epoch) for interval in self.intervals)
 
 
+def quiet(mute: Sequence[TimeInterval], active: Sequence[TimeInterval], now: float
+          ) -> str | None:
+    """Why something muted during `mute`, or active only during `active`, is quiet now
+    (`during night`, `outside trading-hours`), if it is."""
+    for interval in mute:
+        if interval.holds(now):
+            return f"during {interval.name}"
+    if active and not any(interval.holds(now) for interval in active):
+        return f"outside {', '.join(i.name for i in active)}"
+    return None
+
+
 def _within(value: int, ranges: Ranges) -> bool:
     return any(a <= value <= b for a, b in ranges)
 
