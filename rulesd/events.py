@@ -55,6 +55,9 @@ class Occurrence:
     batch: str | None = None
     members: frozenset[str] | None = None
     leave: bool = False  # the item left its list: forget it, so re-entry is news
+    # A snapshot that held nothing: no item, but the stream's baseline (of nothing) is
+    # taken, so what appears in it next is news.
+    empty: bool = False
 
 
 @attrs.frozen

@@ -65,6 +65,9 @@ def load(db: Sql) -> StateStore:
     for ns, k, value in db.rows("SELECT ns, key, value FROM memory"):
         if ns in journals:
             journals[ns].restore(unkey(k), unkey(value))
+    for scope, entries in store.seen.items():  # written before baselines were their own
+        if entries and scope not in store.baselines:  # fact: a seen-set had taken it
+            store.baselines[scope] = min(e.last_seen for e in entries.values())
     return store
 
 

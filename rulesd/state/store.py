@@ -172,6 +172,9 @@ class StateStore:
     # rule → [why, how many, keys (the first few), since]: what a mute held, for its
     # digest when it ends (`on_unmute: digest`).
     muted: Journaled = attrs.field(factory=lambda: Journaled("muted"))
+    # scope → when its baseline was taken: the first snapshot of a stream is a baseline
+    # (even an empty one); an emptied seen-set (forgetting) is not a new stream.
+    baselines: Journaled = attrs.field(factory=lambda: Journaled("baseline"))
     # What the control bot keeps: Telegram's update offset (`rulesd.control`).
     control: Journaled = attrs.field(factory=lambda: Journaled("control"))
     # (source, stream) of each stream down now (`source_down` inhibitions).
@@ -188,7 +191,7 @@ class StateStore:
     def journals(self) -> tuple[Journaled, ...]:
         return (self.last_fired, self.firing, self.first_seen, self.presence, self.watches,
                 self.cooldown_waits, self.ladders, self.inhibitors, self.down, self.muted,
-                self.control)
+                self.control, self.baselines)
 
     def apply(self, event: Event, now: float) -> bool:
         """Record `event`; whether it is news (always, unless a repeated occurrence)."""
@@ -228,6 +231,13 @@ class StateStore:
 
     def _observe(self, occ: Occurrence, now: float) -> bool:
         entries = self.seen.setdefault(occ.scope, {})
+        if occ.empty:
+            if occ.scope not in self.baselines:
+                self.baselines[occ.scope] = now
+                log.info("%s: its first snapshot is empty: what appears in it from now on "
+                         "is alerted", occ.scope,
+                         extra={"event": "baseline", "stream": occ.scope})
+            return False
         if occ.leave:
             if entries.pop(occ.id, None) is not None:
                 self._deleted_seen.add((occ.scope, occ.id))
@@ -240,9 +250,12 @@ class StateStore:
                 del entries[gone]
                 self._deleted_seen.add((occ.scope, gone))
                 self._dirty_seen.discard((occ.scope, gone))
-        baseline = not entries or (
+        taken = occ.scope in self.baselines or bool(entries)
+        baseline = not taken or (
             occ.batch is not None and self._baseline_batch.get(occ.scope) == occ.batch
         )
+        if baseline and occ.scope not in self.baselines:
+            self.baselines[occ.scope] = now
         if baseline and occ.batch is not None:
             self._baseline_batch[occ.scope] = occ.batch
         if baseline:
@@ -339,7 +352,8 @@ class StateStore:
                     or self.ladders.dirty or self.ladders.deleted
                     or self.inhibitors.dirty or self.inhibitors.deleted
                     or self.down.dirty or self.down.deleted
-                    or self.muted.dirty or self.muted.deleted)
+                    or self.muted.dirty or self.muted.deleted
+                    or self.baselines.dirty or self.baselines.deleted)
 
     def take_changes(self) -> Changes:
         if not self.changed:

@@ -257,6 +257,10 @@ class DexStreamParser:
             # item, not 29 tokens leaving (and entering again with the next full list).
             self._full_list = len(frame.items)
             members = frozenset(_member_id(i) for i in frame.items if isinstance(i, dict))
+        if frame.snapshot and not frame.items:  # a baseline of nothing: see Occurrence
+            scope = f"{SOURCE}:{self.stream}"
+            return [Event(STREAMS[self.stream].name, SOURCE, self.stream, None, received,
+                          received, {}, Occurrence(scope, "", batch=batch, empty=True))]
         out = []
         remembered = self._items
         if len(remembered) > MAX_REMEMBERED_ITEMS:
