@@ -292,6 +292,7 @@ class FakeBotApi(FakeRest):
         self.sent: list[dict[str, Any]] = []
         self.offsets: list[int] = []
         self.conflict = 0  # answer this many polls 409 (another consumer)
+        self.calls: list[tuple[str, dict[str, Any]]] = []  # every other method called
         self._changed = trio.Event()
 
     def say(self, update_id: int, user: int, chat: int, text: str) -> None:
@@ -307,6 +308,9 @@ class FakeBotApi(FakeRest):
             self.offsets.append(int(params.get("offset", 0)))
         elif method == "sendMessage":
             self.sent.append(params)
+        else:
+            self.calls.append((method, params))
+        if method != "getUpdates":
             self._changed.set()
             self._changed = trio.Event()
         self._last = (path, params)
@@ -317,6 +321,16 @@ class FakeBotApi(FakeRest):
             offset = self.offsets[-1] if self.offsets else 0
             if not any(u["update_id"] >= offset for u in self.updates):
                 await trio.sleep(1.0)
+
+    def press(self, update_id: int, user: int, chat: int, data: str) -> None:
+        """A button pressed under message 7 of `chat`."""
+        self.updates.append({"update_id": update_id, "callback_query": {
+            "id": f"cb{update_id}", "from": {"id": user, "is_bot": False}, "data": data,
+            "message": {"message_id": 7, "chat": {"id": chat, "type": "supergroup"}}}})
+
+    async def wait_calls(self, count: int) -> None:
+        while len(self.calls) < count:
+            await self._changed.wait()
 
     async def wait_sent(self, count: int) -> None:
         while len(self.sent) < count:

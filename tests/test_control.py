@@ -139,3 +139,54 @@ rules: [{{name: r, on: boost, notify: [c]}}]
     with pytest.raises(ConfigError) as refused:
         loader.loads(fixed.replace(f"admins: [{ADMIN}]", "admins: []"), "r.yaml", {})
     assert "`admins` needs at least one id" in refused.value.problems[0].message
+
+
+async def test_mute_buttons_under_an_alert_silence_its_token_for_admins_only(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    path = write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+notifiers: {{tg: "tgram://{TOKEN}/{CHAT}"}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
+rules:
+  - {{name: boosts, on: boost, notify: [tg], title: "Boost {{{{ address }}}}"}}
+""")
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0))
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("OLD1", 1)))
+    await api.wait_sent(1)
+    (alert,) = api.sent
+    assert alert["chat_id"] == str(CHAT) and alert["text"].startswith("Boost NEW1\n")
+    buttons = alert["reply_markup"]["inline_keyboard"][0]
+    assert [b["text"] for b in buttons] == ["Mute token 1h", "Mute rule 1h"]
+    token_button = buttons[0]["callback_data"]
+    assert len(token_button.encode()) <= 64
+    api.press(1, STRANGER, CHAT, token_button)  # not an admin
+    api.press(2, ADMIN, CHAT, "t:" + "0" * 16 + ":forgedsig0")  # not this bot's
+    api.press(3, ADMIN, CHAT, token_button)
+    await api.wait_calls(4)  # three answers and one edit
+    answers = [p["text"] for m, p in api.calls if m == "answerCallbackQuery"]
+    assert answers[0] == "Only the bot's admins may do that."
+    assert answers[1] == "That button is not one of this bot's."
+    assert answers[2].startswith("Muted token solana:NEW1 until ")
+    (edit,) = [p for m, p in api.calls if m == "editMessageReplyMarkup"]
+    assert edit["message_id"] == 7 and edit["reply_markup"]["inline_keyboard"][0][0][
+        "text"].startswith(f"Muted token solana:NEW1 by {ADMIN} until ")
+    # The next alert of that token is recorded as silenced, not sent; another is sent.
+    await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 9), boost("OTHER1", 3),
+                                         boost("OLD1", 1)))
+    await api.wait_sent(2)
+    await trio.sleep(5)
+    shutdown.set()
+    assert [m["text"].split("\n")[0] for m in api.sent] == ["Boost NEW1", "Boost OTHER1"]
+    held = await daemon.delivery.call(daemon.db.outbox, SILENCED)
+    assert [row.delivery.title for row in held] == ["Boost NEW1"]

@@ -12,7 +12,9 @@ commands, then one every `REFILL_S`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -20,6 +22,7 @@ import trio
 
 from rulesd.control.api import CONFLICT, BotApi, BotApiError
 from rulesd.control.commands import Operations, answer
+from rulesd.delivery.telegram_bot import read_button
 
 log = logging.getLogger("rulesd.control")
 
@@ -33,8 +36,9 @@ REFILL_S: Final = 6.0
 class ControlBot:
     def __init__(self, api: BotApi, ops: Operations, admins: frozenset[int],
                  chats: frozenset[int], load_offset: Callable[[], Awaitable[int]],
-                 save_offset: Callable[[int], Awaitable[None]]) -> None:
+                 save_offset: Callable[[int], Awaitable[None]], token: str = "") -> None:
         self.api = api
+        self._token = token  # checks the buttons under alerts were this bot's
         self._ops = ops
         self._admins = admins
         self._chats = chats
@@ -53,7 +57,8 @@ class ControlBot:
             try:
                 updates = await self.api.call(
                     "getUpdates", {"offset": offset, "timeout": int(POLL_S),
-                                   "allowed_updates": ["message"]}, wait_s=POLL_S)
+                                   "allowed_updates": ["message", "callback_query"]},
+                    wait_s=POLL_S)
             except BotApiError as exc:
                 await self._failed(exc, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -83,6 +88,10 @@ class ControlBot:
         await trio.sleep(exc.retry_after if exc.retry_after else backoff)
 
     async def _handle(self, update: dict[str, Any]) -> None:
+        query = update.get("callback_query")
+        if isinstance(query, dict):
+            await self._button(query)
+            return
         message = update.get("message")
         if not isinstance(message, dict):
             return
@@ -107,6 +116,56 @@ class ControlBot:
         log.info("control: user %s: %s", user, " ".join(text.split())[:200],
                  extra={"event": "control", "user": user})
         await self._reply(chat, await answer(self._ops, text, str(user)))
+
+    async def _button(self, query: dict[str, Any]) -> None:
+        """[Mute token 1h] / [Mute rule 1h] under an alert: the silence, an answer, and
+        the buttons replaced by who muted it until when."""
+        user = query.get("from", {}).get("id") if isinstance(query.get("from"), dict) \
+            else None
+        found = query.get("message")
+        message: dict[str, Any] = found if isinstance(found, dict) else {}
+        chat = message.get("chat", {}).get("id") if isinstance(message.get("chat"),
+                                                                dict) else None
+        data = query.get("data")
+        said = await self._pressed(user, chat, data if isinstance(data, str) else "",
+                                   message.get("message_id"))
+        try:
+            await self.api.call("answerCallbackQuery",
+                                {"callback_query_id": query.get("id"), "text": said})
+        except BotApiError as exc:
+            log.warning("control: cannot answer a button: %s", exc)
+
+    async def _pressed(self, user: Any, chat: Any, data: str, message_id: Any) -> str:
+        if chat not in self._chats:
+            return "This chat is not one of the bot's."
+        if user not in self._admins:
+            self.refused += 1
+            return "Only the bot's admins may do that."
+        pressed = read_button(self._token, data)
+        if pressed is None:
+            self.refused += 1
+            return "That button is not one of this bot's."
+        action, ref = pressed
+        found = await self._ops.alert(ref)
+        if found is None:
+            return "That alert is no longer known."
+        rule, key = found
+        seconds = 3600.0
+        if action == "t":
+            await self._ops.mute(self._ops.rules(), key, seconds, f"button by {user}")
+        else:
+            await self._ops.mute([rule], None, seconds, f"button by {user}")
+        self.handled += 1
+        until = time.strftime("%H:%M UTC", time.gmtime(self._ops.now() + seconds))
+        what = f"token {key}" if action == "t" else f"rule {rule}"
+        log.info("control: user %s muted %s for 1h (button)", user, what,
+                 extra={"event": "control", "user": user})
+        with contextlib.suppress(BotApiError):
+            await self.api.call("editMessageReplyMarkup", {
+                "chat_id": chat, "message_id": message_id, "reply_markup": {
+                    "inline_keyboard": [[{"text": f"Muted {what} by {user} until {until}",
+                                          "callback_data": "done"}]]}})
+        return f"Muted {what} until {until}"
 
     def _allowed(self, user: int, now: float) -> bool:
         tokens, at = self._tokens.get(user, (float(BURST), now))

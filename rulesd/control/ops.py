@@ -8,12 +8,15 @@ from typing import Any, Final
 
 from rulesd.control.api import BotApi
 from rulesd.control.bot import ControlBot
+from rulesd.delivery.telegram_bot import reference as button_reference
 from rulesd.http import view
 from rulesd.http.model import Served
 from rulesd.silences import Silence, new_id
 from rulesd.state.store import Changes, Watch
 from rulesd.tokens import token_key
 
+# How far back a button's alert is looked for.
+RECENT: Final = 2000
 # The rule name a watch started from the chat carries (`watch.rule`).
 CHAT_WATCH: Final = "/watch"
 _OFFSET: Final = ("telegram", "offset")
@@ -76,6 +79,18 @@ class DaemonOperations:
             watches.discard(key)
         return bool(found)
 
+    async def alert(self, reference: str) -> tuple[str, str] | None:
+        """The rule and key of a recent alert a button names (by its reference)."""
+        rows = await self._d.delivery.call(self._d.db.recent, RECENT)
+        for row in rows:
+            if button_reference(row.delivery.alert_id) == reference:
+                rule, _, rest = row.delivery.alert_id.partition("|")
+                return rule, rest.partition("|")[0]
+        return None
+
+    def now(self) -> float:
+        return self._d.clock.now()
+
     def watching(self) -> list[tuple[str, float, float | None]]:
         return [(key, watch.until, watch.price)
                 for (_, key), watch in self._d.engine.state.watches.items()]
@@ -99,7 +114,7 @@ async def serve(daemon: Served) -> None:
             [], [], [("control", _OFFSET, offset)], []), [])
 
     bot = ControlBot(api, DaemonOperations(daemon), frozenset(telegram.admins),
-                     frozenset(telegram.chats), load_offset, save_offset)
+                     frozenset(telegram.chats), load_offset, save_offset, telegram.bot)
     try:
         await bot.run()
     finally:

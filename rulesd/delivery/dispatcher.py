@@ -179,7 +179,7 @@ class NotifierWorker:
             message, taken = digest(single, window, self.traits)
             self.stats.digested.update(d.rule for d in single[:taken])
             return message, single[:taken]
-        return fit(Rendered(head.title, head.body), self.traits), [head]
+        return fit(Rendered(head.title, head.body, alert_id=head.alert_id), self.traits), [head]
 
     async def run(self) -> None:
         while not self._retired:

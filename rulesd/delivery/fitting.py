@@ -40,7 +40,7 @@ def fit(message: Rendered, traits: Traits) -> Rendered:
         title = _cut(title, traits.title_limit)
     limit = traits.limit
     if limit is None or shown_length(title, message.body, traits) <= limit:
-        return Rendered(title, message.body, message.tail)
+        return Rendered(title, message.body, message.tail, alert_id=message.alert_id)
     title = _cut(title, limit // 4)
     room = limit - shown_length(title, "", traits)
     body = message.body
@@ -52,7 +52,7 @@ def fit(message: Rendered, traits: Traits) -> Rendered:
         head = head[: -max(1, over // traits.newline)]  # line breaks counted twice
     while head.endswith("\\"):
         head = head[:-1]
-    return Rendered(title, head + end, len(tail))
+    return Rendered(title, head + end, len(tail), alert_id=message.alert_id)
 
 
 def digest(items: Sequence[Delivery], window_s: float, traits: Traits

@@ -18,7 +18,7 @@ import trio
 
 from rulesd.clock import Clock
 from rulesd.config import Config
-from rulesd.delivery import webhook
+from rulesd.delivery import telegram_bot, webhook
 from rulesd.delivery.answers import Answer, DeliveryError, error_of
 from rulesd.delivery.platforms import CONSOLE_URL, Target, targets_of
 from rulesd.delivery.templates import Rendered
@@ -211,10 +211,20 @@ class AppriseNotifier:
 
 
 def notifiers_for(config: Config, only: str | None = None) -> dict[str, Notifier]:
-    """The notifiers of a rules file (or of its notifier `only`), with their secrets."""
-    return build_notifiers(
+    """The notifiers of a rules file (or of its notifier `only`), with their secrets;
+    a `tgram://` URL of the control bot is sent with mute buttons."""
+    out = build_notifiers(
         {n: c.urls for n, c in config.notifiers.items() if only is None or n == only},
         secrets={n: c.secret for n, c in config.notifiers.items() if c.secret})
+    telegram = config.control.telegram if config.control is not None else None
+    if telegram is not None:
+        for name, spec in config.notifiers.items():
+            for target in targets_of(name, spec.urls):
+                chat = telegram_bot.chat_of(target.url, telegram.bot)
+                if chat is not None and target.name in out:
+                    out[target.name] = telegram_bot.BotNotifier(target.name, telegram.api,
+                                                                telegram.bot, chat)
+    return out
 
 
 def build_notifiers(urls_by_name: Mapping[str, tuple[str, ...]],

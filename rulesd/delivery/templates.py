@@ -254,6 +254,7 @@ class Rendered:
     body: str
     tail: int = 0  # the body's last characters a cut must keep (the default footer)
     error: str | None = None  # the rule's template failed: this is the default text
+    alert_id: str | None = None  # a single alert's (a notifier may act on it: buttons)
 
 
 @attrs.frozen
