@@ -239,3 +239,14 @@ HOSTILE_FILES = [
      "*e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nrules: []\n",
      "more than 1000000 values"),
 ]
+
+
+def boosts_file(tmp_path: Path, dex_url: str, rest: str) -> Path:
+    """A rules file of in-memory state and DEX Screener's latest boosts from `dex_url`;
+    `rest` is the file's other top-level keys (notifiers, control, rules, ...)."""
+    return write_rules(tmp_path, f"""\
+version: 1
+state: {{path: ":memory:"}}
+sources:
+  dexscreener: {{url: "{dex_url}", streams: [token-boosts/latest]}}
+""" + rest)

@@ -17,7 +17,7 @@ from rulesd.daemon import Daemon
 from rulesd.state.outbox import SILENCED
 from tests.fake_rest import FakeBotApi
 from tests.fakes import FakeDexScreener
-from tests.helpers import BOOSTS, boost, snapshot, write_rules
+from tests.helpers import BOOSTS, boost, boosts_file, snapshot
 from tests.test_e2e_market import Recorder
 from tests.test_safety import ca, tls  # noqa: F401 - fixtures
 
@@ -27,11 +27,7 @@ ADMIN, STRANGER, CHAT, OTHER_CHAT = 1001, 2002, -100123, -100999
 
 async def control_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, api: FakeBotApi,
                          tmp_path: Path, recorder: Recorder) -> tuple[Daemon, trio.Event]:
-    path = write_rules(tmp_path, f"""\
-version: 1
-state: {{path: ":memory:"}}
-sources:
-  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
 notifiers: {{rec: stdout}}
 control:
   telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
@@ -146,11 +142,7 @@ async def test_mute_buttons_under_an_alert_silence_its_token_for_admins_only(
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     api = FakeBotApi(tls, TOKEN)
     await nursery.start(api.serve)
-    path = write_rules(tmp_path, f"""\
-version: 1
-state: {{path: ":memory:"}}
-sources:
-  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
 notifiers: {{tg: "tgram://{TOKEN}/{CHAT}"}}
 control:
   telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}

@@ -27,7 +27,7 @@ from rulesd.yaml_loader import ConfigError
 from tests import helpers
 from tests.fake_rest import Receiver
 from tests.fakes import FakeDexScreener
-from tests.helpers import BOOSTS, snapshot, write_rules
+from tests.helpers import BOOSTS, boosts_file, snapshot
 
 GROWING = """\
 version: 1
@@ -188,11 +188,7 @@ async def test_the_webhook_posts_the_documented_json_signed_with_its_idempotency
     receiver = Receiver()
     await nursery.start(receiver.serve)
     receiver.refusals = [(429, [("retry-after", "7")], b'{"error": "slow down"}')]
-    path = write_rules(tmp_path, f"""\
-version: 1
-state: {{path: ":memory:"}}
-sources:
-  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
 notifiers:
   bot: {{urls: ["webhook+http://127.0.0.1:{receiver.port}/rulesd?token=abcdef123456"],
         secret: s3cret-key-for-hmac}}
@@ -462,20 +458,16 @@ async def test_the_daemon_mutes_at_night_and_sends_the_digest_at_seven(
     from tests.test_e2e_market import Recorder
 
     recorder = Recorder()
-    path = write_rules(tmp_path, f"""\
-version: 1
-state: {{path: ":memory:"}}
-sources:
-  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
-notifiers: {{rec: stdout}}
+    path = boosts_file(tmp_path, fake_dex.url, """\
+notifiers: {rec: stdout}
 time_intervals:
   - name: night
     time_intervals:
-      - times: [{{start_time: "22:00", end_time: "24:00"}},
-                {{start_time: "00:00", end_time: "07:00"}}]
+      - times: [{start_time: "22:00", end_time: "24:00"},
+                {start_time: "00:00", end_time: "07:00"}]
         location: Europe/Berlin
 rules:
-  - {{name: boosts, on: boost, notify: [rec], mute_during: [night]}}
+  - {name: boosts, on: boost, notify: [rec], mute_during: [night]}
 """)
     fake_dex.snapshots[BOOSTS] = [snapshot(helpers.boost("OLD1", 1))]
     daemon = Daemon.create(loader.load(path, env={}), TrioClock(berlin("2025-03-30T06:58")),
@@ -507,11 +499,7 @@ async def test_a_muted_notifier_records_what_it_holds_and_sends_one_digest_per_u
         patient_clock: trio.testing.MockClock) -> None:
     receiver = Receiver()
     await nursery.start(receiver.serve)
-    path = write_rules(tmp_path, f"""\
-version: 1
-state: {{path: ":memory:"}}
-sources:
-  dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
 notifiers:
   quiet: {{urls: ["json://127.0.0.1:{receiver.port}/a", "json://127.0.0.1:{receiver.port}/b"],
           mute_during: [night]}}
