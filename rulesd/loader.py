@@ -250,9 +250,14 @@ def _control(config: Config, doc: Document, problems: list[Problem]) -> None:
 
 def schemas_for(config: Config) -> Mapping[str, Kind]:
     """The kinds' fields as this file's events carry them (a watch's polls add theirs
-    to `price` only where some rule watches)."""
-    watching = any(rule.watch is not None for rule in config.rules)
-    return KINDS if watching else UNWATCHED_KINDS
+    to `price` only where some rule watches, or the chat may: `/watch`)."""
+    return KINDS if _watching(config) else UNWATCHED_KINDS
+
+
+def _watching(config: Config) -> bool:
+    """Whether tokens may be watched: a rule with `watch`, or a control bot."""
+    chat = config.control is not None and config.control.telegram is not None
+    return chat or any(rule.watch is not None and rule.enabled for rule in config.rules)
 
 
 def _templates(config: Config, doc: Document, indexes: tuple[int, ...],
@@ -284,7 +289,7 @@ def _warnings(config: Config, sources: Mapping[str, Any], doc: Document) -> list
     for name, cfg in sources.items():
         produced |= SOURCES[name].produces(cfg)
         SOURCES[name].warnings(cfg, report)
-    if any(rule.watch is not None and rule.enabled for rule in config.rules):
+    if _watching(config):
         produced.add("price")  # a watch's polls (DEX Screener's REST API)
     for i, rule in enumerate(config.rules):
         missing = [k for k in rule.on if k in KINDS and k not in produced]

@@ -17,7 +17,7 @@ from rulesd.daemon import Daemon
 from rulesd.state.outbox import SILENCED
 from tests.fake_rest import FakeBotApi
 from tests.fakes import FakeDexScreener
-from tests.helpers import BOOSTS, boost, boosts_file, snapshot
+from tests.helpers import BOOSTS, boost, boosts_file, snapshot, write_rules
 from tests.test_e2e_market import Recorder
 from tests.test_safety import ca, tls  # noqa: F401 - fixtures
 
@@ -182,3 +182,46 @@ rules:
     assert [m["text"].split("\n")[0] for m in api.sent] == ["Boost NEW1", "Boost OTHER1"]
     held = await daemon.delivery.call(daemon.db.outbox, SILENCED)
     assert [row.delivery.title for row in held] == ["Boost NEW1"]
+
+
+async def test_a_watch_from_the_chat_polls_the_token_and_its_follow_up_alerts(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    from tests.fake_rest import FakeDexRest, pair
+
+    api, rest = FakeBotApi(tls, TOKEN), FakeDexRest()
+    await nursery.start(api.serve)
+    await nursery.start(rest.serve)
+    rest.add("Moon1", pair("Moon1", price="0.001"))
+    recorder = Recorder()
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
+notifiers: {{rec: stdout}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
+rules:
+  - name: chat-watch-doubled
+    on: price
+    where: {{source: dexscreener, watch.rule: /watch, watch.change: {{gte: 100}}}}
+    notify: [rec]
+    title: "doubled {{{{ address }}}}"
+""").read_text()
+    path = write_rules(tmp_path, path.replace(
+        "streams: [token-boosts/latest]}",
+        f'streams: [token-boosts/latest], market: {{url: "{rest.url}"}}}}'))
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0),
+                           {"rec": recorder})  # type: ignore[dict-item]
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    api.say(1, ADMIN, CHAT, "/watch solana:Moon1 2h")
+    await api.wait_sent(1)
+    assert api.sent[0]["text"] == "watching solana:Moon1 for 2h"
+    await trio.sleep(45)  # polled: the first price is the reference
+    rest.pairs[("solana", "Moon1")] = [pair("Moon1", price="0.0025")]
+    await trio.sleep(45)
+    api.say(2, ADMIN, CHAT, "/watching")
+    await api.wait_sent(2)
+    shutdown.set()
+    assert [title for _, title, _ in recorder.sent] == ["doubled Moon1"]
+    assert api.sent[1]["text"].startswith("solana:Moon1 until ")
+    assert "(from 0.001 USD)" in api.sent[1]["text"]
