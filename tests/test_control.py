@@ -220,8 +220,12 @@ rules:
     rest.pairs[("solana", "Moon1")] = [pair("Moon1", price="0.0025")]
     await trio.sleep(45)
     api.say(2, ADMIN, CHAT, "/watching")
-    await api.wait_sent(2)
+    # An EVM address as people paste it: polled as DEX Screener answers it (lower-case).
+    api.say(3, ADMIN, CHAT, "/watch base:0x4ED4E862860beD51a9570b96d89aF5E1B0Efefed 1h")
+    await api.wait_sent(3)
     shutdown.set()
+    watched = {w.address for _, w in daemon.engine.state.watches.items()}
+    assert "0x4ed4e862860bed51a9570b96d89af5e1b0efefed" in watched
     assert [title for _, title, _ in recorder.sent] == ["doubled Moon1"]
     assert api.sent[1]["text"].startswith("solana:Moon1 until ")
     assert "(from 0.001 USD)" in api.sent[1]["text"]

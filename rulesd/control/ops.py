@@ -13,7 +13,7 @@ from rulesd.http import view
 from rulesd.http.model import Served
 from rulesd.silences import Silence, new_id
 from rulesd.state.store import Changes, Watch
-from rulesd.tokens import token_key
+from rulesd.tokens import canonical_address, canonical_chain, token_key
 
 # How far back a button's alert is looked for.
 RECENT: Final = 2000
@@ -68,7 +68,8 @@ class DaemonOperations:
         now = self._d.clock.now()
         key = token_key(chain, address)
         self._d.engine.state.watches[(CHAT_WATCH, key)] = Watch(
-            now, now + seconds, 30.0, None, chain, address.split(":")[-1], None)
+            now, now + seconds, 30.0, None, canonical_chain(chain),
+            canonical_address(address), None)
         if self._d.enrichment is not None:
             self._d.enrichment.watcher.poke()
 

@@ -17,10 +17,9 @@ import hashlib
 import hmac
 from typing import Final
 
-import httpx
 import orjson
 
-from rulesd.delivery.answers import Answer, DeliveryError, error_of
+from rulesd.delivery.posting import JsonPoster
 from rulesd.delivery.templates import Rendered
 
 MUTE_FOR: Final = "1h"
@@ -64,12 +63,11 @@ class BotNotifier:
     def __init__(self, name: str, api: str, token: str, chat: str,
                  timeout_s: float = 30.0) -> None:
         self.name = name
-        self._url = f"{api.rstrip('/')}/bot{token}/sendMessage"
         self._token = token
         self._chat = chat
-        self._timeout_s = timeout_s
         self._shown = f"{name}: tgram://…/{chat} (with mute buttons)"
-        self._http: httpx.AsyncClient | None = None
+        self._poster = JsonPoster(f"{api.rstrip('/')}/bot{token}/sendMessage", self._shown,
+                                  timeout_s)
 
     def describe(self) -> str:
         return self._shown.split(": ", 1)[1]
@@ -83,18 +81,4 @@ class BotNotifier:
                 {"text": label, "callback_data": button_data(self._token, action,
                                                              message.alert_id)}
                 for action, label in _ACTIONS.items()]]}
-        if self._http is None:
-            self._http = httpx.AsyncClient()
-        try:
-            response = await self._http.post(self._url, content=orjson.dumps(params),
-                                             headers={"Content-Type": "application/json"},
-                                             timeout=self._timeout_s)
-        except httpx.TimeoutException:
-            raise DeliveryError(f"{self._shown}: no answer within {self._timeout_s:g}s"
-                                ) from None
-        except (httpx.HTTPError, OSError) as exc:
-            raise DeliveryError(f"{self._shown}: cannot connect ({type(exc).__name__})"
-                                ) from None
-        if response.status_code != 200:
-            raise error_of(Answer(response.status_code, response.headers.get("retry-after"),
-                                  response.text[:4000]), self._shown)
+        await self._poster.post(orjson.dumps(params), {})

@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
-from rulesd.delivery.answers import Answer, DeliveryError, error_of
+from rulesd.delivery.posting import JsonPoster
 from rulesd.delivery.templates import Rendered
 from rulesd.rules.alert import Alert
 
@@ -95,35 +94,18 @@ class WebhookNotifier:
     def __init__(self, name: str, url: str, secret: str | None = None,
                  timeout_s: float = TIMEOUT_S) -> None:
         self.name = name
-        self._url = url.partition("+")[2]  # https://host/path
         self._secret = secret
-        self._timeout_s = timeout_s
         self._shown = f"{name}: {privacy_url(url)}"
-        self._http: httpx.AsyncClient | None = None
+        self._poster = JsonPoster(url.partition("+")[2], self._shown, timeout_s)
 
     def describe(self) -> str:
         return self._shown.split(": ", 1)[1]
 
     async def send(self, message: Rendered) -> None:
         body = message.body.encode()
-        try:
-            alert_id = str(orjson.loads(body)["alert_id"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            alert_id = hashlib.sha256(body).hexdigest()  # not ours: still idempotent
-        headers = {"Content-Type": "application/json", "Idempotency-Key": alert_id,
-                   "User-Agent": "rulesd"}
+        # The alert's id; a body not made here (a test message) is named by its hash.
+        alert_id = message.alert_id or hashlib.sha256(body).hexdigest()
+        headers = {"Idempotency-Key": alert_id}
         if self._secret:
             headers[SIGNATURE] = signature(self._secret, body)
-        if self._http is None:
-            self._http = httpx.AsyncClient()
-        try:
-            response = await self._http.post(self._url, content=body, headers=headers,
-                                             timeout=self._timeout_s)
-        except httpx.TimeoutException:
-            raise DeliveryError(f"{self._shown}: no answer within {self._timeout_s:g}s"
-                                ) from None
-        except (httpx.HTTPError, OSError) as exc:
-            raise DeliveryError(f"{self._shown}: cannot connect: {exc}") from None
-        if response.status_code >= 300:
-            raise error_of(Answer(response.status_code, response.headers.get("retry-after"),
-                                  response.text[:4000]), self._shown)
+        await self._poster.post(body, headers)
