@@ -62,6 +62,7 @@ class FakeRest:
         self.refusals: list[tuple[int, list[tuple[str, str]], bytes]] = []
         self.requests: list[tuple[float, str]] = []  # (trio time, path)
         self.answer_hook: Callable[[str], None] | None = None
+        self._heard = trio.Event()
 
     @property
     def url(self) -> str:
@@ -69,6 +70,11 @@ class FakeRest:
 
     def asked(self, prefix: str = "/") -> list[str]:
         return [path for _, path in self.requests if path.startswith(prefix)]
+
+    async def wait_requests(self, count: int) -> None:
+        """Until `count` requests came (a sender's thread may take real time)."""
+        while len(self.requests) < count:
+            await self._heard.wait()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                     ) -> None:
@@ -117,6 +123,8 @@ class FakeRest:
                     path = request.target.decode()
                     self.requests.append((trio.current_time(), path))
                     self.received(request, body)
+                    self._heard.set()
+                    self._heard = trio.Event()
                     await self.pause(path)
                     status, headers, answer = self._next(path)
                     await stream.send_all(conn.send(h11.Response(
