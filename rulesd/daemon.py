@@ -21,7 +21,7 @@ from rulesd.enrich.service import Enrichment, market_config, safety_configs
 from rulesd.intake import Intake
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
-from rulesd.monitor import EngineStats
+from rulesd.monitor import ControlActivity, EngineStats
 from rulesd.reloading import ReloadResult
 from rulesd.rules.alert import Alert
 from rulesd.rules.engine import Engine
@@ -86,6 +86,7 @@ class Daemon:
     enrichment: Enrichment | None = None
     # Replaces the REST services (a replay's recorded answers).
     replay: RecordedAnswers | None = attrs.field(default=None, kw_only=True)
+    control: ControlActivity = attrs.field(factory=ControlActivity)  # the chat's bot
 
     @classmethod
     def create(cls, loaded: LoadedConfig, clock: Clock,
@@ -114,9 +115,8 @@ class Daemon:
             silences = SilenceService(db, thread.call, clock, db.silences())
             engine = Engine(loaded.rules, db.load(), silences.live)
         return cls(loaded, clock, notifiers, db, engine, delivery, silences,
-                   leadership=leadership, feed=feed,
-                   make_notifiers=make_notifiers, tap=tap,
-                   replay=replay)
+                   leadership=leadership, feed=feed, make_notifiers=make_notifiers,
+                   tap=tap, replay=replay)
 
     @property
     def role(self) -> str:

@@ -1,19 +1,21 @@
 """What a running daemon says of itself: how the engine keeps up (for /metrics and the
-status page), the summary line now and then (`summary.py` makes it) and the state
-file's trouble (deleted, replaced or damaged under it)."""
+status page), what the chat's control bot did, the summary line now and then
+(`summary.py` makes it) and the state file's trouble (deleted, replaced or damaged
+under it)."""
 
 from __future__ import annotations
 
 import collections
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import trio
 
 from rulesd import summary
 from rulesd.events import Event
+from rulesd.inert import inert
 from rulesd.state.backend import StateBackend
 
 log = logging.getLogger("rulesd.daemon")
@@ -37,6 +39,43 @@ class EngineStats:
         self.lag_s = now - event.received
         if self.lag_s > self.max_lag_s:
             self.max_lag_s = self.lag_s
+
+
+# How many of the last actions are shown.
+CONTROL_ACTIONS_KEPT: Final = 50
+
+
+@attrs.frozen
+class ControlAction:
+    at: float
+    user: int | None
+    asked: str  # the command as typed (one line, cut), or the button pressed
+    result: str  # the reply's first line
+
+
+@attrs.define
+class ControlActivity:
+    """What the chat's control bot is doing and did (`rulesd.control`): whether it polls
+    Telegram, and its last actions with the user who asked — kept in memory by the
+    instance that did them (a standby shows what it did while it led)."""
+
+    state: str = "off"  # off (no bot configured), starting, up, down
+    last_error: str | None = None
+    handled: int = 0
+    refused: int = 0
+    actions: collections.deque[ControlAction] = attrs.field(
+        factory=lambda: collections.deque(maxlen=CONTROL_ACTIONS_KEPT))
+
+    def did(self, at: float, user: int | None, asked: str, result: str) -> None:
+        self.actions.append(ControlAction(at, user, inert(" ".join(asked.split()))[:200],
+                                   inert(result.split("\n", 1)[0])[:200]))
+
+    def view(self) -> dict[str, Any]:
+        """The status API's `control` block (newest action first)."""
+        return {"telegram": self.state, "error": self.last_error,
+                "handled": self.handled, "refused": self.refused,
+                "actions": [{"at": a.at, "user": a.user, "asked": a.asked,
+                             "result": a.result} for a in reversed(self.actions)]}
 
 
 async def summaries(interval_s: float, totals: Callable[[], summary.Totals],

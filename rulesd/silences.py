@@ -115,7 +115,12 @@ class Silences:
         self.replace(silences)
 
     def add(self, silence: Silence) -> None:
+        """Hold `silence`, in place of the one with its id if there is one."""
+        old = self._all.get(silence.id)
         self._all[silence.id] = silence
+        if old is not None:
+            self._by_rule[old.rule] = [s for s in self._by_rule[old.rule]
+                                       if s.id != silence.id]
         self._by_rule.setdefault(silence.rule, []).append(silence)
 
     def replace(self, silences: Iterable[Silence]) -> None:
@@ -124,14 +129,16 @@ class Silences:
         for silence in silences:
             self.add(silence)
 
+    def get(self, silence_id: str) -> Silence | None:
+        return self._all.get(silence_id)
+
     def expire(self, silence_id: str, now: float) -> Silence | None:
         """End a silence now; the ended silence, or None when there is no such one."""
         old = self._all.get(silence_id)
         if old is None:
             return None
-        done = self._all[silence_id] = ended(old, now)
-        self._by_rule[old.rule] = [done if s.id == silence_id else s
-                                   for s in self._by_rule[old.rule]]
+        done = ended(old, now)
+        self.add(done)
         return done
 
     def all(self) -> list[Silence]:

@@ -14,7 +14,7 @@ from typing import Any, Final, TypeVar
 import trio
 
 from rulesd.clock import Clock
-from rulesd.silences import Silence, Silences
+from rulesd.silences import Silence, Silences, ended
 from rulesd.state.backend import StateBackend, StateDBError
 
 log = logging.getLogger("rulesd.daemon")
@@ -43,20 +43,34 @@ class SilenceService:
         """Mute what it matches from now on (kept in the state database; on a shared
         one, the leader reads it within FOLLOW_SILENCES_S wherever it was added)."""
         await self._call(self._db.save_silence, silence)
+        self.took(silence)
+
+    def took(self, silence: Silence) -> None:
+        """Hold a silence made or ended that is written already (a chat command writes
+        it in the transaction that records the command)."""
         self.live.add(silence)
+        if silence.ends <= self._clock.now():
+            log.info("silence %s expired", silence.id)
+            return
         log.info("silence %s added: %s until %s%s", silence.id, silence.describe(),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(silence.ends)),
                  f" ({silence.comment})" if silence.comment else "")
 
+    async def ending(self, silence_id: str) -> Silence | None:
+        """The silence `silence_id` ended now, not written yet; None when there is no
+        such one (on a shared database any instance may have added it)."""
+        if self._db.shared:
+            self.live.replace(await self._call(self._db.silences))
+        old = self.live.get(silence_id)
+        return None if old is None else ended(old, self._clock.now())
+
     async def expire(self, silence_id: str) -> Silence | None:
         """End one now; the ended silence, or None when there is no such one."""
-        if self._db.shared:  # it may have been added elsewhere
-            self.live.replace(await self._call(self._db.silences))
-        ended = self.live.expire(silence_id, self._clock.now())
-        if ended is not None:
-            await self._call(self._db.save_silence, ended)
-            log.info("silence %s expired", silence_id)
-        return ended
+        done = await self.ending(silence_id)
+        if done is not None:
+            await self._call(self._db.save_silence, done)
+            self.took(done)
+        return done
 
     async def all(self) -> list[Silence]:
         """Every silence: on a shared database the table (any instance may have added

@@ -302,6 +302,9 @@ class FakeBotApi(FakeRest):
         self.conflict = 0  # answer this many polls 409 (another consumer)
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every other method called
         self._changed = trio.Event()
+        # Answers one method gets before the real one: method → [(status, headers, body)].
+        self.refusals_for: dict[str, list[tuple[int, list[tuple[str, str]], bytes]]] = {}
+        self.reply_delay_s = 0.0  # how long each sendMessage takes to answer
 
     def say(self, update_id: int, user: int, chat: int, text: str) -> None:
         self.updates.append({"update_id": update_id, "message": {
@@ -323,8 +326,22 @@ class FakeBotApi(FakeRest):
             self._changed = trio.Event()
         self._last = (path, params)
 
+    def too_many(self, method: str, retry_after: int) -> None:
+        """The next call of `method` is answered 429, as Telegram answers a flood."""
+        self.refusals_for.setdefault(method, []).append((429, JSON, orjson.dumps({
+            "ok": False, "error_code": 429,
+            "description": f"Too Many Requests: retry after {retry_after}",
+            "parameters": {"retry_after": retry_after}})))
+
+    def _next(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        waiting = self.refusals_for.get(path.rsplit("/", 1)[-1])
+        return waiting.pop(0) if waiting else super()._next(path)
+
     async def pause(self, path: str) -> None:
-        """A long poll with nothing to give waits (a second here) before answering."""
+        """A long poll with nothing to give waits (a second here) before answering; a
+        reply takes `reply_delay_s`."""
+        if path.endswith("/sendMessage"):
+            await trio.sleep(self.reply_delay_s)
         if path.endswith("/getUpdates") and not self.conflict:
             offset = self.offsets[-1] if self.offsets else 0
             if not any(u["update_id"] >= offset for u in self.updates):

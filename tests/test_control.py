@@ -184,6 +184,37 @@ rules:
     assert [row.delivery.title for row in held] == ["Boost NEW1"]
 
 
+async def test_an_alert_with_buttons_that_telegram_refuses_429_is_sent_once_after_the_wait(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    api.too_many("sendMessage", 30)  # the alert's first try: "retry after 30"
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
+notifiers: {{tg: "tgram://{TOKEN}/{CHAT}"}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
+rules:
+  - {{name: boosts, on: boost, notify: [tg], title: "Boost {{{{ address }}}}"}}
+""")
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0))
+    shutdown = trio.Event()
+    await nursery.start(daemon.run, shutdown)
+    await fake_dex.wait_connections(BOOSTS, 1)
+    await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("OLD1", 1)))
+    await api.wait_sent(2)  # the refused try, then the one that went through
+    await trio.sleep(60)
+    shutdown.set()
+    tries = [at for at, path in api.requests if path.endswith("/sendMessage")]
+    assert len(tries) == 2 and tries[1] - tries[0] >= 30  # Telegram's wait, kept
+    assert api.sent[0] == api.sent[1]  # the same message, buttons and all
+    assert "inline_keyboard" in api.sent[1]["reply_markup"]
+    assert daemon.delivery.stats.sent == 1
+    rows = await daemon.delivery.call(daemon.db.recent, 5)
+    assert [row.state for row in rows] == ["delivered"]
+
+
 async def test_a_watch_from_the_chat_polls_the_token_and_its_follow_up_alerts(
         nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
@@ -229,3 +260,82 @@ rules:
     assert [title for _, title, _ in recorder.sent] == ["doubled Moon1"]
     assert api.sent[1]["text"].startswith("solana:Moon1 until ")
     assert "(from 0.001 USD)" in api.sent[1]["text"]
+
+
+async def test_a_failover_in_a_burst_of_commands_loses_and_repeats_none(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, postgres_url: str) -> None:
+    """Two instances on one PostgreSQL; twenty commands, and the lease moves to another
+    instance at the worst moment: inside the write of the seventh command's silence
+    (a trigger in the real database). Real time: the lease and the database are real."""
+    import psycopg
+
+    from rulesd.state.postgres import PostgresState
+
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    admins = [ADMIN + n for n in range(4)]  # five commands each: within the rate limit
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
+notifiers: {{console: stdout}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: {admins}, chats: [{CHAT}], api: "{api.url}"}}
+rules:
+  - {{name: boosts, on: boost, notify: [console]}}
+""")
+    path.write_text(path.read_text().replace('state: {path: ":memory:"}',
+                                             f'state: {{url: "{postgres_url}"}}'))
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    for n in range(20):
+        api.say(n + 1, admins[n % 4], CHAT, f"/mute solana:T{n} 1h burst {n}")
+
+    def sql(*statements: str) -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    db = PostgresState(postgres_url)
+    await trio.to_thread.run_sync(db.load)  # the schema, as a first instance makes it
+    await trio.to_thread.run_sync(sql, """
+        CREATE FUNCTION steal() RETURNS trigger AS $$ BEGIN
+          IF (SELECT count(*) FROM silences) = 7 THEN
+            UPDATE lease SET holder = 'elsewhere', epoch = epoch + 1,
+                             expires = clock_timestamp() + interval '1 hour';
+          END IF;
+          RETURN NULL;
+        END $$ LANGUAGE plpgsql""",
+        "CREATE TRIGGER steal AFTER INSERT ON silences "
+        "FOR EACH ROW EXECUTE FUNCTION steal()")
+    with trio.fail_after(60):
+        first = Daemon.create(loader.load(path, env={}), TrioClock())
+        stop_first, first_stopped = trio.Event(), trio.Event()
+
+        async def run_first() -> None:
+            await first.run(stop_first)
+            first_stopped.set()
+
+        nursery.start_soon(run_first)
+        while first.role != "leader":  # noqa: ASYNC110 - a real lease in PostgreSQL
+            await trio.sleep(0.05)
+        second = Daemon.create(loader.load(path, env={}), TrioClock())
+        stop_second = trio.Event()
+        await nursery.start(second.run, stop_second)
+        while first.role == "leader":  # noqa: ASYNC110 - its next write or renewal tells it
+            await trio.sleep(0.02)
+        stop_first.set()
+        await first_stopped.wait()
+        # The other instance is gone: the second leads and goes on from the offset.
+        await trio.to_thread.run_sync(sql, "UPDATE lease SET expires = '-infinity'")
+        await api.wait_sent(20)
+        await trio.sleep(1.5)  # a poll or more: nothing is answered twice
+        stop_second.set()
+    try:
+        silences = await trio.to_thread.run_sync(db.silences)
+        stored = (await trio.to_thread.run_sync(db.load)).control.get(("telegram", "offset"))
+    finally:
+        db.close()
+    assert sorted(s.comment for s in silences) == sorted(f"burst {n}" for n in range(20))
+    replies = [m["text"] for m in api.sent]
+    assert len(replies) == 20
+    assert all(sum(f"solana:T{n} " in r for r in replies) == 1 for n in range(20)), replies
+    assert first.control.handled >= 7 and second.control.handled >= 1
+    assert stored == 21

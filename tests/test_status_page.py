@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from rulesd.http.server import serve
 from rulesd.silences import Silence
 from tests.fakes import FakeDexScreener, HttpSink
 from tests.helpers import BOOSTS, boost, sink_rules, snapshot, write_rules
+from tests.test_safety import ca, tls  # noqa: F401 - fixtures
 
 CHROMIUM = os.environ.get("RULESD_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RULESD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -240,3 +242,52 @@ async def test_the_page_shows_a_safety_service_the_rules_ask(
     assert line.startswith("rugcheck: 1 requests, 0 answered 429 · 1 lookups, 0 from the "
                            "cache · 0 unknown")
     assert "ready" in str(page["summary"])  # an on-demand service holds nothing back
+
+
+async def test_the_page_lists_what_was_asked_of_the_chat_bot_and_by_whom(
+    browser: webdriver.Chrome, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+    sink: HttpSink, tmp_path: Path, tls: ssl.SSLContext,  # noqa: F811
+) -> None:
+    from tests.fake_rest import FakeBotApi
+    from tests.test_control import ADMIN, CHAT, STRANGER, TOKEN
+
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    path = write_rules(tmp_path, f"""\
+        version: 1
+        sources:
+          dexscreener: {{url: "{fake_dex.url}", streams: [token-boosts/latest]}}
+        notifiers: {{sink: "{sink.url()}"}}
+        control:
+          telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
+        rules:
+          - {{name: boosts, on: boost, notify: [sink]}}
+        """)
+    api.say(1, STRANGER, CHAT, "/mute solana:X1 1h")
+    api.say(2, ADMIN, CHAT, f"/mute solana:X1 1h {HOSTILE}")
+    with trio.fail_after(60):
+        daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+        shutdown = trio.Event()
+        base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
+        await nursery.start(daemon.run, shutdown)
+        await api.wait_sent(2)
+
+        def read(driver: webdriver.Chrome) -> tuple[str, list[list[str]], int]:
+            driver.get(f"{base}/")
+            rows = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+                    for row in driver.find_elements(By.CSS_SELECTOR, "#control-actions tr")]
+            return (driver.find_element(By.ID, "control").text, rows[1:],
+                    len(driver.find_elements(By.TAG_NAME, "script"))
+                    + len(driver.find_elements(By.TAG_NAME, "img")))
+
+        line, actions, markup = await trio.to_thread.run_sync(read, browser)
+        shutdown.set()
+    assert line == "Telegram bot: up · 1 handled, 1 refused"
+    # Newest first, each with the user who asked; the comment shown as text.
+    assert [row[1:3] for row in actions] == [[str(ADMIN), f"/mute solana:X1 1h {HOSTILE}"],
+                                             [str(STRANGER), "/mute solana:X1 1h"]]
+    assert actions[0][3].startswith("muted token solana:X1 on every rule for 1h")
+    assert actions[1][3] == "Only the bot's admins may do that."
+    assert markup == 0
+    assert TOKEN.split(":")[1] not in line + str(actions)

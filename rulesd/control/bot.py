@@ -3,11 +3,12 @@ configured chats, ignores every other chat, refuses everyone else.
 
 Only one consumer may poll a bot (Telegram answers others 409 Conflict): the bot
 runs in the leader's term, and the next leader goes on from the stored update
-offset. An update's command is applied, then the offset past it is written to the
-state database, then the next poll tells Telegram it was handled — a crash between
-the first two applies that one command again, never loses one. A 409 is someone
-else's consumer: said once, retried with back-off. Each user may send `BURST`
-commands, then one every `REFILL_S`.
+offset. A command's changes and the offset past it are written in one transaction
+(`Operations.commit`), then the reply goes out: across a crash or a failover no
+command is lost or applied twice (a crash between the write and the reply loses
+only the reply). A 409 is someone else's consumer: said once, retried with
+back-off. Each user may send `BURST` commands, then one every `REFILL_S`. What it
+does is kept in a `ControlActivity` (the status page's "Chat control").
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import trio
@@ -23,6 +23,7 @@ import trio
 from rulesd.control.api import CONFLICT, BotApi, BotApiError
 from rulesd.control.commands import Operations, answer
 from rulesd.delivery.telegram_bot import read_button
+from rulesd.monitor import ControlActivity
 
 log = logging.getLogger("rulesd.control")
 
@@ -31,27 +32,25 @@ FIRST_BACKOFF_S: Final = 5.0
 MAX_BACKOFF_S: Final = 300.0
 BURST: Final = 5
 REFILL_S: Final = 6.0
+# How long a recorded command's reply may hold up the end of a term.
+REPLY_GRACE_S: Final = 3.0
 
 
 class ControlBot:
     def __init__(self, api: BotApi, ops: Operations, admins: frozenset[int],
-                 chats: frozenset[int], load_offset: Callable[[], Awaitable[int]],
-                 save_offset: Callable[[int], Awaitable[None]], token: str = "") -> None:
+                 chats: frozenset[int], activity: ControlActivity, token: str = ""
+                 ) -> None:
         self.api = api
         self._token = token  # checks the buttons under alerts were this bot's
         self._ops = ops
         self._admins = admins
         self._chats = chats
-        self._load = load_offset
-        self._save = save_offset
+        self.activity = activity
         self._tokens: dict[int, tuple[float, float]] = {}  # user → (tokens, at)
-        self.handled = 0
-        self.refused = 0
-        self.state = "starting"
-        self.last_error: str | None = None
 
-    async def run(self) -> None:
-        offset = await self._load()
+    async def run(self, offset: int) -> None:
+        """Poll from `offset` (the stored one) on, forever."""
+        self.activity.state = "starting"
         backoff = FIRST_BACKOFF_S
         while True:
             try:
@@ -63,16 +62,16 @@ class ControlBot:
                 await self._failed(exc, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
-            if self.state != "up":
+            if self.activity.state != "up":
                 log.info("control: the Telegram bot is polling")
-            self.state, self.last_error, backoff = "up", None, FIRST_BACKOFF_S
+            self.activity.state, self.activity.last_error = "up", None
+            backoff = FIRST_BACKOFF_S
             for update in updates if isinstance(updates, list) else []:
                 if not isinstance(update, dict) or not isinstance(update.get("update_id"),
                                                                   int):
                     continue
-                await self._handle(update)
                 offset = max(offset, update["update_id"] + 1)
-                await self._save(offset)
+                await self._handle(update, offset)
 
     async def _failed(self, exc: BotApiError, backoff: float) -> None:
         if exc.status == CONFLICT:
@@ -82,90 +81,108 @@ class ControlBot:
             said = f"Telegram refuses the bot token ({exc}); retrying"
         else:
             said = f"cannot poll Telegram ({exc}); retrying"
-        if said != self.last_error:
+        if said != self.activity.last_error:
             log.warning("control: %s", said)
-        self.state, self.last_error = "down", said
+        self.activity.state, self.activity.last_error = "down", said
         await trio.sleep(exc.retry_after if exc.retry_after else backoff)
 
-    async def _handle(self, update: dict[str, Any]) -> None:
+    async def _handle(self, update: dict[str, Any], offset: int) -> None:
+        """One update: a command or a button press in our chats is answered once it is
+        recorded with `offset`; talk, and other chats, are not ours."""
         query = update.get("callback_query")
         if isinstance(query, dict):
-            await self._button(query)
+            await self._button(query, offset)
             return
         message = update.get("message")
         if not isinstance(message, dict):
             return
-        chat = message.get("chat", {}).get("id") if isinstance(message.get("chat"),
-                                                                 dict) else None
-        user = message.get("from", {}).get("id") if isinstance(message.get("from"),
-                                                                 dict) else None
+        chat = _id(message, "chat")
+        user = _id(message, "from")
         text = message.get("text")
         if chat not in self._chats or not isinstance(text, str) or not text.startswith("/"):
-            return  # other chats, and talk that is not a command, are not ours
+            return
+        reply = await self._command(user, text)
+        problem = await self._ops.commit(offset)
+        if problem is not None:
+            reply = f"Nothing changed: {problem}. Send it again."
+        self.activity.did(self._ops.now(), user, text, reply)
+        # Recorded: answered even when the term ends now (the next leader will not).
+        with trio.CancelScope(shield=True), trio.move_on_after(REPLY_GRACE_S):
+            await self._reply(chat, reply)
+
+    async def _command(self, user: int | None, text: str) -> str:
         if user not in self._admins:
-            self.refused += 1
+            self.activity.refused += 1
             log.info("control: user %s is not an admin: %s refused", user,
                      text.split()[0][:40])
-            await self._reply(chat, "Only the bot's admins may do that.")
-            return
+            return "Only the bot's admins may do that."
         if not self._allowed(user, trio.current_time()):
-            self.refused += 1
-            await self._reply(chat, "Too many commands: wait a few seconds.")
-            return
-        self.handled += 1
+            self.activity.refused += 1
+            return "Too many commands: wait a few seconds."
+        self.activity.handled += 1
         log.info("control: user %s: %s", user, " ".join(text.split())[:200],
                  extra={"event": "control", "user": user})
-        await self._reply(chat, await answer(self._ops, text, str(user)))
+        return await answer(self._ops, text, str(user))
 
-    async def _button(self, query: dict[str, Any]) -> None:
+    async def _button(self, query: dict[str, Any], offset: int) -> None:
         """[Mute token 1h] / [Mute rule 1h] under an alert: the silence, an answer, and
         the buttons replaced by who muted it until when."""
-        user = query.get("from", {}).get("id") if isinstance(query.get("from"), dict) \
-            else None
+        user = _id(query, "from")
         found = query.get("message")
         message: dict[str, Any] = found if isinstance(found, dict) else {}
-        chat = message.get("chat", {}).get("id") if isinstance(message.get("chat"),
-                                                                dict) else None
+        chat = _id(message, "chat")
         data = query.get("data")
-        said = await self._pressed(user, chat, data if isinstance(data, str) else "",
-                                   message.get("message_id"))
+        said, edit = await self._pressed(user, chat, data if isinstance(data, str) else "")
+        if chat in self._chats:
+            problem = await self._ops.commit(offset)
+            if problem is not None:
+                said, edit = f"Nothing changed: {problem}. Press it again.", None
+            self.activity.did(self._ops.now(), user, "(a button under an alert)", said)
+        with trio.CancelScope(shield=True), trio.move_on_after(REPLY_GRACE_S):
+            await self._answer_press(query.get("id"), said, chat,
+                                     message.get("message_id"), edit)
+
+    async def _answer_press(self, query_id: Any, said: str, chat: Any, message_id: Any,
+                            edit: str | None) -> None:
         try:
             await self.api.call("answerCallbackQuery",
-                                {"callback_query_id": query.get("id"), "text": said})
+                                {"callback_query_id": query_id, "text": said})
         except BotApiError as exc:
             log.warning("control: cannot answer a button: %s", exc)
+        if edit is not None:
+            with contextlib.suppress(BotApiError):
+                await self.api.call("editMessageReplyMarkup", {
+                    "chat_id": chat, "message_id": message_id,
+                    "reply_markup": {"inline_keyboard": [[{"text": edit,
+                                                           "callback_data": "done"}]]}})
 
-    async def _pressed(self, user: Any, chat: Any, data: str, message_id: Any) -> str:
+    async def _pressed(self, user: Any, chat: Any, data: str) -> tuple[str, str | None]:
+        """The answer to a press, and the buttons' new text (None: nothing muted)."""
         if chat not in self._chats:
-            return "This chat is not one of the bot's."
+            return "This chat is not one of the bot's.", None
         if user not in self._admins:
-            self.refused += 1
-            return "Only the bot's admins may do that."
+            self.activity.refused += 1
+            return "Only the bot's admins may do that.", None
         pressed = read_button(self._token, data)
         if pressed is None:
-            self.refused += 1
-            return "That button is not one of this bot's."
+            self.activity.refused += 1
+            return "That button is not one of this bot's.", None
         action, ref = pressed
         found = await self._ops.alert(ref)
         if found is None:
-            return "That alert is no longer known."
+            return "That alert is no longer known.", None
         rule, key = found
         seconds = 3600.0
         if action == "t":
             await self._ops.mute(self._ops.rules(), key, seconds, f"button by {user}")
         else:
             await self._ops.mute([rule], None, seconds, f"button by {user}")
-        self.handled += 1
+        self.activity.handled += 1
         until = time.strftime("%H:%M UTC", time.gmtime(self._ops.now() + seconds))
         what = f"token {key}" if action == "t" else f"rule {rule}"
         log.info("control: user %s muted %s for 1h (button)", user, what,
                  extra={"event": "control", "user": user})
-        with contextlib.suppress(BotApiError):
-            await self.api.call("editMessageReplyMarkup", {
-                "chat_id": chat, "message_id": message_id, "reply_markup": {
-                    "inline_keyboard": [[{"text": f"Muted {what} by {user} until {until}",
-                                          "callback_data": "done"}]]}})
-        return f"Muted {what} until {until}"
+        return f"Muted {what} until {until}", f"Muted {what} by {user} until {until}"
 
     def _allowed(self, user: int, now: float) -> bool:
         tokens, at = self._tokens.get(user, (float(BURST), now))
@@ -182,3 +199,9 @@ class ControlBot:
                                                 "disable_web_page_preview": True})
         except BotApiError as exc:
             log.warning("control: cannot answer in chat %s: %s", chat, exc)
+
+
+def _id(parent: dict[str, Any], name: str) -> Any:
+    """`parent[name]["id"]` of an update's part, or None."""
+    part = parent.get(name)
+    return part.get("id") if isinstance(part, dict) else None

@@ -46,6 +46,9 @@ class Operations(Protocol):
     def watching(self) -> list[tuple[str, float, float | None]]: ...  # key, until, price
     async def alert(self, reference: str) -> tuple[str, str] | None: ...  # rule, key
     def now(self) -> float: ...
+    # Write what the command changed with the update `offset` past it, then hold it;
+    # what went wrong when nothing was written.
+    async def commit(self, offset: int) -> str | None: ...
 
 
 def _when(epoch: float) -> str:

@@ -1,10 +1,18 @@
 """What the control bot may do, done on a running daemon's parts (through the same
-narrow model the HTTP endpoint reads), and the bot's start in a term."""
+narrow model the HTTP endpoint reads), and the bot's start in a term.
+
+A command's changes (silences made or ended, watches started or stopped) are staged,
+then written with the update offset past the command in one transaction (`commit`),
+and only then held: a crash or a failover anywhere in between leaves the command
+either wholly done and past, or undone and asked again of the next leader.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Final
+
+import trio
 
 from rulesd.control.api import BotApi
 from rulesd.control.bot import ControlBot
@@ -12,6 +20,7 @@ from rulesd.delivery.telegram_bot import reference as button_reference
 from rulesd.http import view
 from rulesd.http.model import Served
 from rulesd.silences import Silence, new_id
+from rulesd.state.backend import NotLeader, StateDBError
 from rulesd.state.store import Changes, Watch
 from rulesd.tokens import canonical_address, canonical_chain, token_key
 
@@ -25,6 +34,9 @@ _OFFSET: Final = ("telegram", "offset")
 class DaemonOperations:
     def __init__(self, daemon: Served) -> None:
         self._d = daemon
+        # The command at hand's changes, until `commit`.
+        self._silences: list[Silence] = []
+        self._watches: list[tuple[tuple[str, str], Watch | None]] = []
 
     def rules(self) -> Sequence[str]:
         return [rule.name for rule in self._d.engine.ruleset.rules]
@@ -48,16 +60,16 @@ class DaemonOperations:
     async def mute(self, rules: Sequence[str], token: str | None, seconds: float,
                    comment: str) -> list[str]:
         now = self._d.clock.now()
-        ids = []
-        for rule in rules:
-            silence = Silence(new_id(), rule, now, now + seconds, token=token,
-                              comment=comment[:500])
-            await self._d.silences.add(silence)
-            ids.append(silence.id)
-        return ids
+        made = [Silence(new_id(), rule, now, now + seconds, token=token,
+                        comment=comment[:500]) for rule in rules]
+        self._silences += made
+        return [silence.id for silence in made]
 
     async def unmute(self, silence_id: str) -> bool:
-        return await self._d.silences.expire(silence_id) is not None
+        done = await self._d.silences.ending(silence_id)
+        if done is not None:
+            self._silences.append(done)
+        return done is not None
 
     async def silences(self) -> list[tuple[str, str, float, str]]:
         now = self._d.clock.now()
@@ -66,19 +78,43 @@ class DaemonOperations:
 
     def watch(self, chain: str, address: str, seconds: float) -> None:
         now = self._d.clock.now()
-        key = token_key(chain, address)
-        self._d.engine.state.watches[(CHAT_WATCH, key)] = Watch(
+        self._watches.append(((CHAT_WATCH, token_key(chain, address)), Watch(
             now, now + seconds, 30.0, None, canonical_chain(chain),
-            canonical_address(address), None)
-        if self._d.enrichment is not None:
-            self._d.enrichment.watcher.poke()
+            canonical_address(address), None)))
 
     def unwatch(self, chain: str, address: str) -> bool:
-        watches = self._d.engine.state.watches
-        found = [k for k in watches if k[1] == token_key(chain, address)]
-        for key in found:
-            watches.discard(key)
+        found = [k for k in self._d.engine.state.watches if k[1] == token_key(chain, address)]
+        self._watches += [(key, None) for key in found]
         return bool(found)
+
+    async def commit(self, offset: int) -> str | None:
+        """Write the staged changes and `offset` in one transaction, then hold them;
+        what went wrong, when nothing was written."""
+        silences, self._silences = self._silences, []
+        watches, self._watches = self._watches, []
+        changes = Changes([], [], [("control", _OFFSET, offset)] + [
+            ("watches", key, watch) for key, watch in watches if watch is not None],
+            [("watches", key) for key, watch in watches if watch is None])
+        try:
+            await self._d.delivery.call(self._d.db.save_command, changes, silences)
+        except NotLeader as exc:  # the term ends: the next leader answers it
+            if self._d.leadership is not None:
+                self._d.leadership.lose(str(exc))
+                await trio.lowlevel.checkpoint()  # cancelled: no reply from here
+            return "this instance no longer leads"
+        except StateDBError as exc:
+            return str(exc)
+        for silence in silences:
+            self._d.silences.took(silence)
+        state = self._d.engine.state.watches
+        for key, watch in watches:
+            if watch is None:
+                state.discard(key)
+            else:
+                state[key] = watch
+        if watches and self._d.enrichment is not None:
+            self._d.enrichment.watcher.poke()
+        return None
 
     async def alert(self, reference: str) -> tuple[str, str] | None:
         """The rule and key of a recent alert a button names (by its reference)."""
@@ -105,18 +141,11 @@ async def serve(daemon: Served) -> None:
     telegram = config.telegram
     api = BotApi(telegram.api, telegram.bot)
 
-    async def load_offset() -> int:
-        store = await daemon.delivery.call(daemon.db.load)
-        value = store.control.get(_OFFSET)
-        return int(value) if isinstance(value, int | float) else 0
-
-    async def save_offset(offset: int) -> None:
-        await daemon.delivery.call(daemon.db.save, Changes(
-            [], [], [("control", _OFFSET, offset)], []), [])
-
     bot = ControlBot(api, DaemonOperations(daemon), frozenset(telegram.admins),
-                     frozenset(telegram.chats), load_offset, save_offset, telegram.bot)
+                     frozenset(telegram.chats), daemon.control, telegram.bot)
+    # The offset the last term wrote (a term starts from the state the last one left).
+    stored = daemon.engine.state.control.get(_OFFSET)
     try:
-        await bot.run()
+        await bot.run(int(stored) if isinstance(stored, int | float) else 0)
     finally:
         await api.aclose()

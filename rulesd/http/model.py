@@ -12,7 +12,7 @@ from rulesd.delivery.service import DeliveryService
 from rulesd.enrich.service import Enrichment
 from rulesd.leadership import Leadership
 from rulesd.loader import LoadedConfig
-from rulesd.monitor import EngineStats
+from rulesd.monitor import ControlActivity, EngineStats
 from rulesd.reloading import ReloadResult
 from rulesd.rules.engine import Engine
 from rulesd.silencing import SilenceService
@@ -49,5 +49,7 @@ class Served(Protocol):
     def role(self) -> str: ...
     @property
     def enrichment(self) -> Enrichment | None: ...
+    @property
+    def control(self) -> ControlActivity: ...
 
     async def reload_file(self, path: str) -> ReloadResult: ...

@@ -95,6 +95,19 @@ cache · {{ m.timeouts }} unknown (timeout or failure){% if name == "market" %} 
 <button type="submit" id="add-silence">Silence</button>
 </form>
 
+{% if status.control.telegram != "off" %}
+<h2>Chat control</h2>
+<p id="control">Telegram bot: <span class="{{ status.control.telegram }}">{{
+status.control.telegram }}</span>{% if status.control.error %} — {{ status.control.error
+}}{% endif %} · {{ status.control.handled }} handled, {{ status.control.refused }} refused</p>
+<table id="control-actions"><tr><th>when</th><th>user</th><th>asked</th><th>result</th></tr>
+{% for a in status.control.actions %}
+<tr><td>{{ a.at | when }}</td><td>{{ a.user }}</td><td>{{ a.asked }}</td>
+<td>{{ a.result }}</td></tr>
+{% else %}<tr><td colspan="4">nothing asked yet</td></tr>{% endfor %}
+</table>
+{% endif %}
+
 <h2>Notifiers</h2>
 <table id="notifiers"><tr><th>target</th><th>where</th><th>queued</th><th>sent</th>
 <th>dead</th></tr>

@@ -127,6 +127,7 @@ def status(daemon: Served, outbox_counts: Mapping[str, int],
         "lookups": daemon.enrichment.view(daemon.healths)
         if daemon.enrichment is not None else {},
         "time_intervals": intervals_now(daemon, now),
+        "control": daemon.control.view(),
         "reloads": dict(daemon.reloads),
         "silences": [silences_mod.view(s, now) for s in silences if s.ends > now],
     }

@@ -113,6 +113,15 @@ class StateBackend:
         with self._write("save a silence", fenced=False) as db:
             sql.save_silence(db, silence)
 
+    def save_command(self, changes: Changes, silences: Sequence[Silence]) -> None:
+        """A chat command's effects with the update offset past it, in one transaction
+        fenced like the engine's: after a crash or a failover the next leader neither
+        loses nor repeats it."""
+        with self._write("record a chat command") as db:
+            sql.save(db, changes)
+            for silence in silences:
+                sql.save_silence(db, silence)
+
     # `rulesd state migrate`
     def counts(self) -> dict[str, int]:
         with self._read() as db:
