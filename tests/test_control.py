@@ -137,11 +137,9 @@ rules: [{{name: r, on: boost, notify: [c]}}]
     assert "`admins` needs at least one id" in refused.value.problems[0].message
 
 
-async def test_mute_buttons_under_an_alert_silence_its_token_for_admins_only(
-        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
-        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    api = FakeBotApi(tls, TOKEN)
-    await nursery.start(api.serve)
+async def button_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, api: FakeBotApi,
+                        tmp_path: Path) -> tuple[Daemon, trio.Event]:
+    """Boosts to the control bot's own chat (sent with buttons); NEW1 is pushed."""
     path = boosts_file(tmp_path, fake_dex.url, f"""\
 notifiers: {{tg: "tgram://{TOKEN}/{CHAT}"}}
 control:
@@ -155,6 +153,15 @@ rules:
     await nursery.start(daemon.run, shutdown)
     await fake_dex.wait_connections(BOOSTS, 1)
     await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("OLD1", 1)))
+    return daemon, shutdown
+
+
+async def test_mute_buttons_under_an_alert_silence_its_token_for_admins_only(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    daemon, shutdown = await button_daemon(nursery, fake_dex, api, tmp_path)
     await api.wait_sent(1)
     (alert,) = api.sent
     assert alert["chat_id"] == str(CHAT) and alert["text"].startswith("Boost NEW1\n")
@@ -190,19 +197,7 @@ async def test_an_alert_with_buttons_that_telegram_refuses_429_is_sent_once_afte
     api = FakeBotApi(tls, TOKEN)
     await nursery.start(api.serve)
     api.too_many("sendMessage", 30)  # the alert's first try: "retry after 30"
-    path = boosts_file(tmp_path, fake_dex.url, f"""\
-notifiers: {{tg: "tgram://{TOKEN}/{CHAT}"}}
-control:
-  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
-rules:
-  - {{name: boosts, on: boost, notify: [tg], title: "Boost {{{{ address }}}}"}}
-""")
-    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
-    daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0))
-    shutdown = trio.Event()
-    await nursery.start(daemon.run, shutdown)
-    await fake_dex.wait_connections(BOOSTS, 1)
-    await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("OLD1", 1)))
+    daemon, shutdown = await button_daemon(nursery, fake_dex, api, tmp_path)
     await api.wait_sent(2)  # the refused try, then the one that went through
     await trio.sleep(60)
     shutdown.set()

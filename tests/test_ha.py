@@ -6,15 +6,18 @@ a local sink; the lease is the default (10 s)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -189,39 +192,73 @@ async def test_a_frozen_leader_is_replaced_and_sends_nothing_when_it_wakes(
     assert connections == 2
 
 
-def _cluster(action: str) -> None:
-    """Stop or start the machine's PostgreSQL cluster (Debian's pg_ctlcluster)."""
-    ctl = shutil.which("pg_ctlcluster")
-    versions = sorted(Path("/etc/postgresql").glob("*/main")) \
-        if Path("/etc/postgresql").exists() else []
-    if ctl is None or not versions:
-        pytest.fail("restarting PostgreSQL needs Debian's pg_ctlcluster and a cluster in "
-                    "/etc/postgresql (the project's machines have both)")
-    version = versions[-1].parent.name
-    subprocess.run([ctl, "--skip-systemctl-redirect", version, "main", action,
-                    *(["-m", "fast"] if action == "stop" else [])], check=True,
-                   capture_output=True, timeout=60)
+class OwnPostgres:
+    """A PostgreSQL server of the test's own (Debian's server binaries: initdb and
+    pg_ctl, run as the `postgres` user when the suite runs as root), so stopping it
+    disturbs no other test and nothing else on the machine."""
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            pytest.fail("the PostgreSQL restart test needs PostgreSQL's server binaries "
+                        "(Debian: apt-get install postgresql)")
+        self.bin = found[-1].parent
+        self.as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.home = Path(tempfile.mkdtemp(prefix="rulesd-test-pg-"))
+        if self.as_owner:
+            shutil.chown(self.home, "postgres")
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._run("initdb", "-D", str(self.home / "data"), "-A", "trust", "-U", "postgres",
+                  "--no-sync")
+
+    def _run(self, command: str, *args: str) -> None:
+        subprocess.run([*self.as_owner, str(self.bin / command), *args], check=True,
+                       capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.home / "data"), "-w", "-l",
+                  str(self.home / "log"), "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                  f"-c unix_socket_directories={self.home} -c fsync=off", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.home / "data"), "-w", "-m", mode, "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    server = OwnPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 async def test_a_restart_of_postgresql_under_the_leader_loses_and_doubles_nothing(
-        tmp_path: Path, fake_dex: FakeDexScreener, sink: HttpSink, postgres_url: str,
+        tmp_path: Path, fake_dex: FakeDexScreener, sink: HttpSink, own_postgres: OwnPostgres,
 ) -> None:
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("BASE1", 1))]
     first = [boost(f"T{i:03d}X", 1) for i in range(5)]
     during = [boost(f"T{i:03d}X", 1) for i in range(5, 10)]
-    async with instances(tmp_path, fake_dex, sink, postgres_url, "a") as (a,):
+    async with instances(tmp_path, fake_dex, sink, own_postgres.url, "a") as (a,):
         fake_dex.snapshots[BOOSTS] = [snapshot(*first)]
         await fake_dex.push(BOOSTS, snapshot(*first))
         await wait_tokens(sink, {t["tokenAddress"] for t in first}, 10)
         try:
-            await trio.to_thread.run_sync(_cluster, "stop")
+            await trio.to_thread.run_sync(own_postgres.stop)
             fake_dex.snapshots[BOOSTS] = [snapshot(*during, *first)]
             await fake_dex.push(BOOSTS, snapshot(*during, *first))
             await trio.sleep(2)
             # Not written, so not sent: another instance could not take them over.
             assert set(tokens(sink)) == {t["tokenAddress"] for t in first}
         finally:
-            await trio.to_thread.run_sync(_cluster, "start")
+            await trio.to_thread.run_sync(own_postgres.start)
         await wait_tokens(sink, {t["tokenAddress"] for t in first + during}, 45)
         await a.wait_role("leader", 20)  # kept, or regained
         await trio.sleep(2)
