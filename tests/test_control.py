@@ -98,6 +98,26 @@ async def test_admins_mute_list_and_unmute_from_the_chat_and_nobody_else_can(
     assert said and all(TOKEN.split(":")[1] not in line for line in said)
 
 
+async def test_a_flood_of_commands_gets_five_answers_and_one_warning_per_user(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    daemon, shutdown = await control_daemon(nursery, fake_dex, api, tmp_path, Recorder())
+    for n in range(12):  # someone floods the chat
+        api.say(n + 1, STRANGER, CHAT, f"/mute boosts {n + 1}h")
+    api.say(13, ADMIN, CHAT, "/silences")  # an admin is not held up by it
+    await api.wait_sent(7)
+    await trio.sleep(5)
+    shutdown.set()
+    texts = [m["text"] for m in api.sent]
+    assert texts == ["Only the bot's admins may do that."] * 5 + [
+        "Too many commands: wait a few seconds.", "no silence"]
+    assert await daemon.silences.all() == []
+    assert daemon.control.refused == 12 and daemon.control.handled == 1
+
+
 async def test_a_409_from_another_consumer_is_said_once_and_retried(
         nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
         tmp_path: Path, autojump_clock: trio.testing.MockClock,

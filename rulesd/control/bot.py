@@ -7,8 +7,10 @@ offset. A command's changes and the offset past it are written in one transactio
 (`Operations.commit`), then the reply goes out: across a crash or a failover no
 command is lost or applied twice (a crash between the write and the reply loses
 only the reply). A 409 is someone else's consumer: said once, retried with
-back-off. Each user may send `BURST` commands, then one every `REFILL_S`. What it
-does is kept in a `ControlActivity` (the status page's "Chat control").
+back-off. Each user, admin or not, may send `BURST` commands, then one every
+`REFILL_S`; past that a flood gets one "too many" and then no answer, so nobody can
+make the bot flood a chat. What it does is kept in a `ControlActivity` (the status
+page's "Chat control").
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class ControlBot:
         self._admins = admins
         self._chats = chats
         self.activity = activity
-        self._tokens: dict[int, tuple[float, float]] = {}  # user → (tokens, at)
+        self._tokens: dict[Any, tuple[float, float]] = {}  # user → (tokens, at)
+        self._warned: dict[Any, float] = {}  # user → when told "too many"
 
     async def run(self, offset: int) -> None:
         """Poll from `offset` (the stored one) on, forever."""
@@ -101,7 +104,15 @@ class ControlBot:
         text = message.get("text")
         if chat not in self._chats or not isinstance(text, str) or not text.startswith("/"):
             return
-        reply = await self._command(user, text)
+        now = trio.current_time()
+        if not self._allowed(user, now):  # a flood, from anyone: one warning, then quiet
+            self.activity.refused += 1
+            if self._warned.get(user, -REFILL_S) > now - REFILL_S:
+                return
+            self._warned[user] = now
+            reply = "Too many commands: wait a few seconds."
+        else:
+            reply = await self._command(user, text)
         problem = await self._ops.commit(offset)
         if problem is not None:
             reply = f"Nothing changed: {problem}. Send it again."
@@ -116,9 +127,6 @@ class ControlBot:
             log.info("control: user %s is not an admin: %s refused", user,
                      text.split()[0][:40])
             return "Only the bot's admins may do that."
-        if not self._allowed(user, trio.current_time()):
-            self.activity.refused += 1
-            return "Too many commands: wait a few seconds."
         self.activity.handled += 1
         log.info("control: user %s: %s", user, " ".join(text.split())[:200],
                  extra={"event": "control", "user": user})
@@ -184,7 +192,7 @@ class ControlBot:
                  extra={"event": "control", "user": user})
         return f"Muted {what} until {until}", f"Muted {what} by {user} until {until}"
 
-    def _allowed(self, user: int, now: float) -> bool:
+    def _allowed(self, user: Any, now: float) -> bool:
         tokens, at = self._tokens.get(user, (float(BURST), now))
         tokens = min(float(BURST), tokens + (now - at) / REFILL_S)
         if tokens < 1:
