@@ -15,7 +15,7 @@ from rulesd import loader
 from rulesd.clock import TrioClock
 from rulesd.daemon import Daemon
 from rulesd.state.outbox import SILENCED
-from tests.fake_rest import FakeBotApi
+from tests.fake_rest import JSON, FakeBotApi
 from tests.fakes import FakeDexScreener
 from tests.helpers import BOOSTS, boost, boosts_file, snapshot, write_rules
 from tests.test_e2e_market import Recorder
@@ -133,6 +133,32 @@ async def test_a_409_from_another_consumer_is_said_once_and_retried(
     assert api.sent[0]["text"].startswith("/status")
     said = [r.getMessage() for r in caplog.records if "409 Conflict" in r.getMessage()]
     assert len(said) == 1 and "another consumer polls this bot" in said[0]
+
+
+async def test_answers_that_are_not_the_bot_apis_are_said_and_polling_goes_on(
+        nursery: trio.Nursery, fake_dex: FakeDexScreener, tls: ssl.SSLContext,  # noqa: F811
+        tmp_path: Path, autojump_clock: trio.testing.MockClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    api.refusals_for["getUpdates"] = [
+        (200, JSON, b"[1, 2]"),  # not an object
+        (502, [("content-type", "text/html")], b"<html>Bad Gateway</html>"),
+        (200, JSON, b'{"ok": true, "result": {"not": "a list"}}'),
+        (200, JSON, b'{"ok": true, "result": [7, {"update_id": "x"}, {"update_id": 1}]}'),
+        (429, JSON, b'{"ok": false, "error_code": 429, "parameters": {"retry_after": true},'
+                    b' "description": "Too Many Requests\\u001b[31m"}')]
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    _, shutdown = await control_daemon(nursery, fake_dex, api, tmp_path, Recorder())
+    api.say(2, ADMIN, CHAT, "/help")
+    await api.wait_sent(1)
+    shutdown.set()
+    assert api.sent[0]["text"].startswith("/status")
+    said = [r.getMessage() for r in caplog.records if r.name == "rulesd.control"
+            and r.levelno >= logging.WARNING]
+    assert "not an answer of the Bot API" in said[0]
+    assert all("\x1b" not in line for line in said)
+    assert not [r for r in caplog.records if r.name == "rulesd.bug"]
 
 
 def test_check_wants_admins_and_chats_and_masks_the_token() -> None:

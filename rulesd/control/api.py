@@ -8,6 +8,8 @@ from typing import Any, Final
 
 import httpx
 
+from rulesd.inert import inert
+
 # Telegram answers 409 when another consumer polls the same bot.
 CONFLICT: Final = 409
 
@@ -45,11 +47,13 @@ class BotApi:
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        if response.status_code != 200 or not body.get("ok"):
-            params_ = body.get("parameters") if isinstance(body, dict) else None
+            body = None
+        if not isinstance(body, dict):  # a proxy's page, or anything but the API's object
+            body = {"description": "not an answer of the Bot API"}
+        if response.status_code != 200 or body.get("ok") is not True:
+            params_ = body.get("parameters")
             retry = params_.get("retry_after") if isinstance(params_, dict) else None
-            raise BotApiError(response.status_code,
-                              str(body.get("description", "")) if isinstance(body, dict)
-                              else "", float(retry) if isinstance(retry, int | float) else None)
+            raise BotApiError(response.status_code, inert(str(body.get("description", "")))[:200],
+                              float(retry) if isinstance(retry, int | float)
+                              and not isinstance(retry, bool) and retry >= 0 else None)
         return body.get("result")
