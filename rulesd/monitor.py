@@ -66,9 +66,13 @@ class ControlActivity:
     actions: collections.deque[ControlAction] = attrs.field(
         factory=lambda: collections.deque(maxlen=CONTROL_ACTIONS_KEPT))
 
+    # Masks what the file holds secret (an admin may paste a key into the chat).
+    mask: Callable[[str], str] = str
+
     def did(self, at: float, user: int | None, asked: str, result: str) -> None:
-        self.actions.append(ControlAction(at, user, inert(" ".join(asked.split()))[:200],
-                                   inert(result.split("\n", 1)[0])[:200]))
+        self.actions.append(ControlAction(
+            at, user, self.mask(inert(" ".join(asked.split())))[:200],
+            self.mask(inert(result.split("\n", 1)[0]))[:200]))
 
     def view(self) -> dict[str, Any]:
         """The status API's `control` block (newest action first)."""

@@ -266,12 +266,13 @@ async def test_the_page_lists_what_was_asked_of_the_chat_bot_and_by_whom(
         """)
     api.say(1, STRANGER, CHAT, "/mute solana:X1 1h")
     api.say(2, ADMIN, CHAT, f"/mute solana:X1 1h {HOSTILE}")
+    api.say(3, ADMIN, CHAT, f"/mute {TOKEN} 1h pasted by mistake")  # a secret, masked
     with trio.fail_after(60):
         daemon = Daemon.create(loader.load(path, env={}), TrioClock())
         shutdown = trio.Event()
         base = await nursery.start(serve, daemon, HttpConfig(listen="127.0.0.1:0"), shutdown)
         await nursery.start(daemon.run, shutdown)
-        await api.wait_sent(2)
+        await api.wait_sent(3)
 
         def read(driver: webdriver.Chrome) -> tuple[str, list[list[str]], int]:
             driver.get(f"{base}/")
@@ -283,11 +284,12 @@ async def test_the_page_lists_what_was_asked_of_the_chat_bot_and_by_whom(
 
         line, actions, markup = await trio.to_thread.run_sync(read, browser)
         shutdown.set()
-    assert line == "Telegram bot: up · 1 handled, 1 refused"
+    assert line == "Telegram bot: up · 2 handled, 1 refused"
     # Newest first, each with the user who asked; the comment shown as text.
-    assert [row[1:3] for row in actions] == [[str(ADMIN), f"/mute solana:X1 1h {HOSTILE}"],
-                                             [str(STRANGER), "/mute solana:X1 1h"]]
-    assert actions[0][3].startswith("muted token solana:X1 on every rule for 1h")
-    assert actions[1][3] == "Only the bot's admins may do that."
+    assert [row[1:3] for row in actions[1:]] == [
+        [str(ADMIN), f"/mute solana:X1 1h {HOSTILE}"], [str(STRANGER), "/mute solana:X1 1h"]]
+    assert actions[1][3].startswith("muted token solana:X1 on every rule for 1h")
+    assert actions[2][3] == "Only the bot's admins may do that."
+    assert actions[0][2].startswith("/mute ") and actions[0][2].endswith(" pasted by mistake")
     assert markup == 0
     assert TOKEN.split(":")[1] not in line + str(actions)

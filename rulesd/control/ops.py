@@ -140,6 +140,7 @@ async def serve(daemon: Served) -> None:
         return
     telegram = config.telegram
     api = BotApi(telegram.api, telegram.bot)
+    daemon.control.mask = daemon.delivery.redact
 
     bot = ControlBot(api, DaemonOperations(daemon), frozenset(telegram.admins),
                      frozenset(telegram.chats), daemon.control, telegram.bot)
