@@ -17,7 +17,7 @@ from rulesd.daemon import Daemon
 from rulesd.state.outbox import SILENCED
 from tests.fake_rest import JSON, FakeBotApi
 from tests.fakes import FakeDexScreener
-from tests.helpers import BOOSTS, boost, boosts_file, snapshot, write_rules
+from tests.helpers import BOOSTS, boost, boosts_file, free_port, snapshot, write_rules
 from tests.test_e2e_market import Recorder
 from tests.test_safety import ca, tls  # noqa: F401 - fixtures
 
@@ -116,6 +116,62 @@ async def test_a_flood_of_commands_gets_five_answers_and_one_warning_per_user(
         "Too many commands: wait a few seconds.", "no silence"]
     assert await daemon.silences.all() == []
     assert daemon.control.refused == 12 and daemon.control.handled == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_status_firing_and_recent_read_the_state_database_as_it_is(
+        backend: str, nursery: trio.Nursery, fake_dex: FakeDexScreener,
+        tls: ssl.SSLContext, tmp_path: Path,  # noqa: F811
+        request: pytest.FixtureRequest) -> None:
+    """On a state file or PostgreSQL (read in the database's thread, as every read of it;
+    real time: the thread and the database are real). The alert's notifier is down, so
+    it waits in the outbox: /status counts it."""
+    api = FakeBotApi(tls, TOKEN)
+    await nursery.start(api.serve)
+    state = (f"{{path: {tmp_path / 'state.db'}}}" if backend == "sqlite"
+             else f'{{url: "{request.getfixturevalue("postgres_url")}"}}')
+    path = boosts_file(tmp_path, fake_dex.url, f"""\
+notifiers: {{down: "json://127.0.0.1:{free_port()}/nobody"}}
+control:
+  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
+rules:
+  - {{name: boosts, on: boost, notify: [down], title: "Boost {{{{ address }}}}"}}
+""")
+    path.write_text(path.read_text().replace('state: {path: ":memory:"}', f"state: {state}"))
+    fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
+    with trio.fail_after(30):
+        daemon = Daemon.create(loader.load(path, env={}), TrioClock())
+        shutdown = trio.Event()
+        await nursery.start(daemon.run, shutdown)
+        await fake_dex.wait_connections(BOOSTS, 1)
+        await fake_dex.push(BOOSTS, snapshot(boost("NEW1", 5), boost("OLD1", 1)))
+        while daemon.delivery.stats.failed < 1:  # noqa: ASYNC110 - Apprise's thread
+            await trio.sleep(0.02)
+        api.say(1, ADMIN, CHAT, "/status")
+        api.say(2, ADMIN, CHAT, "/firing")
+        api.say(3, ADMIN, CHAT, "/recent 5")
+        await api.wait_sent(3)
+        shutdown.set()
+    status, firing, recent = (m["text"] for m in api.sent)
+    assert status.splitlines() == ["leader · ready", "0 firing · outbox 1 pending, 0 dead",
+                                   "dexscreener token-boosts/latest: up"]
+    assert firing == "nothing is firing"
+    assert recent.endswith(" boosts → pending: Boost NEW1")
+
+
+async def test_a_command_that_needs_an_unreachable_database_says_so() -> None:
+    from rulesd.control.commands import Unavailable, answer
+
+    class Away:
+        def rules(self) -> list[str]:
+            return ["boosts"]
+
+        async def recent(self, count: int) -> list[tuple[float, str, str, str]]:
+            raise Unavailable("cannot read the state database: connection refused")
+
+    reply = await answer(Away(), "/recent 3", "1001")  # type: ignore[arg-type]
+    assert reply == ("Cannot do that now: cannot read the state database: connection "
+                     "refused. Nothing changed.")
 
 
 async def test_a_409_from_another_consumer_is_said_once_and_retried(

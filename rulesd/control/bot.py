@@ -23,7 +23,7 @@ from typing import Any, Final
 import trio
 
 from rulesd.control.api import CONFLICT, BotApi, BotApiError
-from rulesd.control.commands import Operations, answer
+from rulesd.control.commands import Operations, Unavailable, answer
 from rulesd.delivery.telegram_bot import read_button
 from rulesd.monitor import ControlActivity
 
@@ -176,7 +176,10 @@ class ControlBot:
             self.activity.refused += 1
             return "That button is not one of this bot's.", None
         action, ref = pressed
-        found = await self._ops.alert(ref)
+        try:
+            found = await self._ops.alert(ref)
+        except Unavailable as exc:
+            return f"Cannot do that now: {exc}. Nothing changed.", None
         if found is None:
             return "That alert is no longer known.", None
         rule, key = found

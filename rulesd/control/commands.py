@@ -30,11 +30,15 @@ HELP: Final = """\
 MAX_REPLY: Final = 3500
 
 
+class Unavailable(Exception):
+    """What a command needs cannot be had now (the state database is out of reach)."""
+
+
 class Operations(Protocol):
     """What the bot may ask of the daemon."""
 
     def rules(self) -> Sequence[str]: ...
-    def status(self) -> dict[str, Any]: ...
+    async def status(self) -> dict[str, Any]: ...
     def firing(self) -> list[tuple[str, str, float]]: ...  # rule, key, since
     async def recent(self, count: int) -> list[tuple[float, str, str, str]]: ...
     async def mute(self, rules: Sequence[str], token: str | None, seconds: float,
@@ -69,6 +73,8 @@ async def answer(ops: Operations, text: str, user: str) -> str:
         reply = await _answer(ops, command, args, user)
     except ValueError as exc:
         reply = f"{exc}\n\n{HELP}"
+    except Unavailable as exc:
+        reply = f"Cannot do that now: {exc}. Nothing changed."
     # Vendor text (symbols, titles) never pings and never controls: line by line.
     reply = "\n".join(neutralize(line, "text") for line in reply.split("\n"))
     return reply if len(reply) <= MAX_REPLY else reply[:MAX_REPLY] + "\n…"
@@ -78,7 +84,7 @@ async def _answer(ops: Operations, command: str, args: list[str], user: str) -> 
     if command in ("/help", "/start"):
         return HELP
     if command == "/status":
-        s = ops.status()
+        s = await ops.status()
         return (f"{s['role']} · {s['readiness']}\n{s['firing']} firing · outbox "
                 f"{s['pending']} pending, {s['dead']} dead\n" + "\n".join(
                     f"{name}: {state}" for name, state in s["sources"]))

@@ -9,13 +9,14 @@ either wholly done and past, or undone and asked again of the next leader.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
 
 import trio
 
 from rulesd.control.api import BotApi
 from rulesd.control.bot import ControlBot
+from rulesd.control.commands import Unavailable
 from rulesd.delivery.telegram_bot import reference as button_reference
 from rulesd.http import view
 from rulesd.http.model import Served
@@ -29,6 +30,7 @@ RECENT: Final = 2000
 # The rule name a watch started from the chat carries (`watch.rule`).
 CHAT_WATCH: Final = "/watch"
 _OFFSET: Final = ("telegram", "offset")
+T = TypeVar("T")
 
 
 class DaemonOperations:
@@ -41,8 +43,11 @@ class DaemonOperations:
     def rules(self) -> Sequence[str]:
         return [rule.name for rule in self._d.engine.ruleset.rules]
 
-    def status(self) -> dict[str, Any]:
-        counts = self._d.db.outbox_counts() if not self._d.db.shared else {}
+    async def status(self) -> dict[str, Any]:
+        try:
+            counts = await self._read(self._d.db.outbox_counts)
+        except Unavailable:
+            counts = {}
         return {"role": self._d.role, "readiness": view.readiness(self._d)[1],
                 "firing": len(self._d.engine.state.firing),
                 "pending": counts.get("pending", 0), "dead": counts.get("dead", 0),
@@ -52,8 +57,15 @@ class DaemonOperations:
         return [(rule, key, firing.since)
                 for (rule, key), firing in self._d.engine.state.firing.items()]
 
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read of the state database, in its thread; Unavailable when out of reach."""
+        try:
+            return await self._d.delivery.call(fn, *args)
+        except StateDBError as exc:
+            raise Unavailable(str(exc)) from None
+
     async def recent(self, count: int) -> list[tuple[float, str, str, str]]:
-        rows = await self._d.delivery.call(self._d.db.recent, count)
+        rows = await self._read(self._d.db.recent, count)
         return [(r.delivery.created, r.delivery.rule, r.state, r.delivery.title)
                 for r in rows]
 
@@ -66,7 +78,10 @@ class DaemonOperations:
         return [silence.id for silence in made]
 
     async def unmute(self, silence_id: str) -> bool:
-        done = await self._d.silences.ending(silence_id)
+        try:
+            done = await self._d.silences.ending(silence_id)
+        except StateDBError as exc:
+            raise Unavailable(str(exc)) from None
         if done is not None:
             self._silences.append(done)
         return done is not None
@@ -118,7 +133,7 @@ class DaemonOperations:
 
     async def alert(self, reference: str) -> tuple[str, str] | None:
         """The rule and key of a recent alert a button names (by its reference)."""
-        rows = await self._d.delivery.call(self._d.db.recent, RECENT)
+        rows = await self._read(self._d.db.recent, RECENT)
         for row in rows:
             if button_reference(row.delivery.alert_id) == reference:
                 rule, _, rest = row.delivery.alert_id.partition("|")
