@@ -69,14 +69,17 @@ class FakeDexScreener(LoopbackServer):
             return
         ws = await request.accept()
         path = request.path
-        self.connections[path] += 1
         try:
             for frame in self.snapshots[path]:
                 await ws.send_message(frame)
         except trio_websocket.ConnectionClosed:  # the client went away at once
+            self.connections[path] += 1
             self._notify()
             return
+        # Counted once it gets pushes: a test that waits for the connection and then
+        # pushes must not push before the snapshot went out (under load it did).
         self._clients[path].append(ws)
+        self.connections[path] += 1
         self._notify()
         try:
             while True:
