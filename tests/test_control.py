@@ -25,15 +25,23 @@ TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 ADMIN, STRANGER, CHAT, OTHER_CHAT = 1001, 2002, -100123, -100999
 
 
+def bot_file(tmp_path: Path, fake_dex: FakeDexScreener, api: FakeBotApi, notifiers: str,
+             rules: str, admins: list[int] | None = None) -> Path:
+    """DEX Screener's latest boosts, in-memory state, `notifiers` (a flow mapping), the
+    control bot on `api` for `admins` (ADMIN) in CHAT, and `rules` (the list's lines)."""
+    return boosts_file(tmp_path, fake_dex.url, f"""\
+notifiers: {notifiers}
+control:
+  telegram: {{bot: "{TOKEN}", admins: {admins or [ADMIN]}, chats: [{CHAT}], api: "{api.url}"}}
+rules:
+{rules}""")
+
+
 async def control_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, api: FakeBotApi,
                          tmp_path: Path, recorder: Recorder) -> tuple[Daemon, trio.Event]:
-    path = boosts_file(tmp_path, fake_dex.url, f"""\
-notifiers: {{rec: stdout}}
-control:
-  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
-rules:
-  - {{name: boosts, on: boost, notify: [rec], title: "Boost {{{{ address }}}}"}}
-  - {{name: takeovers, on: takeover, notify: [rec]}}
+    path = bot_file(tmp_path, fake_dex, api, "{rec: stdout}", """\
+  - {name: boosts, on: boost, notify: [rec], title: "Boost {{ address }}"}
+  - {name: takeovers, on: takeover, notify: [rec]}
 """)
     daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0),
                            {"rec": recorder})  # type: ignore[dict-item]
@@ -130,12 +138,9 @@ async def test_status_firing_and_recent_read_the_state_database_as_it_is(
     await nursery.start(api.serve)
     state = (f"{{path: {tmp_path / 'state.db'}}}" if backend == "sqlite"
              else f'{{url: "{request.getfixturevalue("postgres_url")}"}}')
-    path = boosts_file(tmp_path, fake_dex.url, f"""\
-notifiers: {{down: "json://127.0.0.1:{free_port()}/nobody"}}
-control:
-  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
-rules:
-  - {{name: boosts, on: boost, notify: [down], title: "Boost {{{{ address }}}}"}}
+    path = bot_file(tmp_path, fake_dex, api,
+                    f'{{down: "json://127.0.0.1:{free_port()}/nobody"}}', """\
+  - {name: boosts, on: boost, notify: [down], title: "Boost {{ address }}"}
 """)
     path.write_text(path.read_text().replace('state: {path: ":memory:"}', f"state: {state}"))
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
@@ -242,12 +247,8 @@ rules: [{{name: r, on: boost, notify: [c]}}]
 async def button_daemon(nursery: trio.Nursery, fake_dex: FakeDexScreener, api: FakeBotApi,
                         tmp_path: Path) -> tuple[Daemon, trio.Event]:
     """Boosts to the control bot's own chat (sent with buttons); NEW1 is pushed."""
-    path = boosts_file(tmp_path, fake_dex.url, f"""\
-notifiers: {{tg: "tgram://{TOKEN}/{CHAT}"}}
-control:
-  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
-rules:
-  - {{name: boosts, on: boost, notify: [tg], title: "Boost {{{{ address }}}}"}}
+    path = bot_file(tmp_path, fake_dex, api, f'{{tg: "tgram://{TOKEN}/{CHAT}"}}', """\
+  - {name: boosts, on: boost, notify: [tg], title: "Boost {{ address }}"}
 """)
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
     daemon = Daemon.create(loader.load(path, env={}), TrioClock(1_700_000_000.0))
@@ -322,16 +323,12 @@ async def test_a_watch_from_the_chat_polls_the_token_and_its_follow_up_alerts(
     await nursery.start(rest.serve)
     rest.add("Moon1", pair("Moon1", price="0.001"))
     recorder = Recorder()
-    path = boosts_file(tmp_path, fake_dex.url, f"""\
-notifiers: {{rec: stdout}}
-control:
-  telegram: {{bot: "{TOKEN}", admins: [{ADMIN}], chats: [{CHAT}], api: "{api.url}"}}
-rules:
+    path = bot_file(tmp_path, fake_dex, api, "{rec: stdout}", """\
   - name: chat-watch-doubled
     on: price
-    where: {{source: dexscreener, watch.rule: /watch, watch.change: {{gte: 100}}}}
+    where: {source: dexscreener, watch.rule: /watch, watch.change: {gte: 100}}
     notify: [rec]
-    title: "doubled {{{{ address }}}}"
+    title: "doubled {{ address }}"
 """).read_text()
     path = write_rules(tmp_path, path.replace(
         "streams: [token-boosts/latest]}",
@@ -372,13 +369,9 @@ async def test_a_failover_in_a_burst_of_commands_loses_and_repeats_none(
     api = FakeBotApi(tls, TOKEN)
     await nursery.start(api.serve)
     admins = [ADMIN + n for n in range(4)]  # five commands each: within the rate limit
-    path = boosts_file(tmp_path, fake_dex.url, f"""\
-notifiers: {{console: stdout}}
-control:
-  telegram: {{bot: "{TOKEN}", admins: {admins}, chats: [{CHAT}], api: "{api.url}"}}
-rules:
-  - {{name: boosts, on: boost, notify: [console]}}
-""")
+    path = bot_file(tmp_path, fake_dex, api, "{console: stdout}", """\
+  - {name: boosts, on: boost, notify: [console]}
+""", admins=admins)
     path.write_text(path.read_text().replace('state: {path: ":memory:"}',
                                              f'state: {{url: "{postgres_url}"}}'))
     fake_dex.snapshots[BOOSTS] = [snapshot(boost("OLD1", 1))]
