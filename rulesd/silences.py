@@ -132,15 +132,6 @@ class Silences:
     def get(self, silence_id: str) -> Silence | None:
         return self._all.get(silence_id)
 
-    def expire(self, silence_id: str, now: float) -> Silence | None:
-        """End a silence now; the ended silence, or None when there is no such one."""
-        old = self._all.get(silence_id)
-        if old is None:
-            return None
-        done = ended(old, now)
-        self.add(done)
-        return done
-
     def all(self) -> list[Silence]:
         return sorted(self._all.values(), key=lambda s: (s.starts, s.id))
 

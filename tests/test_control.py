@@ -348,9 +348,11 @@ async def test_a_watch_from_the_chat_polls_the_token_and_its_follow_up_alerts(
     # An EVM address as people paste it: polled as DEX Screener answers it (lower-case).
     api.say(3, ADMIN, CHAT, "/watch base:0x4ED4E862860beD51a9570b96d89aF5E1B0Efefed 1h")
     await api.wait_sent(3)
+    stored = await daemon.delivery.call(daemon.db.load)  # written with each command
     shutdown.set()
     watched = {w.address for _, w in daemon.engine.state.watches.items()}
     assert "0x4ed4e862860bed51a9570b96d89af5e1b0efefed" in watched
+    assert {w.address for _, w in stored.watches.items()} == watched
     assert [title for _, title, _ in recorder.sent] == ["doubled Moon1"]
     assert api.sent[1]["text"].startswith("solana:Moon1 until ")
     assert "(from 0.001 USD)" in api.sent[1]["text"]

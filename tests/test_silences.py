@@ -13,7 +13,7 @@ import pytest
 from rulesd import loader, silences
 from rulesd.events import Event, TokenRef
 from rulesd.rules.engine import Engine
-from rulesd.silences import Silence, Silences
+from rulesd.silences import Silence, Silences, ended
 from rulesd.state import StateStore
 from rulesd.state.backend import StateBackend
 
@@ -79,7 +79,7 @@ def test_an_expired_silence_replays_nothing_it_held() -> None:
     expired nothing is sent for it; the next episode is."""
     e = engine(Silence("s1", "pricey", 0.0, 3600.0))
     assert outcome(e, price(150), 10.0) == ["pricey:silenced"]
-    assert e.silences.expire("s1", 20.0) is not None
+    e.silences.add(ended(e.silences.get("s1"), 20.0))  # as the daemon ends one
     assert outcome(e, price(160), 30.0) == []  # still the same episode
     assert outcome(e, price(90), 40.0) == []  # it clears
     assert outcome(e, price(150), 50.0) == ["pricey:sent"]  # a new one

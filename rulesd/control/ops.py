@@ -121,12 +121,8 @@ class DaemonOperations:
             return str(exc)
         for silence in silences:
             self._d.silences.took(silence)
-        state = self._d.engine.state.watches
-        for key, watch in watches:
-            if watch is None:
-                state.discard(key)
-            else:
-                state[key] = watch
+        for key, watch in watches:  # written with the offset: not journaled again
+            self._d.engine.state.watches.written(key, watch)
         if watches and self._d.enrichment is not None:
             self._d.enrichment.watcher.poke()
         return None

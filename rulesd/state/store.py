@@ -109,6 +109,16 @@ class Journaled:
             self.deleted.add(key)
             self.dirty.discard(key)
 
+    def written(self, key: Any, value: Any) -> None:
+        """Hold `value` (None: nothing) for `key` as the database has it already (written
+        elsewhere, in a transaction of its own): not journaled again."""
+        if value is None:
+            self._data.pop(key, None)
+        else:
+            self._data[key] = value
+        self.dirty.discard(key)
+        self.deleted.discard(key)
+
     def restore(self, key: Any, value: Any) -> None:
         """Load a persisted entry (not journaled)."""
         self._data[key] = self._decode(value) if self._decode is not None else value
